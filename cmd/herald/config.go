@@ -1,0 +1,452 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"herald/store"
+)
+
+// Config mirrors config.example.yaml. Unknown keys are an error.
+type Config struct {
+	Database     string         `yaml:"database"`
+	BaseURL      string         `yaml:"base_url"`
+	Listen       string         `yaml:"listen"`
+	Timezone     string         `yaml:"timezone"`
+	TemplatesDir string         `yaml:"templates_dir"`
+	Log          LogConfig      `yaml:"log"`
+	Schedule     ScheduleConfig `yaml:"schedule"`
+	Pull         PullConfig     `yaml:"pull"`
+	Feeds        FeedsConfig    `yaml:"feeds"`
+	WebSub       WebSubConfig   `yaml:"websub"`
+	Alerts       AlertsConfig   `yaml:"alerts"`
+	Mail         *MailConfig    `yaml:"mail"`
+	Secrets      SecretsConfig  `yaml:"secrets"`
+	Admin        AdminConfig    `yaml:"admin"`
+
+	Departments []DepartmentConfig `yaml:"departments"`
+	Sources     []SourceConfig     `yaml:"sources"`
+	Topics      []TopicConfig      `yaml:"topics"`
+
+	// path is the file the config came from ("" for built-in defaults).
+	path string
+}
+
+// LogConfig chooses the log format and level.
+type LogConfig struct {
+	Format string `yaml:"format"` // auto | text | json
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// ScheduleConfig holds cron specs, read in Config.Timezone.
+type ScheduleConfig struct {
+	Pull         string `yaml:"pull"`
+	DailyDigest  string `yaml:"daily_digest"`
+	WeeklyDigest string `yaml:"weekly_digest"`
+}
+
+// PullConfig tunes fetching of publishers' feeds.
+type PullConfig struct {
+	Concurrency int           `yaml:"concurrency"`
+	Timeout     time.Duration `yaml:"timeout"`
+	MaxBody     int64         `yaml:"max_body"`
+	MaxBackoff  time.Duration `yaml:"max_backoff"`
+}
+
+// FeedsConfig tunes the feeds Herald publishes.
+type FeedsConfig struct {
+	Entries     int    `yaml:"entries"`
+	MaxAge      int    `yaml:"max_age"`
+	Language    string `yaml:"language"`
+	Title       string `yaml:"title"`
+	ArchiveSize int    `yaml:"archive_size"`
+}
+
+// WebSubConfig configures the built-in hub.
+type WebSubConfig struct {
+	LeaseDefault          time.Duration `yaml:"lease_default"`
+	LeaseMax              time.Duration `yaml:"lease_max"`
+	AllowPrivateCallbacks bool          `yaml:"allow_private_callbacks"`
+	ExternalHubs          []string      `yaml:"external_hubs"`
+}
+
+// AlertsConfig tunes subscriptions and alerting.
+type AlertsConfig struct {
+	MaxAge           time.Duration `yaml:"max_age"`
+	ConfirmPerHour   int           `yaml:"confirm_per_hour"`
+	ConfirmPerIPHour int           `yaml:"confirm_per_ip_hour"`
+	DigestMaxEntries int           `yaml:"digest_max_entries"`
+	EraseAfter       time.Duration `yaml:"erase_after"`
+	PurgeBodiesAfter time.Duration `yaml:"purge_bodies_after"`
+}
+
+// MailConfig configures delivery. Without it, messages go to ./outbox as
+// .eml files.
+type MailConfig struct {
+	From          string        `yaml:"from"`
+	ReplyTo       string        `yaml:"reply_to"`
+	ListID        string        `yaml:"list_id"`
+	Transport     string        `yaml:"transport"` // smtp | file
+	Dir           string        `yaml:"dir"`
+	SMTP          SMTPConfig    `yaml:"smtp"`
+	Concurrency   int           `yaml:"concurrency"`
+	Rate          float64       `yaml:"rate"`
+	RetryMaxAge   time.Duration `yaml:"retry_max_age"`
+	SuppressAfter int           `yaml:"suppress_after"`
+	DKIM          DKIMConfig    `yaml:"dkim"`
+}
+
+// SMTPConfig is the relay Herald hands messages to.
+type SMTPConfig struct {
+	Host     string        `yaml:"host"`
+	Port     int           `yaml:"port"`
+	Username string        `yaml:"username"`
+	Password Secret        `yaml:"password"`
+	TLS      string        `yaml:"tls"` // starttls | tls | none
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// DKIMConfig enables DKIM signing when Domain and a key are set.
+type DKIMConfig struct {
+	Domain     string `yaml:"domain"`
+	Selector   string `yaml:"selector"`
+	PrivateKey Secret `yaml:"private_key"`
+	KeyFile    string `yaml:"key_file"`
+}
+
+// SecretsConfig holds keys for signing tokens.
+type SecretsConfig struct {
+	TokenKeys []Secret `yaml:"token_keys"`
+}
+
+// AdminConfig holds bearer tokens for the admin API and console.
+type AdminConfig struct {
+	Tokens []Secret `yaml:"tokens"`
+}
+
+// DepartmentConfig provisions a department.
+type DepartmentConfig struct {
+	Slug string `yaml:"slug"`
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+
+// SourceConfig provisions a source.
+type SourceConfig struct {
+	Name       string `yaml:"name"`
+	URL        string `yaml:"url"`
+	Department string `yaml:"department"`
+	Format     string `yaml:"format"`
+	Disabled   bool   `yaml:"disabled"`
+}
+
+// TopicConfig provisions a topic.
+type TopicConfig struct {
+	Slug        string     `yaml:"slug"`
+	Title       string     `yaml:"title"`
+	Description string     `yaml:"description"`
+	Match       store.Rule `yaml:"match"`
+	Retired     bool       `yaml:"retired"`
+}
+
+// Secret is a string that may be written as ${ENV_NAME} and never prints.
+type Secret string
+
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// UnmarshalYAML expands a ${NAME} reference from the environment.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var raw string
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	if m := envRef.FindStringSubmatch(strings.TrimSpace(raw)); m != nil {
+		raw = os.Getenv(m[1])
+	}
+	*s = Secret(raw)
+	return nil
+}
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Value returns the secret itself.
+func (s Secret) Value() string { return string(s) }
+
+func defaultConfig() Config {
+	return Config{
+		Database: "./herald.db",
+		BaseURL:  "http://127.0.0.1:8080",
+		Listen:   "127.0.0.1:8080",
+		Timezone: "Europe/London",
+		Log:      LogConfig{Format: "auto", Level: "info"},
+		Schedule: ScheduleConfig{Pull: "*/5 * * * *", DailyDigest: "30 8 * * *", WeeklyDigest: "30 8 * * 6"},
+		Pull:     PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
+		Feeds:    FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
+		WebSub:   WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
+		Alerts: AlertsConfig{MaxAge: 48 * time.Hour, ConfirmPerHour: 5, ConfirmPerIPHour: 20, DigestMaxEntries: 200,
+			EraseAfter: 28 * 24 * time.Hour, PurgeBodiesAfter: 7 * 24 * time.Hour},
+	}
+}
+
+func defaultMail() MailConfig {
+	return MailConfig{
+		From: "Herald <alerts@localhost>", Transport: "file", Dir: "./outbox",
+		SMTP:        SMTPConfig{Port: 587, TLS: "starttls", Timeout: 30 * time.Second},
+		Concurrency: 4, Rate: 50, RetryMaxAge: 48 * time.Hour, SuppressAfter: 3,
+	}
+}
+
+// loadConfig reads a config file over the defaults. An empty path gives the
+// defaults alone.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err = parseConfig(raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.path = path
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// parseConfig decodes YAML strictly over the defaults.
+func parseConfig(raw []byte) (Config, error) {
+	cfg := defaultConfig()
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return cfg, nil
+	}
+	// Mail defaults apply only when a mail section is present.
+	var probe struct {
+		Mail yaml.Node `yaml:"mail"`
+	}
+	if err := yaml.Unmarshal(raw, &probe); err == nil && probe.Mail.Kind != 0 {
+		m := defaultMail()
+		cfg.Mail = &m
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			var msgs []string
+			for _, e := range te.Errors {
+				if m := yamlLine.FindStringSubmatch(e); m != nil {
+					msgs = append(msgs, fmt.Sprintf("line %s: unknown key %q", m[1], m[2]))
+				} else {
+					msgs = append(msgs, strings.TrimPrefix(e, "yaml: "))
+				}
+			}
+			return Config{}, errors.New(strings.Join(msgs, "; "))
+		}
+		return Config{}, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem with the config at once.
+func (c *Config) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if strings.TrimSpace(c.Database) == "" {
+		add("database: is empty")
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("base_url: %q must be an absolute http(s) URL", c.BaseURL)
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		add("base_url: %q must not have a query or fragment", c.BaseURL)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q must be host:port", c.Listen)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		add("timezone: %q is not a known time zone", c.Timezone)
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		add("log.format: %q must be auto, text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q must be debug, info, warn or error", c.Log.Level)
+	}
+	for name, spec := range map[string]string{"schedule.pull": c.Schedule.Pull, "schedule.daily_digest": c.Schedule.DailyDigest, "schedule.weekly_digest": c.Schedule.WeeklyDigest} {
+		if _, err := cron.ParseStandard(spec); err != nil {
+			add("%s: %q is not a cron spec: %v", name, spec, err)
+		}
+	}
+	if c.Pull.Concurrency < 1 {
+		add("pull.concurrency: must be at least 1")
+	}
+	if c.Pull.Timeout <= 0 {
+		add("pull.timeout: must be positive, like 30s")
+	}
+	if c.Pull.MaxBody < 1024 {
+		add("pull.max_body: must be at least 1024 bytes")
+	}
+	if c.Pull.MaxBackoff < time.Minute {
+		add("pull.max_backoff: must be at least 1m")
+	}
+	if c.Feeds.Entries < 1 || c.Feeds.Entries > 1000 {
+		add("feeds.entries: must be between 1 and 1000")
+	}
+	if c.Feeds.MaxAge < 0 {
+		add("feeds.max_age: must not be negative")
+	}
+	if c.Feeds.ArchiveSize < 10 {
+		add("feeds.archive_size: must be at least 10")
+	}
+	if c.WebSub.LeaseDefault <= 0 || c.WebSub.LeaseMax < c.WebSub.LeaseDefault {
+		add("websub: lease_default must be positive and not above lease_max")
+	}
+	for _, h := range c.WebSub.ExternalHubs {
+		if msg := store.CheckFeedURL(h); msg != "" {
+			add("websub.external_hubs: %s", msg)
+		}
+	}
+	if c.Alerts.MaxAge <= 0 {
+		add("alerts.max_age: must be positive, like 48h")
+	}
+	if c.Alerts.ConfirmPerHour < 1 || c.Alerts.ConfirmPerIPHour < 1 {
+		add("alerts: confirm_per_hour and confirm_per_ip_hour must be at least 1")
+	}
+	if c.Mail != nil {
+		m := c.Mail
+		if strings.TrimSpace(m.From) == "" {
+			add("mail.from: is empty")
+		}
+		switch m.Transport {
+		case "file":
+			if m.Dir == "" {
+				add("mail.dir: is empty but transport is file")
+			}
+		case "smtp":
+			if m.SMTP.Host == "" {
+				add("mail.smtp.host: is empty but transport is smtp")
+			}
+			if m.SMTP.Port < 1 || m.SMTP.Port > 65535 {
+				add("mail.smtp.port: %d is not a port", m.SMTP.Port)
+			}
+			switch m.SMTP.TLS {
+			case "starttls", "tls", "none":
+			default:
+				add("mail.smtp.tls: %q must be starttls, tls or none", m.SMTP.TLS)
+			}
+		default:
+			add("mail.transport: %q must be smtp or file", m.Transport)
+		}
+		if m.Concurrency < 1 {
+			add("mail.concurrency: must be at least 1")
+		}
+		if m.Rate <= 0 {
+			add("mail.rate: must be positive")
+		}
+		if m.SuppressAfter < 1 {
+			add("mail.suppress_after: must be at least 1")
+		}
+		if m.DKIM.Domain != "" && m.DKIM.PrivateKey == "" && m.DKIM.KeyFile == "" {
+			add("mail.dkim: domain is set but neither private_key nor key_file is")
+		}
+	}
+	for i, k := range c.Secrets.TokenKeys {
+		if len(k) < 16 {
+			add("secrets.token_keys[%d]: must be at least 16 characters (is the environment variable set?)", i)
+		}
+	}
+	for i, k := range c.Admin.Tokens {
+		if len(k) < 16 {
+			add("admin.tokens[%d]: must be at least 16 characters (is the environment variable set?)", i)
+		}
+	}
+
+	depts := map[string]bool{}
+	for i, d := range c.Departments {
+		for _, msg := range (store.Department{Slug: d.Slug, Name: d.Name}).Problems() {
+			add("departments[%d]: %s", i, msg)
+		}
+		if depts[d.Slug] {
+			add("departments[%d]: slug %q is listed twice", i, d.Slug)
+		}
+		depts[d.Slug] = true
+	}
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		f := s.Format
+		if f == "" {
+			f = store.FormatAuto
+		}
+		for _, msg := range (store.Source{Name: s.Name, URL: s.URL, DepartmentSlug: s.Department, Format: f}).Problems() {
+			add("sources[%d] (%s): %s", i, s.Name, msg)
+		}
+		if s.Department != "" && !depts[s.Department] {
+			add("sources[%d] (%s): unknown department %q (add it under departments)", i, s.Name, s.Department)
+		}
+		if names[s.Name] {
+			add("sources[%d]: name %q is listed twice", i, s.Name)
+		}
+		names[s.Name] = true
+	}
+	topics := map[string]bool{}
+	for i, t := range c.Topics {
+		for _, msg := range (store.Topic{Slug: t.Slug, Title: t.Title, Rule: t.Match}).Problems() {
+			add("topics[%d] (%s): %s", i, t.Slug, msg)
+		}
+		for _, d := range t.Match.Departments {
+			if !depts[d] {
+				add("topics[%d] (%s): match.departments names unknown department %q", i, t.Slug, d)
+			}
+		}
+		if topics[t.Slug] {
+			add("topics[%d]: slug %q is listed twice", i, t.Slug)
+		}
+		topics[t.Slug] = true
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return &ConfigError{Problems: p}
+}
+
+// ConfigError lists every problem found in a config.
+type ConfigError struct{ Problems []string }
+
+func (e *ConfigError) Error() string {
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0]
+	}
+	return fmt.Sprintf("config has %d problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// Location returns the configured time zone (validated already).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

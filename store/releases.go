@@ -1,0 +1,514 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Release is one published item: a press release, an announcement, a notice.
+type Release struct {
+	ID             int64     `json:"id"`
+	SourceID       int64     `json:"-"`
+	Source         string    `json:"source"`
+	DepartmentID   int64     `json:"-"`
+	DepartmentSlug string    `json:"department"`
+	DepartmentName string    `json:"department_name"`
+	GUID           string    `json:"guid"`
+	Link           string    `json:"link"`
+	Title          string    `json:"title"`
+	Summary        string    `json:"summary"` // sanitised HTML
+	Body           string    `json:"body"`    // sanitised HTML
+	Categories     []string  `json:"categories"`
+	DocumentType   string    `json:"document_type,omitempty"`
+	ContentHash    string    `json:"-"`
+	Published      time.Time `json:"published"`
+	Updated        time.Time `json:"updated"`
+	FirstSeen      time.Time `json:"first_seen"`
+	Changed        time.Time `json:"-"`
+	EditCount      int       `json:"edit_count"`
+	Alertable      bool      `json:"-"`
+	AlertVersion   int       `json:"-"`
+	Topics         []string  `json:"topics"`
+}
+
+// Entry is a normalised upstream item, ready to store. Its strings are
+// already cleaned (plain-text title, sanitised HTML).
+type Entry struct {
+	GUID         string
+	Link         string
+	Title        string
+	Summary      string
+	Body         string
+	Categories   []string
+	DocumentType string
+	Published    time.Time // zero: unknown, the first-seen time is used
+	Updated      time.Time // zero: same as Published
+	// MajorChange marks an edit that upstream calls a new version worth
+	// announcing again.
+	MajorChange bool
+}
+
+// Hash is the content hash that decides whether a stored release changed.
+func (e Entry) Hash() string {
+	h := sha256.New()
+	for _, s := range []string{e.Title, e.Link, e.Summary, e.Body, e.DocumentType} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, c := range e.Categories {
+		h.Write([]byte(c))
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// PullOptions says how ApplyPull treats what it stores.
+type PullOptions struct {
+	ETag         string
+	LastModified string
+	StartedAt    time.Time
+	Duration     time.Duration
+	// AlertMaxAge: a new release published longer ago than this is stored
+	// without alerting. Zero means 48 hours.
+	AlertMaxAge time.Duration
+}
+
+// PullResult is what one pull changed.
+type PullResult struct {
+	New       int
+	Updated   int
+	Unchanged int
+	// NewIDs are the releases stored for the first time.
+	NewIDs []int64
+	// Alerts counts releases queued for immediate alerts.
+	Alerts int
+	// Feeds are the feed keys whose content changed.
+	Feeds []string
+}
+
+type compiledTopic struct {
+	id   int64
+	slug string
+	m    *Matcher
+}
+
+func activeTopics(ctx context.Context, tx *sql.Tx) ([]compiledTopic, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+topicCols+` FROM topics WHERE retired_at = ''`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []compiledTopic
+	for rows.Next() {
+		t, err := scanTopic(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, compiledTopic{t.ID, t.Slug, t.Rule.Compile()})
+	}
+	return out, rows.Err()
+}
+
+// ApplyPull stores the entries of one successful pull of a source in one
+// transaction: new releases are inserted and tagged with topics, changed ones
+// updated and re-tagged, identical ones left alone; the source's validators
+// and health are updated and the affected feeds marked for re-rendering.
+//
+// Alerting: a new release is alertable unless this is the source's first
+// pull (its back catalogue) or it was published before now-AlertMaxAge. An
+// edit of an alertable release is announced again only when its title
+// changes or the entry is marked as a major change.
+func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, opt PullOptions) (PullResult, error) {
+	var res PullResult
+	if opt.AlertMaxAge == 0 {
+		opt.AlertMaxAge = 48 * time.Hour
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res = PullResult{}
+		nowT := db.Now().UTC()
+		now := fmtTime(nowT)
+		var deptID int64
+		var deptSlug string
+		var pulledOnce bool
+		err := tx.QueryRowContext(ctx, `SELECT s.department_id, d.slug, s.pulled_once FROM sources s
+			JOIN departments d ON d.id = s.department_id WHERE s.id = ?`, sourceID).Scan(&deptID, &deptSlug, &pulledOnce)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		topics, err := activeTopics(ctx, tx)
+		if err != nil {
+			return err
+		}
+		sel, err := tx.PrepareContext(ctx, `SELECT id, content_hash, title, published_at, alertable FROM releases WHERE source_id = ? AND guid = ?`)
+		if err != nil {
+			return err
+		}
+		defer sel.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
+			categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, categories = ?,
+			document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
+			alert_version = alert_version + ?, alert_pending = CASE WHEN ? THEN 1 ELSE alert_pending END WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		tagIns, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO release_topics (topic_id, release_id, published_at) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer tagIns.Close()
+		oldTags, err := tx.PrepareContext(ctx, `SELECT t.slug FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE rt.release_id = ?`)
+		if err != nil {
+			return err
+		}
+		defer oldTags.Close()
+		tagDel, err := tx.PrepareContext(ctx, `DELETE FROM release_topics WHERE release_id = ? AND topic_id IN (SELECT id FROM topics WHERE retired_at = '')`)
+		if err != nil {
+			return err
+		}
+		defer tagDel.Close()
+
+		dirty := map[string]bool{}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if e.GUID == "" || seen[e.GUID] {
+				continue
+			}
+			seen[e.GUID] = true
+			if e.Categories == nil {
+				e.Categories = []string{}
+			}
+			hash := e.Hash()
+			cats, _ := json.Marshal(e.Categories)
+			var id int64
+			var oldHash, oldTitle, published string
+			var alertable bool
+			err := sel.QueryRowContext(ctx, sourceID, e.GUID).Scan(&id, &oldHash, &oldTitle, &published, &alertable)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				pub := e.Published
+				if pub.IsZero() || pub.After(nowT.Add(24*time.Hour)) {
+					pub = nowT
+				}
+				updated := e.Updated
+				if updated.IsZero() || updated.Before(pub) || updated.After(nowT.Add(24*time.Hour)) {
+					updated = pub
+				}
+				alert := pulledOnce && !pub.Before(nowT.Add(-opt.AlertMaxAge))
+				published = fmtTime(pub)
+				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, string(cats),
+					e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert)
+				if err != nil {
+					return fmt.Errorf("insert %q: %w", e.GUID, err)
+				}
+				id, _ = r.LastInsertId()
+				res.New++
+				res.NewIDs = append(res.NewIDs, id)
+				if alert {
+					res.Alerts++
+				}
+			case err != nil:
+				return err
+			case oldHash == hash:
+				res.Unchanged++
+				continue
+			default:
+				updated := e.Updated
+				if updated.IsZero() || updated.After(nowT.Add(24*time.Hour)) || !updated.After(parseTime(published)) {
+					updated = nowT
+				}
+				realert := alertable && (oldTitle != e.Title || e.MajorChange)
+				bump := 0
+				if realert {
+					bump = 1
+					res.Alerts++
+				}
+				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, string(cats), e.DocumentType, hash,
+					fmtTime(updated), now, bump, realert, id); err != nil {
+					return fmt.Errorf("update %q: %w", e.GUID, err)
+				}
+				rows, err := oldTags.QueryContext(ctx, id)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var slug string
+					rows.Scan(&slug)
+					dirty["topic:"+slug] = true
+				}
+				rows.Close()
+				if _, err := tagDel.ExecContext(ctx, id); err != nil {
+					return err
+				}
+				res.Updated++
+			}
+			dirty["all"] = true
+			dirty["department:"+deptSlug] = true
+			text := NewMatchText(e.Title, e.Summary)
+			for _, t := range topics {
+				if t.m.Match(deptSlug, e.Categories, text) {
+					if _, err := tagIns.ExecContext(ctx, t.id, id, published); err != nil {
+						return err
+					}
+					dirty["topic:"+t.slug] = true
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,
+			last_status = 'ok', last_error = '', failure_count = 0, next_pull_at = '', pulled_once = 1 WHERE id = ?`,
+			opt.ETag, opt.LastModified, now, now, sourceID); err != nil {
+			return err
+		}
+		for k := range dirty {
+			res.Feeds = append(res.Feeds, k)
+		}
+		if err := markDirty(ctx, tx, now, res.Feeds...); err != nil {
+			return err
+		}
+		started := opt.StartedAt
+		if started.IsZero() {
+			started = nowT
+		}
+		return insertPull(ctx, tx, sourceID, started, opt.Duration, "ok", res, "")
+	})
+	if err != nil {
+		return PullResult{}, fmt.Errorf("store: apply pull of source %d: %w", sourceID, err)
+	}
+	return res, nil
+}
+
+func markDirty(ctx context.Context, tx *sql.Tx, now string, keys ...string) error {
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO feed_dirty (key, marked_at) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET marked_at = excluded.marked_at`, k, now); err != nil {
+			return fmt.Errorf("mark feed %q dirty: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// DirtyFeed is a feed key waiting to be re-rendered and when it was marked.
+type DirtyFeed struct {
+	Key      string
+	MarkedAt string
+}
+
+// DirtyFeeds lists the feed keys whose content changed since they were last
+// rendered.
+func (db *DB) DirtyFeeds(ctx context.Context) ([]DirtyFeed, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT key, marked_at FROM feed_dirty ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("store: dirty feeds: %w", err)
+	}
+	defer rows.Close()
+	var out []DirtyFeed
+	for rows.Next() {
+		var d DirtyFeed
+		if err := rows.Scan(&d.Key, &d.MarkedAt); err != nil {
+			return nil, fmt.Errorf("store: dirty feeds: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClearDirtyFeed removes key from the dirty set unless it was marked again
+// after markedAt (a change that arrived while it was being rendered).
+func (db *DB) ClearDirtyFeed(ctx context.Context, d DirtyFeed) error {
+	_, err := db.db.ExecContext(ctx, `DELETE FROM feed_dirty WHERE key = ? AND marked_at = ?`, d.Key, d.MarkedAt)
+	if err != nil {
+		return fmt.Errorf("store: clear dirty feed %q: %w", d.Key, err)
+	}
+	return nil
+}
+
+// MarkFeedsDirty queues feed keys for re-rendering.
+func (db *DB) MarkFeedsDirty(ctx context.Context, keys ...string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return markDirty(ctx, tx, fmtTime(db.Now()), keys...) })
+}
+
+const releaseCols = `r.id, r.source_id, s.name, r.department_id, d.slug, d.name, r.guid, r.link, r.title, r.summary, r.body,
+	r.categories, r.document_type, r.content_hash, r.published_at, r.updated_at, r.first_seen_at, r.changed_at,
+	r.edit_count, r.alertable, r.alert_version`
+
+const releaseFrom = ` FROM releases r JOIN departments d ON d.id = r.department_id JOIN sources s ON s.id = r.source_id`
+
+func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
+	var r Release
+	var cats, pub, upd, first, changed string
+	err := row.Scan(&r.ID, &r.SourceID, &r.Source, &r.DepartmentID, &r.DepartmentSlug, &r.DepartmentName, &r.GUID, &r.Link,
+		&r.Title, &r.Summary, &r.Body, &cats, &r.DocumentType, &r.ContentHash, &pub, &upd, &first, &changed,
+		&r.EditCount, &r.Alertable, &r.AlertVersion)
+	r.Categories = decodeCategories(cats)
+	r.Published, r.Updated, r.FirstSeen, r.Changed = parseTime(pub), parseTime(upd), parseTime(first), parseTime(changed)
+	return r, err
+}
+
+func decodeCategories(s string) []string {
+	out := []string{}
+	json.Unmarshal([]byte(s), &out)
+	return out
+}
+
+// ReleaseFilter selects releases, newest published first.
+type ReleaseFilter struct {
+	Department string // slug
+	Topic      string // slug
+	// Before continues a listing after the release with this published time
+	// and id (keyset pagination).
+	BeforePublished time.Time
+	BeforeID        int64
+	Offset          int
+	Limit           int // default 50
+	// WithTopics fills Release.Topics.
+	WithTopics bool
+}
+
+// Releases lists releases matching f, newest published first.
+func (db *DB) Releases(ctx context.Context, f ReleaseFilter) ([]Release, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	var where []string
+	var args []any
+	q := `SELECT ` + releaseCols + releaseFrom
+	if f.Topic != "" {
+		q = `SELECT ` + releaseCols + ` FROM release_topics rt JOIN topics t ON t.id = rt.topic_id
+			JOIN releases r ON r.id = rt.release_id JOIN departments d ON d.id = r.department_id JOIN sources s ON s.id = r.source_id`
+		where = append(where, "t.slug = ?")
+		args = append(args, f.Topic)
+	}
+	if f.Department != "" {
+		where = append(where, "d.slug = ?")
+		args = append(args, f.Department)
+	}
+	pubCol := "r.published_at"
+	if f.Topic != "" {
+		pubCol = "rt.published_at"
+	}
+	if !f.BeforePublished.IsZero() {
+		where = append(where, "("+pubCol+" < ? OR ("+pubCol+" = ? AND r.id < ?))")
+		b := fmtTime(f.BeforePublished)
+		args = append(args, b, b, f.BeforeID)
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY " + pubCol + " DESC, r.id DESC LIMIT ? OFFSET ?"
+	args = append(args, f.Limit, f.Offset)
+	out, err := db.queryReleases(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	if f.WithTopics {
+		if err := db.fillTopics(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) queryReleases(ctx context.Context, q string, args ...any) ([]Release, error) {
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: releases: %w", err)
+	}
+	defer rows.Close()
+	out := []Release{}
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: releases: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// fillTopics sets Topics on each release (active and retired topics alike).
+func (db *DB) fillTopics(ctx context.Context, rs []Release) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	idx := make(map[int64]int, len(rs))
+	args := make([]any, len(rs))
+	for i := range rs {
+		idx[rs[i].ID] = i
+		args[i] = rs[i].ID
+		rs[i].Topics = []string{}
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT rt.release_id, t.slug FROM release_topics rt JOIN topics t ON t.id = rt.topic_id
+		WHERE rt.release_id IN (`+placeholders(len(rs))+`) ORDER BY t.slug`, args...)
+	if err != nil {
+		return fmt.Errorf("store: release topics: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var slug string
+		if err := rows.Scan(&id, &slug); err != nil {
+			return fmt.Errorf("store: release topics: %w", err)
+		}
+		rs[idx[id]].Topics = append(rs[idx[id]].Topics, slug)
+	}
+	return rows.Err()
+}
+
+// ReleaseByID returns one release with its topics, or ErrNotFound.
+func (db *DB) ReleaseByID(ctx context.Context, id int64) (Release, error) {
+	rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id = ?`, id)
+	if err != nil {
+		return Release{}, err
+	}
+	if len(rs) == 0 {
+		return Release{}, fmt.Errorf("store: release %d: %w", id, ErrNotFound)
+	}
+	if err := db.fillTopics(ctx, rs); err != nil {
+		return Release{}, err
+	}
+	return rs[0], nil
+}
+
+// ReleasesByIDs returns the releases with the given ids, with topics, in
+// newest-first order; unknown ids are skipped.
+func (db *DB) ReleasesByIDs(ctx context.Context, ids []int64) ([]Release, error) {
+	if len(ids) == 0 {
+		return []Release{}, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id IN (`+placeholders(len(ids))+`)
+		ORDER BY r.published_at DESC, r.id DESC`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rs, db.fillTopics(ctx, rs)
+}
+
+// CountReleases returns the number of stored releases.
+func (db *DB) CountReleases(ctx context.Context) (int, error) {
+	var n int
+	err := db.db.QueryRowContext(ctx, `SELECT count(*) FROM releases`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count releases: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"html"
+	"strings"
+	"unicode"
+)
+
+// Rule decides which releases belong to a topic. A release matches when its
+// department is in Departments (if any are given) AND it carries one of
+// Categories or contains one of Keywords (if either list is given) AND
+// contains none of Exclude. Keywords are whole words or phrases, matched
+// case-insensitively in the title and summary.
+type Rule struct {
+	Departments []string `json:"departments" yaml:"departments"`
+	Categories  []string `json:"categories" yaml:"categories"`
+	Keywords    []string `json:"keywords" yaml:"keywords"`
+	Exclude     []string `json:"exclude" yaml:"exclude"`
+}
+
+// Empty reports whether the rule has no condition at all (it would match
+// every release).
+func (r Rule) Empty() bool {
+	return len(r.Departments) == 0 && len(r.Categories) == 0 && len(r.Keywords) == 0 && len(r.Exclude) == 0
+}
+
+// Problems lists what is wrong with the rule, one sentence each.
+func (r Rule) Problems() []string {
+	var out []string
+	for _, k := range r.Keywords {
+		if normWords(k) == " " {
+			out = append(out, "keyword "+quote(k)+" has no letters or digits")
+		}
+	}
+	for _, k := range r.Exclude {
+		if normWords(k) == " " {
+			out = append(out, "exclude keyword "+quote(k)+" has no letters or digits")
+		}
+	}
+	for _, c := range r.Categories {
+		if strings.TrimSpace(c) == "" {
+			out = append(out, "a category is empty")
+		}
+	}
+	for _, d := range r.Departments {
+		if strings.TrimSpace(d) == "" {
+			out = append(out, "a department is empty")
+		}
+	}
+	return out
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+// Matcher is a compiled Rule.
+type Matcher struct {
+	departments map[string]bool
+	categories  map[string]bool
+	keywords    []string
+	exclude     []string
+}
+
+// Compile prepares the rule for matching many releases.
+func (r Rule) Compile() *Matcher {
+	m := &Matcher{}
+	if len(r.Departments) > 0 {
+		m.departments = make(map[string]bool, len(r.Departments))
+		for _, d := range r.Departments {
+			m.departments[strings.TrimSpace(d)] = true
+		}
+	}
+	if len(r.Categories) > 0 {
+		m.categories = make(map[string]bool, len(r.Categories))
+		for _, c := range r.Categories {
+			m.categories[foldCategory(c)] = true
+		}
+	}
+	for _, k := range r.Keywords {
+		if n := normWords(k); n != " " {
+			m.keywords = append(m.keywords, n)
+		}
+	}
+	for _, k := range r.Exclude {
+		if n := normWords(k); n != " " {
+			m.exclude = append(m.exclude, n)
+		}
+	}
+	return m
+}
+
+// MatchText is a release's title and summary prepared for keyword matching:
+// lower case words separated by single spaces, padded with a space at each end.
+type MatchText string
+
+// NewMatchText prepares a title and an HTML summary for matching.
+func NewMatchText(title, summaryHTML string) MatchText {
+	return MatchText(normWords(title + " " + StripTags(summaryHTML)))
+}
+
+// Match reports whether a release of department dept, with the given
+// upstream categories and text, belongs to the rule's topic.
+func (m *Matcher) Match(dept string, categories []string, text MatchText) bool {
+	if m.departments != nil && !m.departments[dept] {
+		return false
+	}
+	if m.categories != nil || m.keywords != nil {
+		hit := false
+		for _, c := range categories {
+			if m.categories[foldCategory(c)] {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			for _, k := range m.keywords {
+				if strings.Contains(string(text), k) {
+					hit = true
+					break
+				}
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	for _, k := range m.exclude {
+		if strings.Contains(string(text), k) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldCategory(c string) string { return strings.ToLower(strings.Join(strings.Fields(c), " ")) }
+
+// normWords lower-cases s and turns every run of characters that are not
+// letters or digits into one space, with a space at each end, so that
+// strings.Contains finds whole words and phrases.
+func normWords(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte(' ')
+	space := true
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+			space = false
+		} else if !space {
+			b.WriteByte(' ')
+			space = true
+		}
+	}
+	if !space {
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// StripTags returns the text of an HTML fragment: tags removed, entities
+// decoded. It is for matching and plain-text output of already sanitised
+// HTML, not a sanitiser.
+func StripTags(s string) string {
+	if !strings.ContainsAny(s, "<&") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	in := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '<':
+			in = true
+		case c == '>' && in:
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteByte(c)
+		}
+	}
+	return html.UnescapeString(b.String())
+}
