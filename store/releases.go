@@ -93,27 +93,23 @@ type PullResult struct {
 	Feeds []string
 }
 
-type compiledTopic struct {
-	id   int64
-	slug string
-	m    *Matcher
-}
-
-func activeTopics(ctx context.Context, tx *sql.Tx) ([]compiledTopic, error) {
+func activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+topicCols+` FROM topics WHERE retired_at = ''`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []compiledTopic
+	var ids []int64
+	var slugs []string
+	var rules []Rule
 	for rows.Next() {
 		t, err := scanTopic(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, compiledTopic{t.ID, t.Slug, t.Rule.Compile()})
+		ids, slugs, rules = append(ids, t.ID), append(slugs, t.Slug), append(rules, t.Rule)
 	}
-	return out, rows.Err()
+	return NewRuleSet(ids, slugs, rules), rows.Err()
 }
 
 // ApplyPull stores the entries of one successful pull of a source in one
@@ -186,6 +182,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 
 		dirty := map[string]bool{}
 		seen := map[string]bool{}
+		var hits []int
 		for _, e := range entries {
 			if e.GUID == "" || seen[e.GUID] {
 				continue
@@ -261,13 +258,12 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			dirty["all"] = true
 			dirty["department:"+deptSlug] = true
 			text := NewMatchText(e.Title, e.Summary)
-			for _, t := range topics {
-				if t.m.Match(deptSlug, e.Categories, text) {
-					if _, err := tagIns.ExecContext(ctx, t.id, id, published); err != nil {
-						return err
-					}
-					dirty["topic:"+t.slug] = true
+			hits = topics.Match(deptSlug, e.Categories, text, hits)
+			for _, i := range hits {
+				if _, err := tagIns.ExecContext(ctx, topics.ID(i), id, published); err != nil {
+					return err
 				}
+				dirty["topic:"+topics.Slug(i)] = true
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,

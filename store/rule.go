@@ -2,6 +2,7 @@ package store
 
 import (
 	"html"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -180,3 +181,98 @@ func StripTags(s string) string {
 	}
 	return html.UnescapeString(b.String())
 }
+
+// RuleSet matches a release against many topics at once. Instead of trying
+// every topic's keywords on every release, it indexes keywords by their
+// first word, so the cost per release grows with the release's length and
+// the topics it could match, not with the number of topics.
+type RuleSet struct {
+	rules      []*Matcher
+	ids        []int64
+	slugs      []string
+	byWord     map[string][]ruleRef // first word of a keyword -> rules
+	byCategory map[string][]int
+	always     []int // rules without categories or keywords
+}
+
+type ruleRef struct {
+	rule   int
+	phrase string // normalised with padding; "" when the keyword is one word
+}
+
+// NewRuleSet builds a set from rules; ids and slugs label them in results.
+func NewRuleSet(ids []int64, slugs []string, rules []Rule) *RuleSet {
+	s := &RuleSet{ids: ids, slugs: slugs, byWord: map[string][]ruleRef{}, byCategory: map[string][]int{}}
+	for i, r := range rules {
+		m := r.Compile()
+		s.rules = append(s.rules, m)
+		if m.categories == nil && m.keywords == nil {
+			s.always = append(s.always, i)
+			continue
+		}
+		for c := range m.categories {
+			s.byCategory[c] = append(s.byCategory[c], i)
+		}
+		for _, k := range m.keywords {
+			words := strings.Fields(k)
+			ref := ruleRef{rule: i}
+			if len(words) > 1 {
+				ref.phrase = k
+			}
+			s.byWord[words[0]] = append(s.byWord[words[0]], ref)
+		}
+	}
+	return s
+}
+
+// Match returns the indexes of the rules the release matches, in order.
+func (s *RuleSet) Match(dept string, categories []string, text MatchText, buf []int) []int {
+	out := buf[:0]
+	cand := map[int]bool{}
+	for _, i := range s.always {
+		cand[i] = true
+	}
+	for _, c := range categories {
+		for _, i := range s.byCategory[foldCategory(c)] {
+			cand[i] = true
+		}
+	}
+	if len(s.byWord) > 0 {
+		seen := map[string]bool{}
+		for _, w := range strings.Fields(string(text)) {
+			if seen[w] {
+				continue
+			}
+			seen[w] = true
+			for _, ref := range s.byWord[w] {
+				if ref.phrase == "" || strings.Contains(string(text), ref.phrase) {
+					cand[ref.rule] = true
+				}
+			}
+		}
+	}
+	for i := range cand {
+		m := s.rules[i]
+		if m.departments != nil && !m.departments[dept] {
+			continue
+		}
+		excluded := false
+		for _, k := range m.exclude {
+			if strings.Contains(string(text), k) {
+				excluded = true
+				break
+			}
+		}
+		if !excluded {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ID returns the id given for rule i.
+func (s *RuleSet) ID(i int) int64 { return s.ids[i] }
+
+// Slug returns the slug given for rule i.
+func (s *RuleSet) Slug(i int) string { return s.slugs[i] }
