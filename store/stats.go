@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -97,4 +98,34 @@ func (db *DB) statsPerDay(ctx context.Context, now time.Time, days int, loc *tim
 		}
 	}
 	return out, rows.Err()
+}
+
+// RuleAudience counts the distinct subscribers who would be emailed about
+// releases a topic rule matches: those with an active subscription to the
+// topic topicSlug (the topic being edited; "" for a new one) or to one of
+// departmentSlugs (who hear about every release of those departments),
+// each counted once.
+func (db *DB) RuleAudience(ctx context.Context, topicSlug string, departmentSlugs []string) (int, error) {
+	var or []string
+	var args []any
+	if topicSlug != "" {
+		or = append(or, `sub.topic_id = (SELECT id FROM topics WHERE slug = ?)`)
+		args = append(args, topicSlug)
+	}
+	if len(departmentSlugs) > 0 {
+		or = append(or, `sub.department_id IN (SELECT id FROM departments WHERE slug IN (`+placeholders(len(departmentSlugs))+`))`)
+		for _, d := range departmentSlugs {
+			args = append(args, d)
+		}
+	}
+	if len(or) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := db.db.QueryRowContext(ctx, `SELECT count(DISTINCT sub.subscriber_id) FROM subscriptions sub
+		WHERE sub.status = 'active' AND (`+strings.Join(or, ` OR `)+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: rule audience: %w", err)
+	}
+	return n, nil
 }

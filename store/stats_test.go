@@ -67,18 +67,76 @@ func TestDashboardCountsDaysInTheSiteZone(t *testing.T) {
 		t.Errorf("releases %d, outbox depth %d oldest %v; want 4, 1, %v", d.Releases, d.OutboxDepth, d.OutboxOldest, *now)
 	}
 
-	// In New York the same instants fall a day earlier.
+	// In New York (UTC-5) the first three instants are all the evening of
+	// 28 February.
 	ny, _ := time.LoadLocation("America/New_York")
 	d, err = db.Dashboard(ctx, 3, ny)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []int{1, 2, 1} {
+	for i, want := range []int{3, 0, 1} {
 		if got := d.ReleasesPerDay[i].Count; got != want {
 			t.Errorf("New York day %s = %d, want %d", d.ReleasesPerDay[i].Day.Format(time.DateOnly), got, want)
 		}
 	}
 	if got := d.ReleasesPerDay[0].Day.Format(time.DateOnly); got != "2026-02-28" {
 		t.Errorf("New York window starts %s, want 2026-02-28", got)
+	}
+}
+
+func TestRuleAudienceCountsEachSubscriberOnce(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	seed(t, db)
+	topic, err := db.TopicBySlug(ctx, "human-trafficking")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ho, _ := db.DepartmentBySlug(ctx, "home-office")
+	tr, _ := db.DepartmentBySlug(ctx, "treasury")
+	for _, s := range []struct {
+		addr   string
+		target store.Target
+	}{
+		{"ana@example.org", store.Target{TopicID: topic.ID}},
+		{"ana@example.org", store.Target{DepartmentID: ho.ID}}, // follows both: counted once
+		{"ben@example.org", store.Target{DepartmentID: ho.ID}},
+		{"cy@example.org", store.Target{DepartmentID: tr.ID}},
+	} {
+		if _, err := db.ImportSubscription(ctx, s.addr, s.target, store.FrequencyDaily); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		topic string
+		depts []string
+		want  int
+	}{
+		{"", nil, 0},
+		{"human-trafficking", nil, 1},
+		{"", []string{"home-office"}, 2},
+		{"human-trafficking", []string{"home-office"}, 2},
+		{"human-trafficking", []string{"home-office", "treasury"}, 3},
+		{"no-such-topic", []string{"no-such-department"}, 0},
+	}
+	for _, tc := range tests {
+		got, err := db.RuleAudience(ctx, tc.topic, tc.depts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("RuleAudience(%q, %v) = %d, want %d", tc.topic, tc.depts, got, tc.want)
+		}
+	}
+	// An ended subscription no longer counts.
+	ben, err := db.SubscriberByAddress(ctx, "ben@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EndSubscriptions(ctx, store.EndFilter{SubscriberID: ben.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.RuleAudience(ctx, "", []string{"home-office"}); got != 1 {
+		t.Errorf("after ben left, home-office audience = %d, want 1", got)
 	}
 }

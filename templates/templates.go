@@ -10,7 +10,7 @@ import (
 	"os"
 )
 
-//go:embed pages static
+//go:embed pages email static
 var embedded embed.FS
 
 // FS returns the templates: files in overrideDir (if not empty) win over the

@@ -1,0 +1,581 @@
+package alerts
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync"
+	texttemplate "text/template"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/html"
+
+	"herald/store"
+)
+
+// mailNames are the message templates in email/: NAME.txt defines
+// "subject" and "content" (plain text), NAME.html defines "content"; both
+// are wrapped by layout.txt / layout.html, which hold the footer.
+var mailNames = []string{"confirm", "welcome", "manage", "address_change", "immediate", "digest"}
+
+// subMailer renders messages from the email templates.
+type subMailer struct {
+	html map[string]*htmltemplate.Template
+	text map[string]*texttemplate.Template
+	bufs sync.Pool
+}
+
+var mailFuncs = map[string]any{"plural": plural}
+
+func newSubMailer(fsys fs.FS) (*subMailer, error) {
+	m := &subMailer{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{},
+		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	for _, name := range mailNames {
+		h, err := htmltemplate.New(name).Funcs(mailFuncs).ParseFS(fsys, "email/layout.html", "email/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("alerts: email template %s.html: %w", name, err)
+		}
+		t, err := texttemplate.New(name).Funcs(mailFuncs).ParseFS(fsys, "email/layout.txt", "email/"+name+".txt")
+		if err != nil {
+			return nil, fmt.Errorf("alerts: email template %s.txt: %w", name, err)
+		}
+		if t.Lookup("subject") == nil {
+			return nil, fmt.Errorf("alerts: email template %s.txt defines no \"subject\"", name)
+		}
+		if name == "digest" && (t.Lookup("entry") == nil || h.Lookup("entry") == nil) {
+			return nil, fmt.Errorf("alerts: email templates digest.txt and digest.html must define \"entry\"")
+		}
+		m.html[name], m.text[name] = h, t
+	}
+	return m, nil
+}
+
+// mailLink is a labelled link in a message.
+type mailLink struct {
+	Label string
+	URL   string
+}
+
+// mailRelease is a release as messages show it, already cleaned.
+type mailRelease struct {
+	Title      string
+	Department string
+	Date       string
+	// Paragraphs is the summary as plain-text paragraphs; Text is the same
+	// wrapped for the text part.
+	Paragraphs []string
+	Text       string
+	URL        string // the original article, when it is http(s)
+	PageURL    string // the release's page on Herald
+	Updated    bool
+	// HTML and TextEntry are the release as a digest entry, rendered once
+	// per period from the "entry" templates of digest.html and digest.txt
+	// and shared by every subscriber's digest.
+	HTML      htmltemplate.HTML
+	TextEntry string
+}
+
+// mailGroup is one subscription's share of a digest.
+type mailGroup struct {
+	Name    string
+	Kind    string
+	URL     string // the topic or department page, where the rest are
+	Entries []*mailRelease
+	More    int
+}
+
+// mailData is what every message template sees; each uses its part.
+type mailData struct {
+	Site      string
+	BaseURL   string
+	Subject   string
+	Preheader string
+	Address   string
+
+	// ActionURL is the link the message is about (confirm, manage,
+	// confirm the new address), valid until ActionExpires.
+	ActionURL     string
+	ActionExpires string
+
+	// The subscription a confirmation or welcome is about.
+	Name               string
+	Kind               string
+	Frequency          string
+	FrequencyPhrase    string
+	OldFrequencyPhrase string
+
+	Release *mailRelease
+
+	// Digests.
+	Period string
+	Count  int
+	Listed int
+	Groups []mailGroup
+
+	// Footer.
+	Why            []string
+	Unsubscribes   []mailLink
+	UnsubscribeURL string
+	ManageURL      string
+}
+
+// render executes one message into its subject and two bodies.
+func (m *subMailer) render(name string, d *mailData) (subject, text, htmlBody string, err error) {
+	buf := m.bufs.Get().(*bytes.Buffer)
+	defer m.bufs.Put(buf)
+	buf.Reset()
+	if err := m.text[name].ExecuteTemplate(buf, "subject", d); err != nil {
+		return "", "", "", fmt.Errorf("alerts: email %s subject: %w", name, err)
+	}
+	subject = subSubject(buf.String())
+	d.Subject = subject
+	buf.Reset()
+	if err := m.text[name].ExecuteTemplate(buf, "layout", d); err != nil {
+		return "", "", "", fmt.Errorf("alerts: email %s text: %w", name, err)
+	}
+	text = subTidyText(buf.Bytes())
+	buf.Reset()
+	if err := m.html[name].ExecuteTemplate(buf, "layout", d); err != nil {
+		return "", "", "", fmt.Errorf("alerts: email %s html: %w", name, err)
+	}
+	return subject, text, buf.String(), nil
+}
+
+// renderEntry renders a message template's "entry" part for r, in both
+// forms. The HTML comes out of html/template, escaped, so it can be
+// placed in a message as is.
+func (m *subMailer) renderEntry(name string, r *mailRelease) error {
+	buf := m.bufs.Get().(*bytes.Buffer)
+	defer m.bufs.Put(buf)
+	buf.Reset()
+	if err := m.html[name].ExecuteTemplate(buf, "entry", r); err != nil {
+		return fmt.Errorf("alerts: email %s entry: %w", name, err)
+	}
+	r.HTML = htmltemplate.HTML(buf.String())
+	buf.Reset()
+	if err := m.text[name].ExecuteTemplate(buf, "entry", r); err != nil {
+		return fmt.Errorf("alerts: email %s entry: %w", name, err)
+	}
+	r.TextEntry = buf.String()
+	return nil
+}
+
+// subTidyText trims trailing spaces and leading blank lines, keeps at
+// most one blank line in a row and wraps long lines, so text templates can
+// be laid out readably.
+func subTidyText(b []byte) string {
+	var out strings.Builder
+	out.Grow(len(b))
+	blank := 0
+	started := false
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		var line []byte
+		if i < 0 {
+			line, b = b, nil
+		} else {
+			line, b = b[:i], b[i+1:]
+		}
+		if string(line) != "-- " { // the signature separator keeps its space
+			line = bytes.TrimRight(line, " \t\r")
+		}
+		if len(line) == 0 {
+			blank++
+			continue
+		}
+		if started && blank > 0 {
+			out.WriteByte('\n')
+		}
+		started = true
+		blank = 0
+		if utf8.RuneCount(line) > 76 {
+			// Long prose lines are wrapped; a long URL stays whole.
+			line = []byte(subWrap([]string{string(line)}, 72))
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+// subLine makes s safe as one line of text: control characters (CR and LF
+// included) and Unicode line separators become spaces, runs of spaces
+// become one, and the ends are trimmed.
+func subLine(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean && !strings.Contains(s, "  ") && strings.TrimSpace(s) == s {
+		return s
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// subSubjectMax keeps subjects readable; longer titles are cut at a word.
+const subSubjectMax = 200
+
+// subSubject is a subject line: one clean line, cut to subSubjectMax
+// characters. No CR or LF can reach the header.
+func subSubject(s string) string {
+	return subCut(subLine(s), subSubjectMax)
+}
+
+// subCut shortens s to at most n characters, at a word if it can, with an
+// ellipsis.
+func subCut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	cut := 0
+	for i := range s {
+		if cut == n-1 {
+			s = s[:i]
+			break
+		}
+		cut++
+	}
+	if j := strings.LastIndexByte(s, ' '); j > len(s)/2 {
+		s = s[:j]
+	}
+	return strings.TrimRight(s, " ,.;:") + "…"
+}
+
+// subParagraphs turns sanitised HTML into plain-text paragraphs: tags
+// dropped, entities decoded, block elements and <br> starting new lines,
+// list items marked, scripts and styles skipped. It bounds the text at
+// limit characters.
+func subParagraphs(src string, limit int) []string {
+	z := html.NewTokenizer(strings.NewReader(src))
+	var paras []string
+	var cur strings.Builder
+	skip := 0
+	total := 0
+	flush := func() {
+		p := subLine(cur.String())
+		cur.Reset()
+		if p != "" {
+			paras = append(paras, p)
+		}
+	}
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			flush()
+			return subBound(paras, limit)
+		case html.TextToken:
+			if skip == 0 {
+				t := string(z.Text())
+				total += len(t)
+				cur.WriteString(t)
+			}
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "head", "title":
+				if tt == html.StartTagToken {
+					skip++
+				} else if tt == html.EndTagToken && skip > 0 {
+					skip--
+				}
+			case "li":
+				flush()
+				if tt == html.StartTagToken {
+					cur.WriteString("- ")
+				}
+			case "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "blockquote", "pre", "hr",
+				"table", "section", "article", "dl", "dt", "dd", "figure", "figcaption", "header", "footer":
+				flush()
+			case "td", "th", "img":
+				cur.WriteByte(' ')
+			}
+		}
+		if total > 4*limit {
+			flush()
+			return subBound(paras, limit)
+		}
+	}
+}
+
+// subBound keeps paragraphs up to limit characters, cutting the last.
+func subBound(paras []string, limit int) []string {
+	n := 0
+	for i, p := range paras {
+		c := utf8.RuneCountInString(p)
+		if n+c > limit {
+			rest := limit - n
+			if rest < 20 {
+				if i == 0 {
+					return []string{subCut(p, limit)}
+				}
+				paras = paras[:i]
+				paras[i-1] = strings.TrimRight(paras[i-1], "…") + " …"
+				return paras
+			}
+			paras[i] = subCut(p, rest)
+			return paras[:i+1]
+		}
+		n += c
+	}
+	return paras
+}
+
+// subWrap wraps paragraphs at width columns for the text part, with a
+// blank line between paragraphs. Words longer than width (URLs) stand on
+// their own line.
+func subWrap(paras []string, width int) string {
+	var b strings.Builder
+	for i, p := range paras {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		col := 0
+		for _, w := range strings.Fields(p) {
+			n := utf8.RuneCountInString(w)
+			if col > 0 && col+1+n > width {
+				b.WriteByte('\n')
+				col = 0
+			} else if col > 0 {
+				b.WriteByte(' ')
+				col++
+			}
+			b.WriteString(w)
+			col += n
+		}
+	}
+	return b.String()
+}
+
+// subHTTPURL returns u if it is an absolute http(s) URL without control
+// characters, else "".
+func subHTTPURL(u string) string {
+	if subLine(u) != u || strings.ContainsAny(u, " <>\"") {
+		return ""
+	}
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return u
+	}
+	return ""
+}
+
+// frequencyPhrase says how often a frequency sends mail.
+func frequencyPhrase(f string) string {
+	switch f {
+	case store.FrequencyImmediately:
+		return "as soon as something is published"
+	case store.FrequencyDaily:
+		return "once a day"
+	case store.FrequencyWeekly:
+		return "once a week"
+	}
+	return f
+}
+
+// kindLabel names a subscription target kind for people.
+func kindLabel(k string) string {
+	if k == "topic" {
+		return "topic"
+	}
+	return "department"
+}
+
+func (s *Service) link(path string) string { return s.cfg.BaseURL + path }
+
+func (s *Service) unsubscribeURL(t Token) string { return s.link("/unsubscribe/" + s.keys.Sign(t)) }
+
+func (s *Service) manageURL(subscriberID int64, now time.Time) string {
+	return s.link("/manage/" + s.keys.Sign(Token{Purpose: PurposeManage, Subject: subscriberID, Expires: now.Add(ManageTTL)}))
+}
+
+func (s *Service) targetURL(sub store.Subscription) string {
+	if sub.Kind == "topic" {
+		return s.link("/topics/" + sub.Slug)
+	}
+	return s.link("/departments/" + sub.Slug)
+}
+
+// subDate formats a moment for messages and pages in the configured zone.
+func (s *Service) subDate(t time.Time) string {
+	return t.In(s.cfg.Location).Format("2 January 2006, 15:04 MST")
+}
+
+func (s *Service) baseData() mailData {
+	return mailData{Site: s.cfg.SiteName, BaseURL: s.cfg.BaseURL}
+}
+
+// subNonce makes outbox keys of messages a person may ask for again (a
+// second confirmation email is a new message, not a repeat of the first).
+func subNonce() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("alerts: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Service) message(kind, key string, subscriberID int64, to, name string, d *mailData) (store.OutboxMessage, error) {
+	subject, text, htmlBody, err := s.mail.render(name, d)
+	if err != nil {
+		return store.OutboxMessage{}, err
+	}
+	return store.OutboxMessage{Key: key, Kind: kind, SubscriberID: subscriberID, To: to, Subject: subject,
+		Text: text, HTML: htmlBody, UnsubscribeURL: d.UnsubscribeURL}, nil
+}
+
+// composeConfirm is the message asking to confirm pending subscription p.
+// Its unsubscribe link cancels the request, for whoever did not make it.
+func (s *Service) composeConfirm(sub store.Subscriber, p store.Subscription, now time.Time) (store.OutboxMessage, error) {
+	d := s.baseData()
+	expires := now.Add(ConfirmTTL)
+	d.Address = sub.Address
+	d.ActionURL = s.link("/subscribe/confirm?token=" + s.keys.Sign(Token{Purpose: PurposeConfirm, Subject: p.ID, Expires: expires}))
+	d.ActionExpires = s.subDate(expires)
+	d.Name, d.Kind = subLine(p.Name), kindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
+	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
+	d.Unsubscribes = []mailLink{{Label: "Did not ask for this? Cancel the request", URL: d.UnsubscribeURL}}
+	d.Preheader = "Confirm your subscription to " + d.Name
+	return s.message(store.KindConfirm, fmt.Sprintf("confirm:%d:%s", sub.ID, subNonce()), sub.ID, sub.Address, "confirm", &d)
+}
+
+// composeWelcome is the message sent once a subscription is confirmed.
+func (s *Service) composeWelcome(res store.ConfirmResult, now time.Time) (store.OutboxMessage, error) {
+	p := res.Subscription
+	d := s.baseData()
+	d.Address = res.Subscriber.Address
+	d.Name, d.Kind = subLine(p.Name), kindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
+	if res.Replaced != nil {
+		d.OldFrequencyPhrase = frequencyPhrase(res.Replaced.Frequency)
+	}
+	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
+	d.Unsubscribes = []mailLink{{Label: "Unsubscribe from " + d.Name, URL: d.UnsubscribeURL}}
+	d.ManageURL = s.manageURL(res.Subscriber.ID, now)
+	d.Preheader = "You are subscribed to " + d.Name
+	return s.message(store.KindWelcome, fmt.Sprintf("welcome:%d", p.ID), res.Subscriber.ID, res.Subscriber.Address, "welcome", &d)
+}
+
+// composeManage is the magic link to the manage page.
+func (s *Service) composeManage(sub store.Subscriber, now time.Time) (store.OutboxMessage, error) {
+	d := s.baseData()
+	expires := now.Add(ManageTTL)
+	d.Address = sub.Address
+	d.ActionURL = s.link("/manage/" + s.keys.Sign(Token{Purpose: PurposeManage, Subject: sub.ID, Expires: expires}))
+	d.ActionExpires = s.subDate(expires)
+	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribeAll, Subject: sub.ID})
+	d.Unsubscribes = []mailLink{{Label: "Unsubscribe from everything", URL: d.UnsubscribeURL}}
+	d.Preheader = "Your link to manage your subscriptions"
+	return s.message(store.KindManage, fmt.Sprintf("manage:%d:%s", sub.ID, subNonce()), sub.ID, sub.Address, "manage", &d)
+}
+
+// composeAddressChange asks the new address to confirm it. It has no
+// unsubscribe link: its reader is not (yet) the subscriber, and one click
+// must not end someone else's subscriptions.
+func (s *Service) composeAddressChange(sub store.Subscriber, now time.Time) (store.OutboxMessage, error) {
+	d := s.baseData()
+	expires := now.Add(ConfirmTTL)
+	d.Address = sub.PendingAddress
+	d.ActionURL = s.link("/manage/address/" + s.keys.Sign(Token{Purpose: PurposeAddressChange, Subject: sub.ID, Aux: sub.PendingNonce, Expires: expires}))
+	d.ActionExpires = s.subDate(expires)
+	d.Preheader = "Confirm your new address for " + s.cfg.SiteName
+	return s.message(store.KindAddressChange, fmt.Sprintf("address-change:%d:%d", sub.ID, sub.PendingNonce), sub.ID, sub.PendingAddress, "address_change", &d)
+}
+
+// mailReleaseOf prepares a release for messages: clean title, summary as
+// bounded plain text, and links.
+func (s *Service) mailReleaseOf(r store.Release, summaryLimit int) *mailRelease {
+	paras := subParagraphs(r.Summary, summaryLimit)
+	return &mailRelease{
+		Title:      subLine(r.Title),
+		Department: subLine(r.DepartmentName),
+		Date:       s.subDate(r.Published),
+		Paragraphs: paras,
+		Text:       subWrap(paras, 72),
+		URL:        subHTTPURL(r.Link),
+		PageURL:    s.link("/releases/" + strconv.FormatInt(r.ID, 10)),
+		Updated:    r.AlertVersion > 1,
+	}
+}
+
+// composeImmediate is one subscriber's alert about one release, whichever
+// of their subscriptions matched. With one match, one-click unsubscribe
+// ends that subscription; with several it ends all the subscriber's
+// immediate subscriptions (the footer still links each one).
+func (s *Service) composeImmediate(r store.AlertRelease, mr *mailRelease, rc store.Recipient, now time.Time) (store.OutboxMessage, error) {
+	d := s.baseData()
+	d.Address = rc.Address
+	d.Release = mr
+	d.Preheader = mr.Department + ": " + mr.Title
+	var names []string
+	for _, sub := range rc.Subscriptions {
+		name := subLine(sub.Name)
+		names = append(names, name+" ("+kindLabel(sub.Kind)+")")
+		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from " + name,
+			URL: s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: sub.ID})})
+	}
+	d.Why = []string{"You are getting this email because you subscribed to " + subJoin(names) + " on " + s.cfg.SiteName + ", with emails as soon as something is published."}
+	if len(rc.Subscriptions) == 1 {
+		d.UnsubscribeURL = d.Unsubscribes[0].URL
+	} else {
+		d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribeAll, Subject: rc.SubscriberID, Aux: frequencyCode(store.FrequencyImmediately)})
+	}
+	d.ManageURL = s.manageURL(rc.SubscriberID, now)
+	key := fmt.Sprintf("immediate:%d.%d:%d", r.ID, r.AlertVersion, rc.SubscriberID)
+	return s.message(store.KindImmediate, key, rc.SubscriberID, rc.Address, "immediate", &d)
+}
+
+// subJoin lists names as "a", "a and b", "a, b and c".
+func subJoin(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// subMaxMessage bounds a message's encoded size below the 1 MB that mail
+// systems commonly refuse, with room for headers and MIME framing.
+const subMaxMessage = 900 << 10
+
+// subEncodedSize estimates the size of text and HTML once
+// quoted-printable encoded: 3 bytes for each byte that must be escaped, a
+// soft line break every 73 characters.
+func subEncodedSize(parts ...string) int {
+	n := 0
+	for _, p := range parts {
+		esc := 0
+		for i := 0; i < len(p); i++ {
+			if c := p[i]; c == '=' || c >= 0x80 {
+				esc++
+			}
+		}
+		n += len(p) + 2*esc + 3*(len(p)/73)
+	}
+	return n
+}

@@ -1,0 +1,71 @@
+package alerts
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+)
+
+// CSRF protection is a double-submit cookie: a random value in a cookie
+// that a cross-site page cannot read, repeated in every form. A forged
+// request carries the cookie but cannot know the value to put in the form.
+const (
+	// CSRFField is the form field (or X-CSRF-Token header) that must repeat
+	// the cookie.
+	CSRFField  = "csrf_token"
+	csrfCookie = "herald_csrf"
+	csrfHeader = "X-CSRF-Token"
+	csrfLen    = 43 // 32 random bytes, unpadded base64url
+)
+
+func csrfWellFormed(v string) bool {
+	if len(v) != csrfLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil
+}
+
+// CSRFToken returns the value to put in a form's csrf_token field, setting
+// the cookie it must match when the request has none. Call it before
+// writing the response body. Calling it again for the same request returns
+// the same value. The cookie is Secure when the request came over TLS
+// (directly or, per X-Forwarded-Proto, through a proxy).
+func CSRFToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && csrfWellFormed(c.Value) {
+		return c.Value
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("alerts: no randomness for a CSRF token: " + err.Error())
+	}
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	c := &http.Cookie{
+		Name:     csrfCookie,
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+	}
+	http.SetCookie(w, c)
+	// Later calls while handling this request see the same value.
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
+	return v
+}
+
+// ValidCSRF reports whether a state-changing request repeats its CSRF
+// cookie in the csrf_token form field or the X-CSRF-Token header. It reads
+// the form, so limit the body (http.MaxBytesReader) before calling it.
+func ValidCSRF(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || !csrfWellFormed(c.Value) {
+		return false
+	}
+	v := r.PostFormValue(CSRFField)
+	if v == "" {
+		v = r.Header.Get(csrfHeader)
+	}
+	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(v)) == 1
+}

@@ -1,0 +1,260 @@
+package alerts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"herald/store"
+)
+
+// mimeMaxBytes is the largest message Herald sends. The digest composer
+// keeps well below it; a message over it is a bug to surface, not to send.
+const mimeMaxBytes = 1 << 20
+
+// mimeBuilder renders outbox rows as multipart/alternative messages with
+// the headers bulk mail needs to be accepted and handled well.
+type mimeBuilder struct {
+	from    *mail.Address
+	replyTo *mail.Address
+	// listID is the List-Id header's value, ready to write.
+	listID string
+	// idDomain is the right-hand side of Message-IDs: From's domain.
+	idDomain string
+}
+
+func newMIMEBuilder(cfg MailConfig) (*mimeBuilder, error) {
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: mail from %q: %w", cfg.From, err)
+	}
+	b := &mimeBuilder{from: from}
+	b.idDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
+	if !mimeDotAtom(b.idDomain) {
+		return nil, fmt.Errorf("alerts: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
+	}
+	if cfg.ReplyTo != "" {
+		if b.replyTo, err = mail.ParseAddress(cfg.ReplyTo); err != nil {
+			return nil, fmt.Errorf("alerts: mail reply_to %q: %w", cfg.ReplyTo, err)
+		}
+	}
+	listID := cfg.ListID
+	if listID == "" {
+		listID = "alerts." + b.idDomain
+	}
+	if b.listID, err = mimeListID(listID); err != nil {
+		return nil, fmt.Errorf("alerts: mail list_id %q: %w", cfg.ListID, err)
+	}
+	return b, nil
+}
+
+// mimeListID formats a List-Id (RFC 2919) from "Name <label.domain>" or a
+// bare "label.domain".
+func mimeListID(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	phrase, label := "", s
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		if !strings.HasSuffix(s, ">") {
+			return "", errors.New("must end with '>' after '<'")
+		}
+		phrase, label = strings.TrimSpace(s[:i]), s[i+1:len(s)-1]
+	}
+	if !mimeDotAtom(label) || !strings.Contains(label, ".") {
+		return "", fmt.Errorf("%q is not a list label like alerts.example.org", label)
+	}
+	if phrase == "" {
+		return "<" + label + ">", nil
+	}
+	if strings.ContainsFunc(phrase, unicode.IsControl) {
+		return "", errors.New("the name has control characters")
+	}
+	return mimePhrase(phrase) + " <" + label + ">", nil
+}
+
+// mimePhrase writes a display name: bare when it is plain words, quoted
+// when it has specials, an encoded word when it is not ASCII.
+func mimePhrase(s string) string {
+	plain, ascii := true, true
+	for _, r := range s {
+		switch {
+		case r >= utf8.RuneSelf:
+			ascii, plain = false, false
+		case r == ' ' || mimeAtext(r):
+		default:
+			plain = false
+		}
+	}
+	switch {
+	case plain:
+		return s
+	case ascii:
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	default:
+		return mime.QEncoding.Encode("utf-8", s)
+	}
+}
+
+func mimeAtext(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)
+}
+
+// mimeDotAtom reports whether s is atoms joined by single dots, the form
+// Message-IDs and list labels take.
+func mimeDotAtom(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, atom := range strings.Split(s, ".") {
+		if atom == "" || strings.ContainsFunc(atom, func(r rune) bool { return !mimeAtext(r) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// build composes one outbox row and returns it with its envelope: sender
+// and recipient as SMTP wants them. Errors are about the row itself and
+// mean it can never be sent; they do not quote the recipient's address,
+// which ends up in logs.
+func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt string, err error) {
+	if m.Text == "" && m.HTML == "" {
+		return nil, "", "", errors.New("message has no body")
+	}
+	to, err := mail.ParseAddress(m.To)
+	if err != nil {
+		return nil, "", "", errors.New("recipient address is not valid")
+	}
+	subject, err := mimeHeaderText(m.Subject)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("subject %w", err)
+	}
+	msgID, err := b.messageID(m.MessageID)
+	if err != nil {
+		return nil, "", "", err
+	}
+	var unsubscribe string
+	if m.UnsubscribeURL != "" {
+		if unsubscribe, err = mimeUnsubscribeURL(m.UnsubscribeURL); err != nil {
+			return nil, "", "", err
+		}
+	}
+
+	// The boundary comes from the Message-ID, so a message sent again
+	// after a crash is the same bytes; it only has to be absent from the
+	// parts, which quoted-printable encoding all but guarantees.
+	boundary := "herald-" + strings.NewReplacer("@", "-", ".", "-").Replace(msgID)
+	if len(boundary) > 70 || strings.Contains(m.Text, boundary) || strings.Contains(m.HTML, boundary) {
+		boundary = ""
+	}
+	msg = gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithBoundary(boundary))
+	msg.FromMailAddress(b.from)
+	msg.ToMailAddress(&mail.Address{Address: to.Address})
+	if b.replyTo != nil {
+		msg.ReplyToMailAddress(b.replyTo)
+	}
+	msg.Subject(subject)
+	msg.SetMessageIDWithValue(msgID)
+	// Date is when the message was composed, not when this attempt is
+	// made: retries carry the same Date, as the same message should.
+	date := m.CreatedAt
+	if date.IsZero() {
+		date = time.Now()
+	}
+	msg.SetDateWithValue(date)
+	// These go in as generic headers, which go-mail writes in sorted
+	// order; its "preformatted" ones come out of a map in random order,
+	// and a message sent again must be the same bytes. The values are
+	// plain ASCII (checked above), so go-mail leaves them as they are.
+	// go-mail's SetListUnsubscribeOneClick insists on https, which a demo
+	// on http://127.0.0.1 does not have; the headers are the same.
+	msg.SetGenHeader("List-Id", b.listID)
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	if unsubscribe != "" {
+		msg.SetGenHeader(gomail.HeaderListUnsubscribe, "<"+unsubscribe+">")
+		msg.SetGenHeader(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
+	}
+	switch {
+	case m.Text != "" && m.HTML != "":
+		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	case m.Text != "":
+		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	default:
+		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
+	}
+	envFrom := &mail.Address{Address: b.from.Address}
+	envTo := &mail.Address{Address: to.Address}
+	return msg, envFrom.String(), envTo.String(), nil
+}
+
+// messageID completes a row's Message-ID: a bare local part gets From's
+// domain; a full one is kept if well formed.
+func (b *mimeBuilder) messageID(id string) (string, error) {
+	left, right, full := strings.Cut(id, "@")
+	if !full {
+		right = b.idDomain
+	}
+	if !mimeDotAtom(left) || !mimeDotAtom(right) {
+		return "", errors.New("message id is not well formed")
+	}
+	return left + "@" + right, nil
+}
+
+// mimeHeaderText refuses line breaks (a header injection, or a composer
+// bug) and drops other control characters; go-mail then encodes what is
+// not ASCII.
+func mimeHeaderText(s string) (string, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return "", errors.New("contains a line break")
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r), r == utf8.RuneError:
+			return -1
+		}
+		return r
+	}, s), nil
+}
+
+// mimeUnsubscribeURL checks an unsubscribe link before it is written into
+// a header verbatim: absolute http(s), nothing that could end the angle
+// brackets or the line.
+func mimeUnsubscribeURL(s string) (string, error) {
+	bad := errors.New("unsubscribe link is not an absolute http(s) URL fit for a header")
+	if len(s) > 900 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '<' || r == '>' || r == ',' }) {
+		return "", bad
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", bad
+	}
+	return s, nil
+}
+
+// mimeRender writes msg into buf (reset first).
+func mimeRender(msg *gomail.Msg, buf *bytes.Buffer) error {
+	buf.Reset()
+	if _, err := msg.WriteTo(buf); err != nil {
+		return fmt.Errorf("rendering message: %w", err)
+	}
+	return nil
+}
+
+// mimeCheckSize refuses a message over the size limit.
+func mimeCheckSize(raw []byte) error {
+	if len(raw) > mimeMaxBytes {
+		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), mimeMaxBytes)
+	}
+	return nil
+}

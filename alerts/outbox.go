@@ -1,0 +1,623 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"herald/store"
+)
+
+// MailConfig configures delivery: who the mail is from, how it leaves
+// (an SMTP relay, or .eml files in a directory), and how hard Herald tries.
+type MailConfig struct {
+	// From is the sender, like "Herald <alerts@news.example.org>". Its
+	// domain is also the right-hand side of every Message-ID.
+	From string
+	// ReplyTo, when set, is where replies go.
+	ReplyTo string
+	// ListID identifies the mailing list (RFC 2919), like
+	// "Herald alerts <alerts.news.example.org>" or just the label; the
+	// default is "<alerts.DOMAIN>" with the domain of From.
+	ListID string
+	// Transport is "smtp" or "file".
+	Transport string
+	// Dir is where the file transport writes messages.
+	Dir  string
+	SMTP SMTPConfig
+	// Concurrency is the number of workers, each with its own SMTP
+	// connection (default 4).
+	Concurrency int
+	// Rate caps messages per second over all workers; zero is no cap.
+	Rate float64
+	// RetryMaxAge is how long a message is retried after temporary
+	// failures before it fails for good (default 48h).
+	RetryMaxAge time.Duration
+	// SuppressAfter is how many permanent failures in a row suppress an
+	// address (default 3).
+	SuppressAfter int
+	DKIM          DKIMConfig
+
+	// PurgeAfter is how long message bodies are kept once a message is
+	// settled (sent, failed or suppressed); Run purges older ones hourly.
+	// Zero keeps the default of 7 days; negative keeps bodies forever.
+	PurgeAfter time.Duration
+	// BatchSize is how many messages a worker claims at once (default 16).
+	BatchSize int
+	// Lease is how long a claim holds its messages before another worker
+	// may take them over (default 2 minutes or five SMTP timeouts, if
+	// longer; renewed while sending). After a crash, the messages in
+	// flight wait this long before they are sent again.
+	Lease time.Duration
+	// PollInterval is how often idle workers look for due messages that
+	// nobody kicked them about, such as retries (default 5 seconds).
+	PollInterval time.Duration
+}
+
+// SMTPConfig is the relay Herald hands messages to.
+type SMTPConfig struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// TLS is "starttls" (required, not opportunistic), "tls" (implicit
+	// TLS, usually port 465) or "none".
+	TLS string
+	// Timeout bounds connecting and each message's exchange (default 30s).
+	Timeout time.Duration
+	// TLSConfig overrides the TLS settings, for a relay with a private CA;
+	// nil verifies the relay's certificate for Host against the system roots.
+	TLSConfig *tls.Config
+}
+
+// DKIMConfig turns on DKIM signing when Domain, Selector and a key are set.
+type DKIMConfig struct {
+	Domain   string
+	Selector string
+	// PrivateKeyPEM is an RSA (PKCS #1 or #8) or Ed25519 (PKCS #8) key.
+	PrivateKeyPEM []byte
+}
+
+// DeliveryStore is what delivery needs from the store.
+type DeliveryStore interface {
+	ClaimDue(ctx context.Context, limit int, lease time.Duration) (store.OutboxClaim, error)
+	RenewClaim(ctx context.Context, token string, ids []int64, lease time.Duration) (time.Time, []int64, error)
+	ReleaseClaim(ctx context.Context, token string, ids []int64) error
+	RecordDeliveries(ctx context.Context, outcomes []store.DeliveryOutcome, suppressAfter int) (store.DeliveryTally, error)
+	OutboxDepth(ctx context.Context) (int, error)
+	OldestDue(ctx context.Context) (time.Time, error)
+	PurgeBodies(ctx context.Context, before time.Time) (int, error)
+}
+
+// Retry timing: the n-th temporary failure waits about deliverBackoffBase
+// doubled n-1 times, at most deliverBackoffMax, with jitter so that a burst
+// of failures does not come back as a burst.
+const (
+	deliverBackoffBase = time.Minute
+	deliverBackoffMax  = time.Hour
+	deliverCommitBatch = 256
+	deliverCommitWait  = 20 * time.Millisecond
+)
+
+// Deliverer sends the outbox: workers claim due messages, render them and
+// hand them to the transport, and record what happened. It is safe for
+// concurrent use; Run and Drain may even overlap.
+type Deliverer struct {
+	store   DeliveryStore
+	cfg     MailConfig
+	log     *slog.Logger
+	now     func() time.Time
+	mime    *mimeBuilder
+	dkim    *deliverDKIM
+	newConn func() deliverSender
+	limiter *rate.Limiter
+	metrics *deliverMetrics
+
+	// writeMu queues the deliverer's own write transactions in Go rather
+	// than in SQLite's busy handler, which sleeps in steps of milliseconds.
+	writeMu sync.Mutex
+
+	kickMu sync.Mutex
+	kickCh chan struct{}
+}
+
+// NewDeliverer checks cfg and returns a Deliverer over db. When db is a
+// *store.DB, delivery follows its clock (db.Now), so tests that move the
+// store's clock move retry times too. reg may be nil.
+func NewDeliverer(db DeliveryStore, cfg MailConfig, log *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
+	if db == nil {
+		return nil, errors.New("alerts: deliverer needs a store")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	d := &Deliverer{store: db, cfg: cfg, log: log, now: time.Now, kickCh: make(chan struct{})}
+	if sdb, ok := db.(*store.DB); ok {
+		d.now = func() time.Time { return sdb.Now() }
+	}
+	var err error
+	if d.mime, err = newMIMEBuilder(cfg); err != nil {
+		return nil, err
+	}
+	if d.dkim, err = newDeliverDKIM(cfg.DKIM); err != nil {
+		return nil, err
+	}
+	switch cfg.Transport {
+	case "smtp":
+		if d.newConn, err = newSMTPSenderFactory(cfg.SMTP); err != nil {
+			return nil, err
+		}
+	case "file":
+		fs, err := newFileSender(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		d.newConn = func() deliverSender { return fs }
+	}
+	limit := rate.Inf
+	if cfg.Rate > 0 {
+		limit = rate.Limit(cfg.Rate)
+	}
+	d.limiter = rate.NewLimiter(limit, max(1, cfg.Concurrency))
+	if d.metrics, err = newDeliverMetrics(reg, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (c MailConfig) withDefaults() MailConfig {
+	if c.Transport == "" {
+		c.Transport = "file"
+	}
+	if c.Concurrency < 1 {
+		c.Concurrency = 4
+	}
+	if c.RetryMaxAge <= 0 {
+		c.RetryMaxAge = 48 * time.Hour
+	}
+	if c.SuppressAfter < 1 {
+		c.SuppressAfter = 3
+	}
+	if c.SMTP.Timeout <= 0 {
+		c.SMTP.Timeout = 30 * time.Second
+	}
+	if c.SMTP.TLS == "" {
+		c.SMTP.TLS = "starttls"
+	}
+	if c.PurgeAfter == 0 {
+		c.PurgeAfter = 7 * 24 * time.Hour
+	}
+	if c.BatchSize < 1 {
+		c.BatchSize = 16
+	}
+	if c.Lease <= 0 {
+		c.Lease = max(2*time.Minute, 5*c.SMTP.Timeout)
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+	}
+	return c
+}
+
+// check reports every problem with the config at once.
+func (c MailConfig) check() error {
+	var p []string
+	if _, err := mail.ParseAddress(c.From); err != nil {
+		p = append(p, fmt.Sprintf("from %q is not an address: %v", c.From, err))
+	}
+	if c.ReplyTo != "" {
+		if _, err := mail.ParseAddress(c.ReplyTo); err != nil {
+			p = append(p, fmt.Sprintf("reply_to %q is not an address: %v", c.ReplyTo, err))
+		}
+	}
+	switch c.Transport {
+	case "file":
+		if c.Dir == "" {
+			p = append(p, "dir is empty but transport is file")
+		}
+	case "smtp":
+		if c.SMTP.Host == "" {
+			p = append(p, "smtp host is empty")
+		}
+		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+			p = append(p, fmt.Sprintf("smtp port %d is not a port", c.SMTP.Port))
+		}
+		switch c.SMTP.TLS {
+		case "starttls", "tls", "none":
+		default:
+			p = append(p, fmt.Sprintf("smtp tls %q must be starttls, tls or none", c.SMTP.TLS))
+		}
+	default:
+		p = append(p, fmt.Sprintf("transport %q must be smtp or file", c.Transport))
+	}
+	if c.Rate < 0 {
+		p = append(p, "rate must not be negative")
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("alerts: mail config: %s", strings.Join(p, "; "))
+}
+
+// Kick wakes idle workers: new messages were enqueued.
+func (d *Deliverer) Kick() {
+	d.kickMu.Lock()
+	close(d.kickCh)
+	d.kickCh = make(chan struct{})
+	d.kickMu.Unlock()
+}
+
+func (d *Deliverer) kicked() <-chan struct{} {
+	d.kickMu.Lock()
+	defer d.kickMu.Unlock()
+	return d.kickCh
+}
+
+// Run delivers until ctx ends: Concurrency workers send what is due and
+// wait for Kick or the poll interval when nothing is, and once an hour the
+// bodies of settled messages older than PurgeAfter are purged. On return
+// every outcome has been recorded and unsent claims handed back.
+func (d *Deliverer) Run(ctx context.Context) {
+	where := slog.String("relay", fmt.Sprintf("%s:%d", d.cfg.SMTP.Host, d.cfg.SMTP.Port))
+	if d.cfg.Transport == "file" {
+		where = slog.String("dir", d.cfg.Dir)
+	}
+	d.log.Info("outbox: delivering", slog.String("transport", d.cfg.Transport), where,
+		slog.Int("workers", d.cfg.Concurrency), slog.Float64("rate", d.cfg.Rate))
+	_, _ = d.run(ctx, false)
+}
+
+// Drain sends every message that is due now and returns how many were
+// sent, once all outcomes are recorded. Messages that failed temporarily
+// are left for their retry time. It returns early with ctx's error, or
+// with a store error.
+func (d *Deliverer) Drain(ctx context.Context) (int, error) {
+	return d.run(ctx, true)
+}
+
+func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
+	results := make(chan store.DeliveryOutcome, 4*d.cfg.BatchSize)
+	var sent int
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		sent = d.commit(results)
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, d.cfg.Concurrency)
+	for range d.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.work(ctx, results, drain); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	if !drain && d.cfg.PurgeAfter > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.purgeLoop(ctx)
+		}()
+	}
+	wg.Wait()
+	close(results)
+	<-committed
+	close(errs)
+	if err := <-errs; err != nil {
+		return sent, err
+	}
+	return sent, ctx.Err()
+}
+
+// commit records outcomes as they arrive, in transactions of up to
+// deliverCommitBatch outcomes gathered for at most deliverCommitWait after
+// the first: one transaction for many messages writes the shared index
+// pages once, where a transaction per message would write them for each.
+// The wait is the longest a sent message stays unrecorded, and so can be
+// sent again after a crash. commit returns how many messages it marked
+// sent; it runs past the workers' context so that what was sent is not
+// forgotten.
+func (d *Deliverer) commit(results <-chan store.DeliveryOutcome) int {
+	sent := 0
+	batch := make([]store.DeliveryOutcome, 0, deliverCommitBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for o := range results {
+		batch = append(batch[:0], o)
+		timer.Reset(deliverCommitWait)
+	gather:
+		for len(batch) < deliverCommitBatch {
+			select {
+			case o, ok := <-results:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		sent += d.record(batch)
+	}
+	return sent
+}
+
+// record stores a batch of outcomes, trying a few times if the database is
+// busy. If it cannot, the rows stay claimed until their lease ends and are
+// sent again then, with the same Message-IDs.
+func (d *Deliverer) record(batch []store.DeliveryOutcome) int {
+	var err error
+	for try := range 5 {
+		if try > 0 {
+			time.Sleep(time.Duration(try*try) * 200 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var t store.DeliveryTally
+		d.writeMu.Lock()
+		t, err = d.store.RecordDeliveries(ctx, batch, d.cfg.SuppressAfter)
+		d.writeMu.Unlock()
+		cancel()
+		if err == nil {
+			d.metrics.result("sent", t.Sent)
+			d.metrics.result("retry", t.Retried)
+			d.metrics.result("failed", t.Failed)
+			if t.NewlySuppressed > 0 {
+				d.log.Info("outbox: addresses suppressed after repeated permanent failures",
+					slog.Int("addresses", t.NewlySuppressed))
+			}
+			return t.Sent
+		}
+	}
+	d.log.Error("outbox: recording outcomes failed; the messages will be sent again when their lease ends",
+		slog.Int("messages", len(batch)), slog.Any("error", err))
+	return 0
+}
+
+// work is one worker: claim, send, repeat. In drain mode it returns when
+// nothing is due; otherwise it waits to be kicked or for the next poll.
+func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutcome, drain bool) error {
+	w := &deliverWorker{d: d, conn: d.newConn()}
+	defer w.conn.close()
+	failures := 0
+	for ctx.Err() == nil {
+		wake := d.kicked()
+		d.writeMu.Lock()
+		claim, err := d.store.ClaimDue(ctx, d.cfg.BatchSize, d.cfg.Lease)
+		d.writeMu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if drain {
+				return err
+			}
+			failures++
+			d.log.Error("outbox: claiming messages failed", slog.Any("error", err))
+			sleepCtx(ctx, min(time.Duration(failures)*time.Second, time.Minute))
+			continue
+		}
+		failures = 0
+		d.metrics.result("suppressed", claim.Suppressed)
+		if len(claim.Messages) == 0 {
+			if drain {
+				return nil
+			}
+			w.conn.idle()
+			t := time.NewTimer(d.cfg.PollInterval)
+			select {
+			case <-ctx.Done():
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		w.deliverClaim(ctx, claim, results)
+	}
+	return nil
+}
+
+func (d *Deliverer) purgeLoop(ctx context.Context) {
+	for {
+		n, err := d.store.PurgeBodies(ctx, d.now().Add(-d.cfg.PurgeAfter))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			d.log.Error("outbox: purging old message bodies failed", slog.Any("error", err))
+		case n > 0:
+			d.log.Info("outbox: purged old message bodies", slog.Int("messages", n))
+		}
+		if !sleepCtx(ctx, time.Hour) {
+			return
+		}
+	}
+}
+
+// sleepCtx waits for d or until ctx ends, reporting whether it waited.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deliverWorker is one worker's connection and buffers.
+type deliverWorker struct {
+	d    *Deliverer
+	conn deliverSender
+	// buf holds the rendered message; signed, the same with its DKIM
+	// signature in front.
+	buf, signed bytes.Buffer
+}
+
+// render composes, renders and (when configured) signs one row, and checks
+// the size of the bytes that will be sent.
+func (w *deliverWorker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt string, err error) {
+	msg, from, rcpt, err := w.d.mime.build(m.OutboxMessage)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := mimeRender(msg, &w.buf); err != nil {
+		return nil, "", "", err
+	}
+	raw = w.buf.Bytes()
+	if w.d.dkim != nil {
+		if err := w.d.dkim.sign(raw, &w.signed); err != nil {
+			return nil, "", "", err
+		}
+		raw = w.signed.Bytes()
+	}
+	return raw, from, rcpt, mimeCheckSize(raw)
+}
+
+// deliverClaim sends a claim's messages one by one, renewing the lease
+// when it could run out during a send and handing back what it could not
+// send because ctx ended.
+func (w *deliverWorker) deliverClaim(ctx context.Context, claim store.OutboxClaim, results chan<- store.DeliveryOutcome) {
+	d := w.d
+	ids := make([]int64, len(claim.Messages))
+	for i, m := range claim.Messages {
+		ids[i] = m.ID
+	}
+	until := claim.Until
+	lost := map[int64]bool{}
+	var relayDown error
+	for i := range claim.Messages {
+		m := &claim.Messages[i]
+		if err := d.limiter.Wait(ctx); err != nil {
+			d.release(claim.Token, ids[i:])
+			return
+		}
+		// Renew at half time, so that the lease outlasts the next send
+		// (connecting and sending take at most two timeouts).
+		if until.Sub(d.now()) < d.cfg.Lease/2 {
+			d.writeMu.Lock()
+			next, held, err := d.store.RenewClaim(ctx, claim.Token, ids[i:], d.cfg.Lease)
+			d.writeMu.Unlock()
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("outbox: renewing a claim failed; leaving the rest to its lease", slog.Any("error", err))
+				}
+				return
+			}
+			until = next
+			clear(lost)
+			for _, id := range ids[i:] {
+				lost[id] = true
+			}
+			for _, id := range held {
+				delete(lost, id)
+			}
+		}
+		if lost[m.ID] {
+			continue
+		}
+		var o store.DeliveryOutcome
+		if relayDown != nil {
+			// The relay refused a connection a moment ago: put the rest
+			// of the claim off without hammering it.
+			o = d.retryOrFail(m, claim.Token, relayDown.Error())
+		} else {
+			var dialErr bool
+			o, dialErr = w.deliver(ctx, m, claim.Token)
+			if dialErr {
+				relayDown = errors.New(o.Error)
+			}
+		}
+		results <- o
+	}
+}
+
+func (d *Deliverer) release(token string, ids []int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.writeMu.Lock()
+	err := d.store.ReleaseClaim(ctx, token, ids)
+	d.writeMu.Unlock()
+	if err != nil {
+		d.log.Error("outbox: handing back unsent messages failed; they wait for their lease to end", slog.Any("error", err))
+	}
+}
+
+// deliver renders and sends one message and says what became of it, and
+// whether the relay could not be reached at all.
+func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, token string) (store.DeliveryOutcome, bool) {
+	d := w.d
+	log := d.log.With(slog.String("key", m.Key), slog.Int("attempt", m.Attempts))
+	for _, b := range []*bytes.Buffer{&w.buf, &w.signed} {
+		if b.Cap() > 4*mimeMaxBytes {
+			*b = bytes.Buffer{} // let an outsized message's buffer go
+		}
+	}
+	raw, from, rcpt, err := w.render(m)
+	if err != nil {
+		log.Warn("outbox: message cannot be sent", slog.Any("error", err))
+		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusFailed, Address: m.To, Error: err.Error()}, false
+	}
+	start := time.Now()
+	err = w.conn.send(ctx, m, from, rcpt, raw)
+	d.metrics.sendDuration(time.Since(start))
+	if err == nil {
+		log.Debug("outbox: sent")
+		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusSent, Address: m.To}, false
+	}
+	v := deliverClassify(err)
+	log.Debug("outbox: send failed", slog.Any("error", err), slog.Bool("permanent", v.permanent))
+	if v.permanent {
+		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusFailed, Address: m.To,
+			Bounce: v.bounce, Error: v.reason}, false
+	}
+	if v.dial {
+		log.Warn("outbox: cannot reach the mail relay", slog.Any("error", err))
+	}
+	return d.retryOrFail(m, token, v.reason), v.dial
+}
+
+// retryOrFail schedules another attempt after a temporary failure, or
+// fails the message when it has been retried for RetryMaxAge.
+func (d *Deliverer) retryOrFail(m *store.ClaimedMessage, token, reason string) store.DeliveryOutcome {
+	now := d.now()
+	o := store.DeliveryOutcome{ID: m.ID, Token: token, Address: m.To, Error: reason}
+	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge {
+		o.Status = store.StatusFailed
+		o.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", m.Attempts, d.cfg.RetryMaxAge, reason)
+		return o
+	}
+	o.Status = store.StatusPending
+	o.NextAttemptAt = now.Add(deliverBackoff(m.Attempts))
+	return o
+}
+
+// deliverBackoff is the wait after the attempt-th try: exponential, capped,
+// with the upper half jittered.
+func deliverBackoff(attempt int) time.Duration {
+	d := deliverBackoffBase
+	for i := 1; i < attempt && d < deliverBackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, deliverBackoffMax)
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"herald/store"
+)
+
+// app is what every command that touches the database starts from.
+type app struct {
+	cfg Config
+	db  *store.DB
+	log *slog.Logger
+	reg *prometheus.Registry
+}
+
+// loadApp reads and validates the config named by the --config flag.
+func loadValidConfig(flagValue string) (Config, error) {
+	cfg, err := loadConfig(configPath(flagValue))
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// openApp opens the store and provisions the departments, sources and
+// topics of the config file.
+func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
+	log := newLogger(cfg.Log, stderr)
+	db, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, db: db, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.provision(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// provision upserts what the config file declares. The store stays the
+// source of truth: things added at run time are left alone.
+func (a *app) provision(ctx context.Context) error {
+	for _, d := range a.cfg.Departments {
+		if _, err := a.db.UpsertDepartment(ctx, store.Department{Slug: d.Slug, Name: d.Name, URL: d.URL}); err != nil {
+			return err
+		}
+	}
+	for _, s := range a.cfg.Sources {
+		f := s.Format
+		if f == "" {
+			f = store.FormatAuto
+		}
+		if _, err := a.db.UpsertSource(ctx, store.Source{Name: s.Name, URL: s.URL, DepartmentSlug: s.Department, Format: f, Enabled: !s.Disabled}); err != nil {
+			return err
+		}
+	}
+	for _, t := range a.cfg.Topics {
+		if _, err := a.db.UpsertTopic(ctx, store.Topic{Slug: t.Slug, Title: t.Title, Description: t.Description, Rule: t.Match}); err != nil {
+			return err
+		}
+		if t.Retired {
+			if err := a.db.RetireTopic(ctx, t.Slug); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// newLogger builds the process logger: text on a terminal, JSON otherwise,
+// unless the config says which.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "" || format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlags("migrate", stderr)
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	cfg, err := loadValidConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintf(stdout, "database %s is up to date\n", cfg.Database)
+	return nil
+}
+
+func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlags("check-config", stderr)
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
+	}
+	path := configPath(*cfgFlag)
+	if fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	if path == "" {
+		return usageError("no config file given and no herald.yaml here")
+	}
+	if _, err := loadValidConfig(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return nil
+}
+
+// joinLines indents a multi-line message for the terminal.
+func joinLines(lines []string) string { return strings.Join(lines, "\n  ") }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"herald/store"
+)
+
+// demoTopics are the sample topics; their rules show each kind of match.
+var demoTopics = []TopicConfig{
+	{Slug: "human-trafficking", Title: "Human trafficking and modern slavery", Description: "Enforcement, guidance and support for victims.",
+		Match: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery", "labour exploitation"}}},
+	{Slug: "immigration", Title: "Immigration and borders", Match: store.Rule{Keywords: []string{"immigration", "visa", "visas", "border", "borders", "asylum", "passport"}}},
+	{Slug: "policing", Title: "Policing and crime", Match: store.Rule{Categories: []string{"Policing", "Crime"}, Keywords: []string{"police", "policing"}}},
+	{Slug: "schools", Title: "Schools", Match: store.Rule{Departments: []string{"department-for-education"}, Keywords: []string{"school", "schools", "pupils", "teachers", "teacher"}}},
+	{Slug: "flooding", Title: "Flooding and coastal change", Match: store.Rule{Keywords: []string{"flood", "flooding", "floods", "flood defences", "sea levels"}}},
+	{Slug: "climate", Title: "Climate change", Match: store.Rule{Categories: []string{"Climate"}, Keywords: []string{"climate", "emissions", "net zero"}}},
+	{Slug: "public-finances", Title: "Public finances and tax", Match: store.Rule{Departments: []string{"hm-treasury"}, Categories: []string{"Public finances", "Tax"}, Keywords: []string{"budget", "borrowing"}}},
+	{Slug: "cost-of-living", Title: "Cost of living", Match: store.Rule{Keywords: []string{"cost of living", "energy bills", "childcare", "fuel duty", "free school meals"}, Exclude: []string{"statistics"}}},
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlags("demo", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to serve on")
+	dir := fs.String("dir", "./herald-demo", "`DIR` for the database and sent messages")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *cfgFlag != "" {
+		return usageError("demo runs on built-in settings; use \"herald serve --config FILE\" for your own")
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return usageError("--listen %q must be host:port", *listen)
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	start := time.Now()
+	pub, srv, err := startDemoPublisher(start, time.Now)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	cfg := defaultConfig()
+	cfg.Database = filepath.Join(*dir, "herald.db")
+	cfg.Listen = *listen
+	cfg.BaseURL = "http://" + *listen
+	cfg.Schedule.Pull = "* * * * *"
+	mail := defaultMail()
+	mail.From = "Herald demo <alerts@herald.invalid>"
+	mail.Dir = filepath.Join(*dir, "outbox")
+	cfg.Mail = &mail
+	cfg.WebSub.AllowPrivateCallbacks = true
+	for _, d := range demoDepartments {
+		cfg.Departments = append(cfg.Departments, DepartmentConfig{Slug: d.Slug, Name: d.Name})
+		cfg.Sources = append(cfg.Sources, SourceConfig{Name: d.Slug, URL: pub.base + d.Path, Department: d.Slug, Format: d.Format})
+	}
+	cfg.Topics = demoTopics
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	// The sample publisher listens on a new port at every start.
+	for _, d := range demoDepartments {
+		if _, err := a.db.UpsertSource(ctx, store.Source{Name: d.Slug, URL: pub.base + d.Path, DepartmentSlug: d.Slug, Format: d.Format, Enabled: true}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, `Herald demo
+  site:     %[1]s/
+  feeds:    %[1]s/feeds/all.atom  (OPML: %[1]s/feeds.opml)
+  emails:   %[2]s (one .eml file per message)
+  database: %[3]s
+Sample publishers on %[4]s pull every minute; two new releases arrive
+in the next few minutes. Press Ctrl-C to stop.
+`, cfg.BaseURL, mail.Dir, cfg.Database, pub.base)
+	return a.serve(ctx)
+}

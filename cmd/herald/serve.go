@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"herald/alerts"
+	"herald/feeds"
+	"herald/templates"
+	"herald/web"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlags("serve", stderr)
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	cfg, err := loadValidConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.serve(ctx)
+}
+
+// parts are the running pieces of Herald, built from the config.
+type parts struct {
+	puller    *feeds.Puller
+	publisher *feeds.Publisher
+	alerts    *alerts.Service
+	deliverer *alerts.Deliverer
+}
+
+func (a *app) publishConfig() feeds.PublishConfig {
+	return feeds.PublishConfig{
+		BaseURL: a.cfg.BaseURL, Entries: a.cfg.Feeds.Entries, MaxAge: a.cfg.Feeds.MaxAge,
+		Language: a.cfg.Feeds.Language, Title: a.cfg.Feeds.Title, ArchiveSize: a.cfg.Feeds.ArchiveSize,
+		WebSub: feeds.WebSubConfig{
+			LeaseDefault: a.cfg.WebSub.LeaseDefault, LeaseMax: a.cfg.WebSub.LeaseMax,
+			AllowPrivateCallbacks: a.cfg.WebSub.AllowPrivateCallbacks, ExternalHubs: a.cfg.WebSub.ExternalHubs,
+		},
+	}
+}
+
+func (a *app) newPublisher() (*feeds.Publisher, error) {
+	return feeds.NewPublisher(a.db, a.publishConfig(), a.reg, a.log)
+}
+
+// mailConfig maps the mail section; without one, messages are written to
+// ./outbox as .eml files.
+func (a *app) mailConfig() (alerts.MailConfig, error) {
+	m := defaultMail()
+	if a.cfg.Mail != nil {
+		m = *a.cfg.Mail
+	}
+	mc := alerts.MailConfig{
+		From: m.From, ReplyTo: m.ReplyTo, ListID: m.ListID, Transport: m.Transport, Dir: m.Dir,
+		SMTP: alerts.SMTPConfig{Host: m.SMTP.Host, Port: m.SMTP.Port, Username: m.SMTP.Username,
+			Password: m.SMTP.Password.Value(), TLS: m.SMTP.TLS, Timeout: m.SMTP.Timeout},
+		Concurrency: m.Concurrency, Rate: m.Rate, RetryMaxAge: m.RetryMaxAge, SuppressAfter: m.SuppressAfter,
+		PurgeAfter: a.cfg.Alerts.PurgeBodiesAfter,
+	}
+	if m.DKIM.Domain != "" {
+		key := []byte(m.DKIM.PrivateKey.Value())
+		if m.DKIM.KeyFile != "" {
+			b, err := os.ReadFile(m.DKIM.KeyFile)
+			if err != nil {
+				return alerts.MailConfig{}, fmt.Errorf("mail.dkim.key_file: %w", err)
+			}
+			key = b
+		}
+		mc.DKIM = alerts.DKIMConfig{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, PrivateKeyPEM: key}
+	}
+	return mc, nil
+}
+
+func (a *app) newAlerts(ctx context.Context) (*alerts.Service, error) {
+	var configured []string
+	for _, k := range a.cfg.Secrets.TokenKeys {
+		configured = append(configured, k.Value())
+	}
+	keys, generated, err := alerts.LoadKeys(ctx, a.db, configured, os.Getenv("HERALD_TOKEN_KEY"))
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		a.log.Warn("no token key configured: using a key generated and kept in the database; set secrets.token_keys or HERALD_TOKEN_KEY so links survive a new database")
+	}
+	return alerts.NewService(a.db, alerts.Config{
+		BaseURL: a.cfg.BaseURL, SiteName: a.cfg.Feeds.Title, Location: a.cfg.Location(),
+		DailyDigest: a.cfg.Schedule.DailyDigest, WeeklyDigest: a.cfg.Schedule.WeeklyDigest,
+		ConfirmPerHour: a.cfg.Alerts.ConfirmPerHour, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
+		DigestMaxEntries: a.cfg.Alerts.DigestMaxEntries, EraseAfter: a.cfg.Alerts.EraseAfter,
+		PurgeBodiesAfter: a.cfg.Alerts.PurgeBodiesAfter, TemplatesFS: templates.FS(a.cfg.TemplatesDir),
+	}, keys, a.log, a.reg)
+}
+
+func (a *app) newDeliverer() (*alerts.Deliverer, error) {
+	mc, err := a.mailConfig()
+	if err != nil {
+		return nil, err
+	}
+	return alerts.NewDeliverer(a.db, mc, a.log, a.reg)
+}
+
+func (a *app) buildParts(ctx context.Context) (*parts, error) {
+	p := &parts{puller: feeds.NewPuller(a.db, a.pullConfig(), a.reg)}
+	var err error
+	if p.publisher, err = a.newPublisher(); err != nil {
+		return nil, err
+	}
+	if p.alerts, err = a.newAlerts(ctx); err != nil {
+		return nil, err
+	}
+	if p.deliverer, err = a.newDeliverer(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// cycle is one pull and everything that follows from it: re-render the
+// changed feeds (which notifies WebSub subscribers), queue immediate
+// alerts and wake the mail workers. Each step reads its work from the store,
+// so a step that fails is picked up by the next cycle.
+func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feeds.SourceReport {
+	reports, err := p.puller.Pull(ctx, req)
+	if err != nil {
+		a.log.Error("pull", slog.Any("error", err))
+	}
+	for _, r := range reports {
+		switch r.Status {
+		case feeds.PullStatusFailed:
+			a.log.Warn("pull failed", slog.String("source", r.Source), slog.String("error", r.Err), slog.Time("next_pull", r.NextPull))
+		case feeds.PullStatusNew, feeds.PullStatusUpdated:
+			a.log.Info("pulled", slog.String("source", r.Source), slog.String("status", r.Status),
+				slog.Int("new", r.New), slog.Int("updated", r.Updated), slog.Int("alerts", r.Alerts))
+		}
+	}
+	a.afterChange(ctx, p)
+	return reports
+}
+
+// afterChange renders dirty feeds and fans out pending alerts.
+func (a *app) afterChange(ctx context.Context, p *parts) {
+	if changed, err := p.publisher.RenderDirty(ctx); err != nil {
+		a.log.Error("render feeds", slog.Any("error", err))
+	} else if len(changed) > 0 {
+		a.log.Info("feeds rendered", slog.Int("feeds", len(changed)))
+	}
+	if n, err := p.alerts.ProcessPending(ctx); err != nil {
+		a.log.Error("immediate alerts", slog.Any("error", err))
+	} else if n > 0 {
+		a.log.Info("immediate alerts queued", slog.Int("messages", n))
+		p.deliverer.Kick()
+	}
+}
+
+// runDigests sends every due period of one frequency.
+func (a *app) runDigests(ctx context.Context, p *parts, frequency string, now time.Time) {
+	rep, err := p.alerts.RunDue(ctx, frequency, now)
+	if err != nil {
+		a.log.Error("digest", slog.String("frequency", frequency), slog.Any("error", err))
+		return
+	}
+	if n := rep.Enqueued(); n > 0 {
+		a.log.Info("digest queued", slog.String("frequency", frequency), slog.Int("messages", n), slog.Int("periods", len(rep.Periods)))
+		p.deliverer.Kick()
+	}
+}
+
+// pullNow lets the admin API and console pull one source at once.
+type pullNow struct {
+	a *app
+	p *parts
+}
+
+func (n pullNow) PullSource(ctx context.Context, name string) error {
+	reports := n.a.cycle(ctx, n.p, feeds.PullRequest{Sources: []string{name}, Force: true})
+	for _, r := range reports {
+		if r.Status == feeds.PullStatusFailed {
+			return errors.New(r.Err)
+		}
+	}
+	return nil
+}
+
+// serve runs Herald until ctx ends: HTTP, the scheduler, the WebSub hub
+// and the mail workers.
+func (a *app) serve(ctx context.Context) error {
+	p, err := a.buildParts(ctx)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Mail == nil {
+		a.log.Info("no mail section in the config: writing messages as .eml files to ./outbox")
+	}
+	if err := p.publisher.Warm(ctx); err != nil {
+		return err
+	}
+
+	var tokens []string
+	for _, t := range a.cfg.Admin.Tokens {
+		tokens = append(tokens, t.Value())
+	}
+	var schedulerUp atomic.Bool
+	subs := web.StoreSubscribers{DB: a.db}
+	srv, err := web.New(a.db, web.Config{
+		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
+		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
+	}, web.Deps{
+		Feeds: p.publisher, Alerts: p.alerts,
+		CSRF:   web.CSRFFuncs{TokenFunc: alerts.CSRFToken, ValidFunc: alerts.ValidCSRF},
+		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
+		Ready: func() error {
+			if !schedulerUp.Load() {
+				return errors.New("scheduler not running")
+			}
+			return nil
+		},
+		Metrics: a.reg,
+	}, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := p.publisher.Run(ctx); err != nil {
+			a.log.Error("websub hub", slog.Any("error", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		p.deliverer.Run(ctx)
+	}()
+	a.log.Info("herald serving", slog.String("listen", ln.Addr().String()), slog.String("base_url", a.cfg.BaseURL),
+		slog.String("version", version))
+
+	loc := a.cfg.Location()
+	c := cron.New(cron.WithLocation(loc), cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
+	jobs := []struct {
+		spec string
+		fn   func()
+	}{
+		{a.cfg.Schedule.Pull, func() { a.cycle(ctx, p, feeds.PullRequest{}) }},
+		{a.cfg.Schedule.DailyDigest, func() { a.runDigests(ctx, p, "daily", a.db.Now()) }},
+		{a.cfg.Schedule.WeeklyDigest, func() { a.runDigests(ctx, p, "weekly", a.db.Now()) }},
+		{"17 3 * * *", func() {
+			if rep, err := p.alerts.Housekeep(ctx, a.db.Now()); err != nil {
+				a.log.Error("housekeeping", slog.Any("error", err))
+			} else {
+				a.log.Info("housekeeping", slog.Any("report", rep))
+			}
+		}},
+	}
+	for _, j := range jobs {
+		if _, err := c.AddFunc(j.spec, j.fn); err != nil {
+			cancel()
+			httpSrv.Close()
+			wg.Wait()
+			return fmt.Errorf("schedule %q: %w", j.spec, err)
+		}
+	}
+	// Catch up at start: digests for periods missed while down (each sent
+	// once), then a first pull, before the schedule takes over.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.runDigests(ctx, p, "daily", a.db.Now())
+		a.runDigests(ctx, p, "weekly", a.db.Now())
+		a.afterChange(ctx, p)
+		a.cycle(ctx, p, feeds.PullRequest{})
+		if ctx.Err() == nil {
+			c.Start()
+			schedulerUp.Store(true)
+		}
+	}()
+
+	<-ctx.Done()
+	schedulerUp.Store(false)
+	stopped := c.Stop()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	httpSrv.Shutdown(shutdownCtx)
+	select {
+	case <-stopped.Done():
+	case <-shutdownCtx.Done():
+	}
+	wg.Wait()
+	p.alerts.Wait()
+	a.log.Info("herald stopped")
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}

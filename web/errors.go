@@ -1,0 +1,151 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"herald/store"
+)
+
+// fieldErrors names each bad field of a request and what is wrong with it.
+// It answers 400, in JSON for the API and beside the fields in forms.
+type fieldErrors map[string]string
+
+func (fe fieldErrors) Error() string {
+	keys := make([]string, 0, len(fe))
+	for k := range fe {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + fe[k]
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// add records a problem with field unless one is already recorded.
+func (fe fieldErrors) add(field, format string, args ...any) {
+	if _, ok := fe[field]; !ok {
+		fe[field] = fmt.Sprintf(format, args...)
+	}
+}
+
+// err returns fe as an error, or nil when there is no problem.
+func (fe fieldErrors) err() error {
+	if len(fe) == 0 {
+		return nil
+	}
+	return fe
+}
+
+// httpError is an error with the status and the message a client sees.
+type httpError struct {
+	status int
+	msg    string
+	err    error
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+func errStatus(status int, format string, args ...any) error {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// statusOf is the one place that maps errors to HTTP status codes.
+func statusOf(err error) int {
+	var he *httpError
+	var fe fieldErrors
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.As(err, &fe):
+		return http.StatusBadRequest
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case store.IsConflict(err):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+// publicMessage is what a client is told about err: never the text of an
+// internal error.
+func publicMessage(status int, err error) string {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.msg
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("The request is larger than the limit of %d bytes.", mbe.Limit)
+	case status == http.StatusNotFound:
+		return "Not found."
+	case status == http.StatusConflict:
+		return "That already exists."
+	case status == http.StatusBadRequest:
+		return "Some of the input is not valid."
+	}
+	return "Something went wrong on our side. Please try again later."
+}
+
+// logFailure logs the errors that are Herald's fault; 4xx answers are the
+// client's and appear only in the access log.
+func (s *Server) logFailure(r *http.Request, status int, err error) {
+	if status < 500 || errors.Is(err, context.Canceled) {
+		return
+	}
+	s.log.ErrorContext(r.Context(), "request failed", slog.String("route", r.Pattern), slog.Int("status", status), slog.Any("error", err))
+}
+
+// fail answers a page request with the error page for err.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	s.logFailure(r, status, err)
+	s.renderError(w, r, status, publicMessage(status, err))
+}
+
+// apiError is the body of every failed API response.
+type apiError struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// apiFail answers an API request with err as JSON.
+func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	s.logFailure(r, status, err)
+	body := apiError{Error: publicMessage(status, err)}
+	var fe fieldErrors
+	if errors.As(err, &fe) {
+		body.Fields = fe
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

@@ -1,0 +1,293 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// NewLogHandler wraps h so that every record logged with a request's
+// context (slog's ...Context methods) carries the request's request_id,
+// whichever package logs it.
+func NewLogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(logHandler); ok {
+		return h
+	}
+	return logHandler{h}
+}
+
+type logHandler struct{ slog.Handler }
+
+func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return logHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h logHandler) WithGroup(name string) slog.Handler { return logHandler{h.Handler.WithGroup(name)} }
+
+// requestIDRE is what an incoming X-Request-Id must look like to be kept
+// (a proxy's id joins the logs up); anything else is replaced.
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func newRequestID(incoming string) string {
+	if requestIDRE.MatchString(incoming) {
+		return incoming
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	n, err := rw.ResponseWriter.Write(p)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streaming handlers (and promhttp) flush through the recorder.
+func (rw *recorder) Flush() {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// observe gives each request an id, recovers from panics, logs one access
+// line and records the request's duration by route.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(ctx, "panic serving request", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				if rec.status == 0 {
+					s.renderError(rec, r, http.StatusInternalServerError, "")
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			// The ServeMux stored the matched pattern on r.
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			s.metrics.duration.WithLabelValues(route, metricMethod(r.Method), strconv.Itoa(status)).Observe(d.Seconds())
+			s.log.LogAttrs(ctx, slog.LevelInfo, "http request",
+				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.String("route", route),
+				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// logPath is the request path as logged: never the query (it may hold an
+// address or a token), and a path segment that is a token is replaced by
+// the route's wildcard.
+func logPath(r *http.Request) string {
+	if strings.Contains(r.Pattern, "{token") {
+		_, path, _ := strings.Cut(r.Pattern, " ")
+		return path
+	}
+	return r.URL.Path
+}
+
+// metricMethod keeps the method label's values to a known few.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// contentSecurityPolicy allows no inline script or style and no framing.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// secure sets the security headers every response carries. They are set
+// again as the response starts, so a mounted handler cannot loosen the
+// site's policy by setting its own.
+func (s *Server) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
+		next.ServeHTTP(&secureWriter{ResponseWriter: w}, r)
+	})
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+type secureWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (sw *secureWriter) WriteHeader(code int) {
+	if !sw.started {
+		sw.started = true
+		setSecurityHeaders(sw.Header())
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *secureWriter) Write(p []byte) (int, error) {
+	if !sw.started {
+		sw.WriteHeader(http.StatusOK)
+	}
+	return sw.ResponseWriter.Write(p)
+}
+
+func (sw *secureWriter) Flush() {
+	if !sw.started {
+		sw.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(sw.ResponseWriter).Flush()
+}
+
+func (sw *secureWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// limitBody caps every request body at cfg.MaxBody; reading past it fails
+// with *http.MaxBytesError, which the error mapping answers with 413.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBody {
+			s.tooLarge(w, r)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
+	err := &http.MaxBytesError{Limit: s.cfg.MaxBody}
+	if isAPI(r) {
+		s.apiFail(w, r, err)
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// httpMetrics are the server's own Prometheus collectors.
+type httpMetrics struct {
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	d := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "herald_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests, by route pattern, method and status code.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method", "code"})
+	if err := reg.Register(d); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		existing, ok := are.ExistingCollector.(*prometheus.HistogramVec)
+		if !ok {
+			return nil, err
+		}
+		d = existing
+	}
+	return &httpMetrics{duration: d}, nil
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz answers 200 when the database answers and the scheduler runs, so a
+// load balancer sends traffic only to an instance that can serve it.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := s.db.Ping(ctx); err != nil {
+		problems = append(problems, "database: "+err.Error())
+	}
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(); err != nil {
+			problems = append(problems, "scheduler: "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		s.log.WarnContext(r.Context(), "not ready", slog.String("problems", strings.Join(problems, "; ")))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(strings.Join(problems, "\n") + "\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}

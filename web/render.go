@@ -1,0 +1,269 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"herald/store"
+)
+
+// publicPages and adminPages are the page templates, each parsed with
+// pages/layout.html and its side's partials (partials_public.html or partials_admin.html).
+var (
+	publicPages = []string{"home", "listing", "release", "search", "error"}
+	adminPages  = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
+		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_outbox"}
+)
+
+type pages struct {
+	sets map[string]*template.Template
+}
+
+func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
+	p := &pages{sets: map[string]*template.Template{}}
+	parse := func(name, partials string) error {
+		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "pages/layout.html", "pages/"+partials, "pages/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("web: page %s: %w", name, err)
+		}
+		p.sets[name] = t
+		return nil
+	}
+	for _, name := range publicPages {
+		if err := parse(name, "partials_public.html"); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range adminPages {
+		if err := parse(name, "partials_admin.html"); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// view is what every page template gets; Data is the page's own.
+type view struct {
+	Site  string
+	Title string
+	// Feeds are announced in the head for autodiscovery and linked on the page.
+	Feeds []feedLink
+	// Print asks for the printable version (print styles on screen too).
+	Print bool
+	// NoIndex keeps search engines off pages that are not content.
+	NoIndex bool
+	CSRF    string
+	// Admin is true for a signed-in admin, who sees the console's navigation.
+	Admin   bool
+	Section string
+	Flash   string
+	// Nav says which optional sections the console has.
+	Nav  adminNav
+	Data any
+}
+
+type adminNav struct {
+	Subscribers bool
+	Outbox      bool
+}
+
+// feedLink is one feed of a page.
+type feedLink struct {
+	Title string
+	Type  string
+	Label string
+	URL   string
+}
+
+func (s *Server) funcs() template.FuncMap {
+	loc := s.cfg.Location
+	return template.FuncMap{
+		"date": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(loc).Format("2 January 2006")
+		},
+		"datetime": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.In(loc).Format("2 January 2006 15:04")
+		},
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":  func(t time.Time) string { return ago(s.db.Now(), t) },
+		"join": strings.Join,
+		"text": func(html string, max int) string { return excerpt(plainText(html), max) },
+	}
+}
+
+// render writes page name with status, or the error page when the template
+// fails (rendering goes to a buffer first, so nothing half-written escapes).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	v.Site = s.cfg.SiteName
+	if len(v.Feeds) == 0 && !strings.HasPrefix(name, "admin_") {
+		// A public page with no feed of its own announces the site's.
+		v.Feeds = s.feedLinks("All news", "/feeds/all", "")
+	}
+	var buf bytes.Buffer
+	if err := s.pages.sets[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", slog.String("page", name), slog.Any("error", err))
+		if name != "error" {
+			s.renderError(w, r, http.StatusInternalServerError, "")
+			return
+		}
+		http.Error(w, "Internal server error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+type errorPage struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+// renderError shows the error page; an empty message gives the status's.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if msg == "" {
+		msg = publicMessage(status, nil)
+	}
+	heading := map[int]string{
+		http.StatusNotFound:              "Page not found",
+		http.StatusBadRequest:            "There is a problem with the request",
+		http.StatusForbidden:             "The form has expired",
+		http.StatusRequestEntityTooLarge: "The request is too large",
+		http.StatusTooManyRequests:       "Too many attempts",
+	}[status]
+	if heading == "" {
+		if status >= 500 {
+			heading = "Sorry, there is a problem with the service"
+		} else {
+			heading = http.StatusText(status)
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, status, "error", &view{Title: heading, NoIndex: true, Data: errorPage{Status: status, Heading: heading, Message: msg}})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if isAPI(r) {
+		s.apiFail(w, r, store.ErrNotFound)
+		return
+	}
+	s.renderError(w, r, http.StatusNotFound, "If you typed the address, check it is correct. If you followed a link, the page may have moved.")
+}
+
+// static serves templates' static/ directory, without directory listings.
+func (s *Server) static() http.Handler {
+	sub, err := fs.Sub(s.cfg.TemplatesFS, "static")
+	if err != nil {
+		return http.HandlerFunc(s.notFound)
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			s.notFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// excerpt shortens plain text to at most max runes at a word boundary.
+func excerpt(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if max <= 0 || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	cut, n := len(s), 0
+	for i := range s {
+		if n == max {
+			cut = i
+			break
+		}
+		n++
+	}
+	if sp := strings.LastIndexByte(s[:cut], ' '); sp > cut/2 {
+		cut = sp
+	}
+	return strings.TrimRight(s[:cut], " ,.;:") + "…"
+}
+
+// ago says how long before now t was, roughly, for the dashboard.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return "less than a minute ago"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute") + " ago"
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour") + " ago"
+	}
+	return plural(int(d/(24*time.Hour)), "day") + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// blockTags are the elements whose edges separate words; inline ones
+// (a, strong, em...) do not, so "<strong>slavery</strong>, with" reads
+// "slavery, with".
+var blockTags = map[string]bool{"p": true, "br": true, "div": true, "li": true, "ul": true, "ol": true, "h1": true,
+	"h2": true, "h3": true, "h4": true, "h5": true, "h6": true, "blockquote": true, "tr": true, "td": true, "th": true,
+	"table": true, "hr": true, "pre": true, "dd": true, "dt": true, "figure": true, "figcaption": true, "section": true}
+
+// plainText is the text of sanitised HTML, for excerpts.
+func plainText(s string) string {
+	if !strings.ContainsAny(s, "<&") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break
+		}
+		name := strings.TrimPrefix(s[i+1:i+j], "/")
+		if k := strings.IndexAny(name, " \t\n/"); k >= 0 {
+			name = name[:k]
+		}
+		if blockTags[strings.ToLower(name)] {
+			b.WriteByte(' ')
+		}
+		s = s[i+j+1:]
+	}
+	return html.UnescapeString(b.String())
+}

@@ -1,0 +1,356 @@
+// Package web is Herald's HTTP surface: the server's middleware, the public
+// news pages and search, the admin JSON API and the admin console. It mounts
+// the feeds and alerts handlers it is given and reaches everything else
+// through the store and the small interfaces declared here.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"herald/store"
+)
+
+// Config is what the web server needs from Herald's configuration.
+type Config struct {
+	// BaseURL is the public address of the site, such as
+	// https://news.example.org; links and feed URLs are built from it and it
+	// decides whether the admin cookie is Secure.
+	BaseURL string
+	// AdminTokens are the bearer tokens of the admin API and console. With
+	// none, both answer 404.
+	AdminTokens []string
+	// SiteName is shown in page titles and the header; default "Herald".
+	SiteName string
+	// TemplatesFS holds pages/*.html and static/*, as templates.FS returns.
+	TemplatesFS fs.FS
+	// Location is the time zone dates are shown in; default UTC.
+	Location *time.Location
+	// MaxBody limits request bodies in bytes; default 1 MiB.
+	MaxBody int64
+	// Language is the language of the site's content, for search feeds;
+	// default "en".
+	Language string
+}
+
+// Mounter is a handler that registers its own routes, such as the feeds
+// handler and the alerts service.
+type Mounter interface {
+	Routes(mux *http.ServeMux)
+}
+
+// CSRF issues and checks the token that public forms carry (a
+// double-submit cookie kept by the alerts side).
+type CSRF interface {
+	// Token returns the token to put in a form's csrf_token field, setting
+	// its cookie on w when needed.
+	Token(w http.ResponseWriter, r *http.Request) string
+	// Valid reports whether r's csrf_token field matches its cookie.
+	Valid(r *http.Request) bool
+}
+
+// CSRFFuncs adapts a pair of functions, such as alerts.CSRFToken and
+// alerts.ValidCSRF, to CSRF.
+type CSRFFuncs struct {
+	TokenFunc func(http.ResponseWriter, *http.Request) string
+	ValidFunc func(*http.Request) bool
+}
+
+// Token calls TokenFunc.
+func (c CSRFFuncs) Token(w http.ResponseWriter, r *http.Request) string { return c.TokenFunc(w, r) }
+
+// Valid calls ValidFunc.
+func (c CSRFFuncs) Valid(r *http.Request) bool { return c.ValidFunc(r) }
+
+// Puller pulls one source now, outside the schedule, and records the
+// outcome on the source (store.Source's health fields). An unknown name is
+// an error wrapping store.ErrNotFound.
+type Puller interface {
+	PullSource(ctx context.Context, name string) error
+}
+
+// SubscriberInfo is what the admin sees about one address.
+type SubscriberInfo struct {
+	Address           string             `json:"address"`
+	Status            string             `json:"status"`
+	CreatedAt         time.Time          `json:"created_at"`
+	ConfirmedAt       time.Time          `json:"confirmed_at,omitzero"`
+	Suppressed        bool               `json:"suppressed"`
+	SuppressionReason string             `json:"suppression_reason,omitempty"`
+	Subscriptions     []SubscriptionInfo `json:"subscriptions"`
+}
+
+// SubscriptionInfo is one subscription of a subscriber: to a topic or to a
+// department.
+type SubscriptionInfo struct {
+	Topic      string    `json:"topic,omitempty"`
+	Department string    `json:"department,omitempty"`
+	Frequency  string    `json:"frequency"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// SubscriberAdmin answers an admin's questions and privacy requests about
+// one address. Unknown addresses are errors wrapping store.ErrNotFound.
+type SubscriberAdmin interface {
+	LookupSubscriber(ctx context.Context, address string) (SubscriberInfo, error)
+	// ExportSubscriber returns everything stored about address as JSON.
+	ExportSubscriber(ctx context.Context, address string) ([]byte, error)
+	// EraseSubscriber deletes the address and everything kept about it.
+	EraseSubscriber(ctx context.Context, address string) error
+	// LiftSuppression lets Herald mail a suppressed address again.
+	LiftSuppression(ctx context.Context, address string) error
+}
+
+// SubscriberStats counts subscribers for the topic list, topic previews and
+// the dashboard.
+type SubscriberStats interface {
+	// TopicSubscriptionCounts returns, per topic slug, the number of
+	// confirmed subscriptions per frequency ("immediately", "daily",
+	// "weekly").
+	TopicSubscriptionCounts(ctx context.Context) (map[string]map[string]int, error)
+	// SubscribersPerDay counts new confirmed subscribers for each of the
+	// last days days (today included) in loc, oldest first.
+	SubscribersPerDay(ctx context.Context, days int, loc *time.Location) ([]store.DayCount, error)
+}
+
+// OutboxAdmin reports on email delivery and sends failed messages again.
+type OutboxAdmin interface {
+	// OutboxCounts returns the number of messages per status.
+	OutboxCounts(ctx context.Context) (map[string]int, error)
+	// FailedMessages returns up to limit failed messages, newest first,
+	// with LastError saying why.
+	FailedMessages(ctx context.Context, limit int) ([]store.OutboxMessage, error)
+	// RetryMessage queues a failed message again: store.ErrNotFound when
+	// there is no such message, store.ErrConflict when it has not failed.
+	RetryMessage(ctx context.Context, id int64) error
+}
+
+// Deps are the parts of Herald the web server composes. Only CSRF is
+// required; a nil part turns its routes and its corner of the pages off.
+type Deps struct {
+	// Feeds serves /feeds/..., /feeds.opml and /websub.
+	Feeds Mounter
+	// Alerts serves /subscribe, /subscribe/confirm, /manage and
+	// /unsubscribe/{token}.
+	Alerts Mounter
+	// CSRF guards the public subscribe form and the admin login form.
+	CSRF CSRF
+	// Puller serves "pull now" for a source.
+	Puller Puller
+	// Subscribers serves subscriber look-up, export, erasure and lifting
+	// suppressions.
+	Subscribers SubscriberAdmin
+	// SubscriberStats adds subscriber counts to topics and the dashboard.
+	SubscriberStats SubscriberStats
+	// Outbox serves the delivery pages and API.
+	Outbox OutboxAdmin
+	// Ready reports whether the scheduler is running, for /readyz.
+	Ready func() error
+	// Metrics is what /metrics exposes (normally the *prometheus.Registry
+	// that reg is); nil turns /metrics off.
+	Metrics prometheus.Gatherer
+}
+
+// Server is Herald's HTTP server.
+type Server struct {
+	db       *store.DB
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	base     *url.URL
+	pages    *pages
+	metrics  *httpMetrics
+	sessions *sessions
+	logins   *limiter
+	handler  http.Handler
+	// apiRoutes records the /api/v1 patterns as they are registered, for
+	// the OpenAPI document's test.
+	apiRoutes []string
+}
+
+// New builds the server. It parses every page template up front, so a
+// broken template stops Herald at start rather than on a visitor's request.
+func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if db == nil {
+		return nil, errors.New("web: no database")
+	}
+	if deps.CSRF == nil {
+		return nil, errors.New("web: no CSRF protection for forms (Deps.CSRF)")
+	}
+	if cfg.TemplatesFS == nil {
+		return nil, errors.New("web: no templates (Config.TemplatesFS)")
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("web: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Herald"
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Language == "" {
+		cfg.Language = "en"
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	var tokens []string
+	for _, t := range cfg.AdminTokens {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	cfg.AdminTokens = tokens
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Server{
+		db:       db,
+		cfg:      cfg,
+		deps:     deps,
+		log:      slog.New(NewLogHandler(log.Handler())),
+		base:     base,
+		sessions: newSessions(12*time.Hour, time.Now),
+		logins:   newLimiter(loginRate, loginBurst, time.Now),
+	}
+	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
+	if err != nil {
+		return nil, err
+	}
+	s.metrics, err = newHTTPMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.observe(s.secure(s.limitBody(mux)))
+	return s, nil
+}
+
+// Handler returns the server's root handler, with its middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// APIRoutes lists the admin API's route patterns ("GET /api/v1/topics"),
+// as registered; the OpenAPI document describes each of them.
+func (s *Server) APIRoutes() []string { return append([]string(nil), s.apiRoutes...) }
+
+// adminEnabled reports whether any admin token is configured.
+func (s *Server) adminEnabled() bool { return len(s.cfg.AdminTokens) > 0 }
+
+// routes registers every route of the site, public first.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.deps.Metrics != nil {
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
+	mux.Handle("GET /static/", s.static())
+
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /departments/{slug}", s.department)
+	mux.HandleFunc("GET /topics/{slug}", s.topic)
+	mux.HandleFunc("GET /releases/{id}", s.release)
+	mux.HandleFunc("GET /search", s.search)
+	mux.HandleFunc("GET /feeds/search.atom", s.searchFeed("atom"))
+	mux.HandleFunc("GET /feeds/search.rss", s.searchFeed("rss"))
+	mux.HandleFunc("GET /feeds/search.json", s.searchFeed("json"))
+	if s.deps.Feeds != nil {
+		s.deps.Feeds.Routes(mux)
+	}
+	if s.deps.Alerts != nil {
+		s.deps.Alerts.Routes(mux)
+	}
+	mux.HandleFunc("/", s.notFound)
+
+	if !s.adminEnabled() {
+		return
+	}
+
+	api := func(pattern string, h http.HandlerFunc) {
+		s.apiRoutes = append(s.apiRoutes, pattern)
+		mux.Handle(pattern, s.requireToken(h))
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
+	api("GET /api/v1/topics", s.apiTopics)
+	api("POST /api/v1/topics", s.apiCreateTopic)
+	api("POST /api/v1/topics/preview", s.apiPreviewTopic)
+	api("GET /api/v1/topics/{slug}", s.apiTopic)
+	api("PUT /api/v1/topics/{slug}", s.apiUpdateTopic)
+	api("POST /api/v1/topics/{slug}/retire", s.apiRetireTopic)
+	api("GET /api/v1/sources", s.apiSources)
+	api("POST /api/v1/sources", s.apiCreateSource)
+	api("GET /api/v1/sources/{name}", s.apiSource)
+	api("PUT /api/v1/sources/{name}", s.apiUpdateSource)
+	api("POST /api/v1/sources/{name}/disable", s.apiEnableSource(false))
+	api("POST /api/v1/sources/{name}/enable", s.apiEnableSource(true))
+	if s.deps.Puller != nil {
+		api("POST /api/v1/sources/{name}/pull", s.apiPullSource)
+	}
+	api("GET /api/v1/departments", s.apiDepartments)
+	api("POST /api/v1/departments", s.apiCreateDepartment)
+	api("GET /api/v1/departments/{slug}", s.apiDepartment)
+	api("PUT /api/v1/departments/{slug}", s.apiUpdateDepartment)
+	if s.deps.Subscribers != nil {
+		api("GET /api/v1/subscribers", s.apiLookupSubscriber)
+		api("GET /api/v1/subscribers/export", s.apiExportSubscriber)
+		api("POST /api/v1/subscribers/erase", s.apiEraseSubscriber)
+		api("POST /api/v1/subscribers/lift-suppression", s.apiLiftSuppression)
+	}
+	if s.deps.Outbox != nil {
+		api("GET /api/v1/outbox", s.apiOutbox)
+		api("GET /api/v1/outbox/failed", s.apiFailedMessages)
+		api("POST /api/v1/outbox/{id}/retry", s.apiRetryMessage)
+	}
+
+	mux.HandleFunc("GET /admin/login", s.adminLoginForm)
+	mux.HandleFunc("POST /admin/login", s.adminLogin)
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireSession(h)) }
+	admin("POST /admin/logout", s.adminLogout)
+	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusSeeOther))
+	admin("GET /admin/{$}", s.adminDashboard)
+	admin("GET /admin/topics", s.adminTopics)
+	admin("GET /admin/topics/new", s.adminNewTopic)
+	admin("POST /admin/topics", s.adminCreateTopic)
+	admin("POST /admin/topics/preview", s.adminPreviewTopic)
+	admin("GET /admin/topics/{slug}/edit", s.adminTopic)
+	admin("POST /admin/topics/{slug}/edit", s.adminUpdateTopic)
+	admin("POST /admin/topics/{slug}/retire", s.adminRetireTopic)
+	admin("GET /admin/sources", s.adminSources)
+	admin("POST /admin/sources", s.adminCreateSource)
+	admin("GET /admin/sources/{name}/edit", s.adminSource)
+	admin("POST /admin/sources/{name}/edit", s.adminUpdateSource)
+	admin("POST /admin/sources/{name}/disable", s.adminEnableSource(false))
+	admin("POST /admin/sources/{name}/enable", s.adminEnableSource(true))
+	if s.deps.Puller != nil {
+		admin("POST /admin/sources/{name}/pull", s.adminPullSource)
+	}
+	admin("GET /admin/departments", s.adminDepartments)
+	admin("POST /admin/departments", s.adminCreateDepartment)
+	admin("GET /admin/departments/{slug}/edit", s.adminDepartment)
+	admin("POST /admin/departments/{slug}/edit", s.adminUpdateDepartment)
+	if s.deps.Subscribers != nil {
+		admin("GET /admin/subscribers", s.adminSubscribers)
+		admin("GET /admin/subscribers/export", s.adminExportSubscriber)
+		admin("POST /admin/subscribers/erase", s.adminEraseSubscriber)
+		admin("POST /admin/subscribers/lift-suppression", s.adminLiftSuppression)
+	}
+	if s.deps.Outbox != nil {
+		admin("GET /admin/outbox", s.adminOutbox)
+		admin("POST /admin/outbox/{id}/retry", s.adminRetryMessage)
+	}
+}
