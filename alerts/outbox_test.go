@@ -395,6 +395,26 @@ func TestDeliveryResendsAbandonedClaimsWithTheSameMessageID(t *testing.T) {
 	}
 }
 
+func TestDeliveryRenewsLeasesOfLongBatches(t *testing.T) {
+	f := newDeliveryFixture(t, smtptest.Options{})
+	msgs := f.enqueue("2026-03-01", deliveryAddrs(64))
+	// Every send takes ten seconds of the store's clock: a batch of 16
+	// outlasts a one-minute lease, and without renewal the other worker
+	// would take over the rest of it and send it a second time.
+	f.srv.SetFault(func(string, int) smtptest.Fault {
+		f.clock.advance(10 * time.Second)
+		return smtptest.Fault{}
+	})
+	cfg := f.smtpConfig()
+	cfg.Concurrency, cfg.BatchSize, cfg.Lease = 2, 16, time.Minute
+	if sent, err := f.deliverer(cfg, nil).Drain(context.Background()); err != nil || sent != len(msgs) {
+		t.Fatalf("Drain = %d, %v; want %d", sent, err, len(msgs))
+	}
+	if dup := f.checkOnePerAddress(msgs); dup != 0 {
+		t.Fatalf("%d messages sent twice", dup)
+	}
+}
+
 func TestDeliveryRunSendsOnKickAndStopsCleanly(t *testing.T) {
 	f := newDeliveryFixture(t, smtptest.Options{})
 	cfg := f.smtpConfig()

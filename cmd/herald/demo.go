@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -63,6 +65,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Sources = append(cfg.Sources, SourceConfig{Name: d.Slug, URL: pub.base + d.Path, Department: d.Slug, Format: d.Format})
 	}
 	cfg.Topics = demoTopics
+	// The console needs an admin token: take HERALD_ADMIN_TOKEN, else make
+	// one for this run and print it.
+	adminToken := os.Getenv("HERALD_ADMIN_TOKEN")
+	if adminToken == "" {
+		var b [18]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		adminToken = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	cfg.Admin.Tokens = []Secret{Secret(adminToken)}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -82,8 +95,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   feeds:    %[1]s/feeds/all.atom  (OPML: %[1]s/feeds.opml)
   emails:   %[2]s (one .eml file per message)
   database: %[3]s
+  console:  %[1]s/admin/  (admin token: %[5]s)
+  API:      curl -H "Authorization: Bearer %[5]s" %[1]s/api/v1/topics
 Sample publishers on %[4]s pull every minute; two new releases arrive
 in the next few minutes. Press Ctrl-C to stop.
-`, cfg.BaseURL, mail.Dir, cfg.Database, pub.base)
+`, cfg.BaseURL, mail.Dir, cfg.Database, pub.base, adminToken)
 	return a.serve(ctx)
 }
