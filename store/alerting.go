@@ -312,20 +312,23 @@ type DigestRun struct {
 	End       time.Time `json:"period_end"`
 	// WallEnd is End as the schedule's wall-clock time in the configured
 	// zone, "2006-01-02T15:04:05"; the next period is computed from it.
-	WallEnd    string    `json:"wall_end"`
-	Status     string    `json:"status"`
+	WallEnd string `json:"wall_end"`
+	Status  string `json:"status"`
+	// After is the run's progress: every subscriber with an id up to After
+	// has been handled.
+	After      int64     `json:"-"`
 	Releases   int       `json:"releases"`
 	Enqueued   int       `json:"enqueued"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
-const digestRunCols = `frequency, period_start, period_end, wall_end, status, releases, enqueued, started_at, finished_at`
+const digestRunCols = `frequency, period_start, period_end, wall_end, status, after_subscriber, releases, enqueued, started_at, finished_at`
 
 func scanDigestRun(row interface{ Scan(...any) error }) (DigestRun, error) {
 	var r DigestRun
 	var start, end, started, finished string
-	err := row.Scan(&r.Frequency, &start, &end, &r.WallEnd, &r.Status, &r.Releases, &r.Enqueued, &started, &finished)
+	err := row.Scan(&r.Frequency, &start, &end, &r.WallEnd, &r.Status, &r.After, &r.Releases, &r.Enqueued, &started, &finished)
 	r.Start, r.End, r.StartedAt, r.FinishedAt = parseTime(start), parseTime(end), parseTime(started), parseTime(finished)
 	return r, err
 }
@@ -371,43 +374,60 @@ func (db *DB) UnfinishedDigestRuns(ctx context.Context, frequency string) ([]Dig
 }
 
 // StartDigestRun records that the period run.End of run.Frequency is being
-// run and reports whether it had already been run to the end (then the
-// caller does nothing). Starting a period left running by a crash is
-// allowed: outbox keys make the second run add only what the first missed.
+// run and returns the stored run: Status "done" means it had already been
+// run to the end (the caller does nothing); a run left "running" by a crash
+// comes back with its progress (After), to resume from.
 //
 // It is a write transaction on purpose: SQLite has one writer, and a pull
 // stamps first_seen_at while holding the write lock, so once this commits
 // after the period's end, every release first seen within the period is
 // committed and visible.
-func (db *DB) StartDigestRun(ctx context.Context, run DigestRun) (alreadyDone bool, err error) {
-	var status string
-	err = db.tx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO digest_runs (frequency, period_start, period_end, wall_end, status, started_at)
+func (db *DB) StartDigestRun(ctx context.Context, run DigestRun) (DigestRun, error) {
+	var out DigestRun
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = scanDigestRun(tx.QueryRowContext(ctx, `INSERT INTO digest_runs (frequency, period_start, period_end, wall_end, status, started_at)
 			VALUES (?, ?, ?, ?, 'running', ?)
 			ON CONFLICT (frequency, period_end) DO UPDATE SET
 				started_at = CASE WHEN status = 'running' THEN excluded.started_at ELSE started_at END
-			RETURNING status`, run.Frequency, fmtTime(run.Start), fmtTime(run.End), run.WallEnd, fmtTime(db.Now())).Scan(&status)
+			RETURNING `+digestRunCols, run.Frequency, fmtTime(run.Start), fmtTime(run.End), run.WallEnd, fmtTime(db.Now())))
+		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: start digest run %s %s: %w", run.Frequency, fmtTime(run.End), err)
+		return DigestRun{}, fmt.Errorf("store: start digest run %s %s: %w", run.Frequency, fmtTime(run.End), err)
 	}
-	return status == DigestDone, nil
+	return out, nil
 }
 
-// CompleteDigestBatch queues msgs and, when finish is set, marks that run
-// done with its counts in the same transaction.
-func (db *DB) CompleteDigestBatch(ctx context.Context, msgs []OutboxMessage, finish *DigestRun) (int, error) {
+// DigestProgress is what one batch of a digest run did.
+type DigestProgress struct {
+	Frequency string
+	End       time.Time
+	// After: every subscriber with an id up to After is handled.
+	After int64
+	// Done finishes the run; Releases is then the number of releases in
+	// its period.
+	Done     bool
+	Releases int
+}
+
+// CompleteDigestBatch queues msgs and records the run's progress in the
+// same transaction, so a crash loses neither and a resumed run starts
+// after the last batch written. It returns how many messages were new.
+func (db *DB) CompleteDigestBatch(ctx context.Context, msgs []OutboxMessage, p DigestProgress) (int, error) {
 	var n int
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if n, err = insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
 			return err
 		}
-		if finish == nil {
-			return nil
+		q := `UPDATE digest_runs SET after_subscriber = max(after_subscriber, ?), enqueued = enqueued + ?`
+		args := []any{p.After, n}
+		if p.Done {
+			q += `, status = 'done', releases = ?, finished_at = ?`
+			args = append(args, p.Releases, fmtTime(db.Now()))
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE digest_runs SET status = 'done', releases = ?, enqueued = ?, finished_at = ?
-			WHERE frequency = ? AND period_end = ?`, finish.Releases, finish.Enqueued+n, fmtTime(db.Now()), finish.Frequency, fmtTime(finish.End))
+		res, err := tx.ExecContext(ctx, q+` WHERE frequency = ? AND period_end = ?`, append(args, p.Frequency, fmtTime(p.End))...)
 		if err != nil {
 			return err
 		}

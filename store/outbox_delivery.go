@@ -81,10 +81,12 @@ type Suppression struct {
 // bounce_counts; insertOutbox checks suppressions with the same folding.
 func suppressionKey(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
 
-// noClaim is the claim_token of a row no claim holds. It has the width of
-// a real token so that claiming a row and handing it back leave the
-// record's size unchanged: SQLite then rewrites only the pages whose bytes
-// changed, instead of a digest's whole chain of overflow pages.
+// noClaim is the claim_token of an unsent row no claim holds; a sent row's
+// token is empty. SQLite rewrites a record whose size is unchanged in
+// place, writing only the pages whose bytes changed, instead of a
+// digest's whole chain of overflow pages; so noClaim has a real token's
+// width, making claiming and handing back size-neutral, and marking a row
+// sent drops the token to make up for sent_at.
 const noClaim = "000000000000000000000000"
 
 func newClaimToken() string {
@@ -361,8 +363,11 @@ func (db *DB) RecordDeliveries(ctx context.Context, outcomes []DeliveryOutcome, 
 		}
 		for _, token := range tokens {
 			for ids := range slices.Chunk(sent[token], 500) {
+				// 'sent' is 3 bytes shorter than 'sending', sent_at
+				// gains 27 and the 24-byte token goes: the record keeps
+				// its size, and SQLite overwrites it in place.
 				res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = ?, last_error = '',
-					attempts = attempts + 1, claim_token = '`+noClaim+`'
+					attempts = attempts + 1, claim_token = ''
 					WHERE claim_token = ? AND status = 'sending' AND id IN (`+placeholders(len(ids))+`)`,
 					int64Args(ids, now, token)...)
 				if err != nil {

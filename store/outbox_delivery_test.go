@@ -358,6 +358,39 @@ func TestOutcomesInOneBatchCountInOrder(t *testing.T) {
 	}
 }
 
+// TestClaimAndSendKeepRecordSize guards the widths that let SQLite rewrite
+// a digest's row in place when it is claimed and marked sent (see noClaim):
+// a change of time format or token length would quietly double the pages
+// written per message.
+func TestClaimAndSendKeepRecordSize(t *testing.T) {
+	db, _ := openOutbox(t)
+	ctx := context.Background()
+	enqueue(t, db, 1, person)
+	size := func() int {
+		var n int
+		err := db.SQL().QueryRow(`SELECT length(status) + length(sent_at) + length(claim_token) + length(next_attempt_at)
+			+ length(last_error) + length(claimed_until) + length(retry_from) FROM outbox`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	pending := size()
+	c, err := db.ClaimDue(ctx, 1, time.Minute)
+	if err != nil || len(c.Messages) != 1 {
+		t.Fatalf("claim = %v, %v", c.Messages, err)
+	}
+	if claimed := size(); claimed != pending {
+		t.Fatalf("claiming changed the variable columns from %d to %d bytes", pending, claimed)
+	}
+	if _, err := db.RecordDeliveries(ctx, []store.DeliveryOutcome{{ID: c.Messages[0].ID, Token: c.Token, Status: store.StatusSent}}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if sent := size(); sent != pending {
+		t.Fatalf("marking sent changed the variable columns from %d to %d bytes", pending, sent)
+	}
+}
+
 func TestRetryMessage(t *testing.T) {
 	db, now := openOutbox(t)
 	ctx := context.Background()

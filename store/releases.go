@@ -93,7 +93,21 @@ type PullResult struct {
 	Feeds []string
 }
 
-func activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
+// activeTopics returns the compiled rules of the active topics. Compiling a
+// thousand rules costs milliseconds, so the set is kept between pulls and
+// rebuilt only when the topics revision (bumped in the transaction of every
+// topic change, by whichever process made it) moved.
+func (db *DB) activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
+	var version string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&version)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	db.rulesMu.Lock()
+	defer db.rulesMu.Unlock()
+	if db.rules != nil && db.rulesVersion == version {
+		return db.rules, nil
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+topicCols+` FROM topics WHERE retired_at = ''`)
 	if err != nil {
 		return nil, err
@@ -109,7 +123,11 @@ func activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
 		}
 		ids, slugs, rules = append(ids, t.ID), append(slugs, t.Slug), append(rules, t.Rule)
 	}
-	return NewRuleSet(ids, slugs, rules), rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	db.rules, db.rulesVersion = NewRuleSet(ids, slugs, rules), version
+	return db.rules, nil
 }
 
 // ApplyPull stores the entries of one successful pull of a source in one
@@ -141,7 +159,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		if err != nil {
 			return err
 		}
-		topics, err := activeTopics(ctx, tx)
+		topics, err := db.activeTopics(ctx, tx)
 		if err != nil {
 			return err
 		}

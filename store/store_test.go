@@ -131,3 +131,38 @@ func TestTopicRetagsArchive(t *testing.T) {
 		t.Fatalf("create duplicate = %v, want ErrConflict", err)
 	}
 }
+
+// TestPullSeesTopicChanges guards the compiled-rules cache: a topic saved
+// between two pulls (at the same clock reading) applies to the second.
+func TestPullSeesTopicChanges(t *testing.T) {
+	db, now := openTest(t)
+	ctx := context.Background()
+	src := seed(t, db)
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "1", Title: "Canal repairs", Published: *now}}, store.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "waterways", Title: "Waterways", Rule: store.Rule{Keywords: []string{"canal", "river"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "2", Title: "River levels", Published: *now}}, store.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RetireTopic(ctx, "waterways"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "3", Title: "River crossings", Published: *now}}, store.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := db.Releases(ctx, store.ReleaseFilter{Topic: "waterways"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.GUID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("waterways releases = %v, want 1 (re-tag) and 2 (pulled after creation), not 3 (after retirement)", got)
+	}
+}

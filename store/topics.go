@@ -105,6 +105,9 @@ func (db *DB) saveTopic(ctx context.Context, t Topic, mustBeNew bool) (Topic, er
 				return err
 			}
 		}
+		if err := bumpTopicsRev(ctx, tx); err != nil {
+			return err
+		}
 		return markDirty(ctx, tx, now, "topic:"+t.Slug)
 	})
 	if errors.Is(err, ErrConflict) {
@@ -184,6 +187,9 @@ func (db *DB) RetireTopic(ctx context.Context, slug string) error {
 			}
 			return nil
 		}
+		if err := bumpTopicsRev(ctx, tx); err != nil {
+			return err
+		}
 		return markDirty(ctx, tx, now, "topic:"+slug)
 	})
 	if err != nil {
@@ -258,4 +264,12 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, since time.Time, limit
 		}
 	}
 	return n, examples, rows.Err()
+}
+
+// bumpTopicsRev records that topics changed, so compiled rule sets kept by
+// any process are rebuilt at their next pull.
+func bumpTopicsRev(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('topics_rev', '1')
+		ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`)
+	return err
 }
