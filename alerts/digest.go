@@ -154,10 +154,13 @@ func digestLastBefore(sched cron.Schedule, loc *time.Location, now time.Time) (w
 // been run: each period ends at a time scheduled by the frequency's cron
 // spec (in Config.Location) and starts at the one before. Periods missed
 // while Herald was down are run now, oldest first; a period already run is
-// never run again (digest_runs), and one interrupted by a crash is run again
-// with the outbox keys (digest:<frequency>:<period end>:<subscriber>)
-// skipping what was already queued. now is normally the current time; the
-// CLI may pass another.
+// never run again (digest_runs), and one interrupted by a crash resumes
+// after the last batch it wrote, the outbox keys
+// (digest:<frequency>:<period end>:<subscriber>) making any overlap
+// harmless. now is normally the current time; the CLI may pass another
+// (then set the store's clock to it too, so "first stored" means the same
+// thing on both sides). A period is final once run: running one early, with
+// a now in the future, leaves out what is stored after.
 func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (DigestReport, error) {
 	rep := DigestReport{Frequency: frequency}
 	sched, ok := s.sched[frequency]
@@ -238,11 +241,11 @@ func (s *Service) newDigestIndex(rels []store.AlertRelease) (*digestIndex, error
 func (s *Service) digestRun(ctx context.Context, frequency string, p digestPeriod) (DigestPeriodReport, error) {
 	began := time.Now()
 	pr := DigestPeriodReport{Start: p.Start, End: p.End}
-	done, err := s.db.StartDigestRun(ctx, store.DigestRun{Frequency: frequency, Start: p.Start, End: p.End, WallEnd: p.WallEnd})
+	run, err := s.db.StartDigestRun(ctx, store.DigestRun{Frequency: frequency, Start: p.Start, End: p.End, WallEnd: p.WallEnd})
 	if err != nil {
 		return pr, err
 	}
-	if done {
+	if run.Status == store.DigestDone {
 		pr.AlreadyDone = true
 		return pr, nil
 	}
@@ -251,7 +254,6 @@ func (s *Service) digestRun(ctx context.Context, frequency string, p digestPerio
 		return pr, err
 	}
 	pr.Releases = len(rels)
-	finish := &store.DigestRun{Frequency: frequency, End: p.End, Releases: len(rels)}
 	idx, err := s.newDigestIndex(rels)
 	if err != nil {
 		return pr, err
@@ -260,10 +262,12 @@ func (s *Service) digestRun(ctx context.Context, frequency string, p digestPerio
 	// Composing and writing overlap: while one batch is written (SQLite's
 	// single writer), the next is read and composed. At most two batches
 	// are in memory, so memory stays flat however many subscribers there
-	// are.
+	// are. Each batch records the run's progress with its messages, so a
+	// run interrupted by a crash resumes after the last batch written.
 	type batch struct {
-		msgs []store.OutboxMessage
-		last bool
+		msgs  []store.OutboxMessage
+		after int64
+		last  bool
 	}
 	batches := make(chan batch, 1)
 	written := make(chan error, 1)
@@ -274,19 +278,15 @@ func (s *Service) digestRun(ctx context.Context, frequency string, p digestPerio
 				continue // drain, so the composer never blocks
 			}
 			var n int
-			if b.last {
-				finish.Enqueued = pr.Enqueued
-				n, werr = s.db.CompleteDigestBatch(ctx, b.msgs, finish)
-			} else {
-				n, werr = s.db.EnqueueEmails(ctx, b.msgs)
-			}
+			n, werr = s.db.CompleteDigestBatch(ctx, b.msgs, store.DigestProgress{Frequency: frequency, End: p.End,
+				After: b.after, Done: b.last, Releases: len(rels)})
 			pr.Enqueued += n
 			s.metrics.enqueued.WithLabelValues(store.KindDigest).Add(float64(n))
 		}
 		written <- werr
 	}()
-	cerr := s.digestCompose(ctx, frequency, p, idx, now, func(msgs []store.OutboxMessage, last bool) {
-		batches <- batch{msgs, last}
+	cerr := s.digestCompose(ctx, frequency, p, idx, run.After, now, func(msgs []store.OutboxMessage, after int64, last bool) {
+		batches <- batch{msgs, after, last}
 	})
 	close(batches)
 	if werr := <-written; werr != nil {
@@ -300,13 +300,14 @@ func (s *Service) digestRun(ctx context.Context, frequency string, p digestPerio
 	return pr, nil
 }
 
-// digestCompose reads the recipients of a period batch by batch and
-// hands each batch of composed digests to emit; the last batch (perhaps
-// empty) has last set. On error it stops without a last batch, so the run
+// digestCompose reads the recipients of a period with ids above after,
+// batch by batch, and hands each batch of composed digests to emit with the
+// last subscriber id it covers; the last batch (perhaps empty) has last
+// set. On error it stops without a last batch, so the run
 // stays unfinished and is run again.
-func (s *Service) digestCompose(ctx context.Context, frequency string, p digestPeriod, idx *digestIndex, now time.Time,
-	emit func([]store.OutboxMessage, bool)) error {
-	q := store.RecipientQuery{Frequency: frequency, TopicIDs: idx.topicIDs, DepartmentIDs: idx.deptIDs, Limit: s.cfg.BatchSize}
+func (s *Service) digestCompose(ctx context.Context, frequency string, p digestPeriod, idx *digestIndex, after int64, now time.Time,
+	emit func(msgs []store.OutboxMessage, after int64, last bool)) error {
+	q := store.RecipientQuery{Frequency: frequency, TopicIDs: idx.topicIDs, DepartmentIDs: idx.deptIDs, Limit: s.cfg.BatchSize, After: after}
 	for {
 		page, err := s.db.AlertRecipients(ctx, q)
 		if err != nil {
@@ -322,7 +323,7 @@ func (s *Service) digestCompose(ctx context.Context, frequency string, p digestP
 				msgs = append(msgs, m)
 			}
 		}
-		emit(msgs, page.Done)
+		emit(msgs, page.Next, page.Done)
 		if page.Done {
 			return nil
 		}

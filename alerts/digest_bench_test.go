@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,6 +153,25 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 	b.ReportMetric(float64(enqueued)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(size), "body-bytes/msg")
+	if rss := benchPeakRSS(); rss > 0 {
+		b.ReportMetric(rss, "process-peak-rss-MB")
+	}
+}
+
+// benchPeakRSS is the process's peak resident memory so far (Linux), SQLite's
+// page cache and the setup included: an upper bound for the fan-out.
+func benchPeakRSS() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
 
 // benchSubscribers inserts n subscribers with 1 to 3 active daily

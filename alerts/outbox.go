@@ -106,7 +106,12 @@ type DeliveryStore interface {
 const (
 	deliverBackoffBase = time.Minute
 	deliverBackoffMax  = time.Hour
-	deliverCommitBatch = 256
+)
+
+// Outcomes are recorded in transactions of up to deliverCommitBatch,
+// gathered for at most deliverCommitWait (see commit).
+const (
+	deliverCommitBatch = 128
 	deliverCommitWait  = 20 * time.Millisecond
 )
 
@@ -512,10 +517,12 @@ func (w *deliverWorker) deliverClaim(ctx context.Context, claim store.OutboxClai
 			return
 		}
 		// Renew at half time, so that the lease outlasts the next send
-		// (connecting and sending take at most two timeouts).
+		// (connecting and sending take at most two timeouts). The rows
+		// already sent are renewed too: their outcomes may not be
+		// recorded yet.
 		if until.Sub(d.now()) < d.cfg.Lease/2 {
 			d.writeMu.Lock()
-			next, held, err := d.store.RenewClaim(ctx, claim.Token, ids[i:], d.cfg.Lease)
+			next, held, err := d.store.RenewClaim(ctx, claim.Token, ids, d.cfg.Lease)
 			d.writeMu.Unlock()
 			if err != nil {
 				if ctx.Err() == nil {

@@ -166,6 +166,25 @@ func TestDeliverySendsEachMessageOnceOverReusedConnections(t *testing.T) {
 	}
 }
 
+func TestDeliveryReconnectsWhenTheRelayHangsUpBetweenMessages(t *testing.T) {
+	f := newDeliveryFixture(t, smtptest.Options{MessagesPerConnection: 5})
+	msgs := f.enqueue("2026-03-01", deliveryAddrs(23))
+	cfg := f.smtpConfig()
+	cfg.Concurrency = 1
+	// A connection closed under an idle worker fails at MAIL FROM, before
+	// the message went out: it is retried at once on a new connection,
+	// not put off for a minute.
+	if sent, err := f.deliverer(cfg, nil).Drain(context.Background()); err != nil || sent != len(msgs) {
+		t.Fatalf("Drain = %d, %v; want %d", sent, err, len(msgs))
+	}
+	if n := f.srv.Connections(); n != 5 {
+		t.Fatalf("%d connections for 23 messages at 5 per connection, want 5", n)
+	}
+	if dup := f.checkOnePerAddress(msgs); dup != 0 {
+		t.Fatalf("%d duplicates", dup)
+	}
+}
+
 func TestDeliveryRetriesTemporaryFailures(t *testing.T) {
 	f := newDeliveryFixture(t, smtptest.Options{})
 	msgs := f.enqueue("2026-03-01", deliveryAddrs(150))
@@ -397,18 +416,29 @@ func TestDeliveryResendsAbandonedClaimsWithTheSameMessageID(t *testing.T) {
 
 func TestDeliveryRenewsLeasesOfLongBatches(t *testing.T) {
 	f := newDeliveryFixture(t, smtptest.Options{})
-	msgs := f.enqueue("2026-03-01", deliveryAddrs(64))
-	// Every send takes ten seconds of the store's clock: a batch of 16
-	// outlasts a one-minute lease, and without renewal the other worker
-	// would take over the rest of it and send it a second time.
+	msgs := f.enqueue("2026-03-01", deliveryAddrs(16))
+	// Every send takes ten seconds of the store's clock, so one batch of
+	// 16 outlasts a one-minute lease. Eight sends in, another process
+	// tries to claim what is due: nothing must be, or the rest of the
+	// batch (or what was sent and not yet recorded) would go out twice.
+	var stolen int
+	var stealErr error
+	sends := 0
 	f.srv.SetFault(func(string, int) smtptest.Fault {
 		f.clock.advance(10 * time.Second)
+		if sends++; sends == 8 {
+			c, err := f.db.ClaimDue(context.Background(), 100, time.Minute)
+			stolen, stealErr = len(c.Messages), err
+		}
 		return smtptest.Fault{}
 	})
 	cfg := f.smtpConfig()
-	cfg.Concurrency, cfg.BatchSize, cfg.Lease = 2, 16, time.Minute
+	cfg.Concurrency, cfg.BatchSize, cfg.Lease = 1, 16, time.Minute
 	if sent, err := f.deliverer(cfg, nil).Drain(context.Background()); err != nil || sent != len(msgs) {
 		t.Fatalf("Drain = %d, %v; want %d", sent, err, len(msgs))
+	}
+	if stealErr != nil || stolen != 0 {
+		t.Fatalf("another process claimed %d messages of a batch being sent (%v)", stolen, stealErr)
 	}
 	if dup := f.checkOnePerAddress(msgs); dup != 0 {
 		t.Fatalf("%d messages sent twice", dup)

@@ -185,8 +185,12 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 		}
 		s.sched[freq] = sched
 	}
+	funcs := template.FuncMap{
+		"frequencyPhrase": frequencyPhrase,
+		"site":            func() string { return cfg.SiteName },
+	}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(subPageFuncs).ParseFS(cfg.TemplatesFS, "pages/layout.html", "pages/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(cfg.TemplatesFS, "pages/layout.html", "pages/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("alerts: page template %s: %w", name, err)
 		}
@@ -200,10 +204,6 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 		return nil, err
 	}
 	return s, nil
-}
-
-var subPageFuncs = template.FuncMap{
-	"frequencyPhrase": frequencyPhrase,
 }
 
 // Wait blocks until the background work of requests already answered

@@ -579,3 +579,11 @@ func TestUnsubscribeOneClick(t *testing.T) {
 		t.Errorf("forged token: %d", p.Status)
 	}
 }
+
+func TestPagesCarryTheSiteName(t *testing.T) {
+	f := newSubFixture(t, func(c *alerts.Config) { c.SiteName = "Valmora News" })
+	p := newSubBrowser(t, f.server()).get("/manage")
+	if !strings.Contains(p.Body, "<title>Manage your subscriptions – Valmora News</title>") || !strings.Contains(p.Body, `class="brand" href="/">Valmora News</a>`) {
+		t.Errorf("site name missing:\n%s", p.Body)
+	}
+}

@@ -48,7 +48,9 @@ type smtpError struct {
 	Stage    string
 	Code     int
 	Enhanced string // like "5.1.1", when the server gave one
-	err      error
+	// lost: the connection cannot carry another message.
+	lost bool
+	err  error
 }
 
 func (e *smtpError) Error() string { return e.Stage + ": " + e.err.Error() }
@@ -63,6 +65,8 @@ func newSMTPError(stage string, err error) *smtpError {
 		e.Code = te.Code
 		e.Enhanced = smtpEnhancedCode.FindString(te.Msg)
 	}
+	// No answer (a timeout, a hang-up), or 421, the server closing.
+	e.lost = e.Code == 0 || e.Code == 421
 	return e
 }
 
@@ -162,16 +166,14 @@ func (s *smtpSender) send(ctx context.Context, _ *store.ClaimedMessage, from, rc
 			s.sent++
 			return nil
 		}
-		if err.Code == 0 || err.Code == 421 {
-			// No answer, or the server is closing: the connection
-			// cannot be trusted with another message.
+		if err.lost {
 			s.conn.Close()
 			s.conn = nil
 		}
 		// A reused connection that fails before the message went out,
 		// the way one the relay has quietly closed fails, is retried at
 		// once on a fresh connection.
-		if try == 0 && reused && err.Stage == "MAIL FROM" && (err.Code == 0 || err.Code == 421) {
+		if try == 0 && reused && err.Stage == "MAIL FROM" && err.lost {
 			continue
 		}
 		return err
@@ -206,10 +208,8 @@ func (s *smtpSender) transact(from, rcpt string, raw []byte) *smtpError {
 // abort resets the transaction after a refusal, so the connection can
 // carry the next message.
 func (s *smtpSender) abort(e *smtpError) *smtpError {
-	if e.Code != 0 && e.Code != 421 {
-		if err := s.conn.Reset(); err != nil {
-			e.Code = 0 // the connection is gone too
-		}
+	if !e.lost && s.conn.Reset() != nil {
+		e.lost = true
 	}
 	return e
 }

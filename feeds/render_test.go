@@ -587,3 +587,53 @@ func readAll(t testing.TB, r io.Reader) []byte {
 	}
 	return b
 }
+
+// TestRenderW3CValidator runs the W3C Feed Validation Service's own code
+// (github.com/w3c/feedvalidator, its src/ directory named by
+// HERALD_FEEDVALIDATOR; it needs python3-lxml, -html5lib and -rdflib)
+// over every golden XML document, and fails on any error or warning. It
+// skips when HERALD_FEEDVALIDATOR is unset.
+func TestRenderW3CValidator(t *testing.T) {
+	src := os.Getenv("HERALD_FEEDVALIDATOR")
+	if src == "" {
+		t.Skip("set HERALD_FEEDVALIDATOR to the src directory of a w3c/feedvalidator checkout to run it")
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import os, sys, urllib.request
+sys.path.insert(0, sys.argv[1])
+import feedvalidator
+from feedvalidator import compatibility
+from feedvalidator.formatter.text_plain import Formatter
+types = {".atom": "application/atom+xml; charset=utf-8", ".rss": "application/rss+xml; charset=utf-8",
+         ".opml": "text/x-opml; charset=utf-8"}
+bad = 0
+for f in sys.argv[2:]:
+    name = os.path.basename(f)
+    ext = os.path.splitext(name)[1]
+    if ext not in types:
+        continue
+    path = name[name.index("feeds"):]
+    url = "https://herald.example.org/" + (path if path == "feeds.opml" else path.replace("_", "/"))
+    try:
+        events = feedvalidator.validateStream(open(f, "rb"), firstOccurrenceOnly=1, contentType=types[ext], base=url)["loggedEvents"]
+    except feedvalidator.logging.ValidationFailure as vf:
+        events = [vf.event]
+    out = Formatter(compatibility.AA(events))
+    if out:
+        bad += 1
+        print("%s:\n  %s" % (name, "\n  ".join(out)))
+sys.exit(1 if bad else 0)
+`
+	python := "python3"
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		python = "/usr/bin/python3"
+	}
+	out, err := exec.Command(python, append([]string{"-c", script, src}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("W3C feed validator: %v\n%s", err, out)
+	}
+}

@@ -175,6 +175,10 @@ type Options struct {
 	ImplicitTLS bool
 	// MaxMessageBytes refuses larger messages with 552; zero is no limit.
 	MaxMessageBytes int64
+	// MessagesPerConnection, when set, makes the server hang up at the
+	// MAIL FROM after that many messages on a connection, as a relay
+	// that limits sessions or drops idle ones does.
+	MessagesPerConnection int
 }
 
 // Message is one message the server accepted.
@@ -378,12 +382,13 @@ func (s *Server) wait(d time.Duration) {
 }
 
 type session struct {
-	s       *Server
-	conn    *smtp.Conn
-	authed  bool
-	from    string
-	to      []string
-	pending []Fault
+	s        *Server
+	conn     *smtp.Conn
+	authed   bool
+	accepted int
+	from     string
+	to       []string
+	pending  []Fault
 }
 
 var errHungUp = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection dropped"}
@@ -411,6 +416,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.s.opts.Username != "" && !ss.authed {
 		return smtp.ErrAuthRequired
+	}
+	if n := ss.s.opts.MessagesPerConnection; n > 0 && ss.accepted >= n {
+		ss.conn.Conn().Close()
+		return errHungUp
 	}
 	ss.from = from
 	return nil
@@ -496,9 +505,11 @@ func (ss *session) Data(r io.Reader) error {
 			return replyError(f)
 		}
 		ss.s.record(ss.from, ss.to, data)
+		ss.accepted++
 		return ss.strike(f)
 	}
 	ss.s.record(ss.from, ss.to, data)
+	ss.accepted++
 	return nil
 }
 

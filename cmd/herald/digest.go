@@ -35,6 +35,12 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
+	if *nowFlag != "" {
+		// The store's notion of "first stored" and "due" must agree with
+		// the period being run: run the clock from --now.
+		offset := time.Until(now)
+		a.db.Now = func() time.Time { return time.Now().Add(offset) }
+	}
 	svc, err := a.newAlerts(ctx)
 	if err != nil {
 		return err

@@ -152,6 +152,11 @@ func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feed
 		}
 	}
 	a.afterChange(ctx, p)
+	// A digest period that ended in a daylight-saving gap has no cron tick
+	// of its own; checking after each pull sends it once, promptly. When
+	// nothing is due this is one query.
+	a.runDigests(ctx, p, "daily", a.db.Now())
+	a.runDigests(ctx, p, "weekly", a.db.Now())
 	return reports
 }
 
@@ -297,18 +302,37 @@ func (a *app) serve(ctx context.Context) error {
 			return fmt.Errorf("schedule %q: %w", j.spec, err)
 		}
 	}
-	// Catch up at start: digests for periods missed while down (each sent
-	// once), then a first pull, before the schedule takes over.
+	// Catch up at start: feeds and alerts left pending by a stop, a first
+	// pull, then digests for periods missed while down (each sent once),
+	// before the schedule takes over.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.runDigests(ctx, p, "daily", a.db.Now())
-		a.runDigests(ctx, p, "weekly", a.db.Now())
 		a.afterChange(ctx, p)
 		a.cycle(ctx, p, feeds.PullRequest{})
 		if ctx.Err() == nil {
 			c.Start()
 			schedulerUp.Store(true)
+		}
+	}()
+
+	// Changes made between pulls (a topic created in the console, a
+	// department renamed through the API) mark feeds dirty; render them
+	// within seconds rather than at the next pull.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if dirty, err := a.db.DirtyFeeds(ctx); err == nil && len(dirty) > 0 {
+					a.afterChange(ctx, p)
+				}
+			}
 		}
 	}()
 

@@ -1,0 +1,340 @@
+package bench
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkFeedServing serves one pre-rendered 50-entry Atom feed from
+// `herald serve` and, from the files `herald render --out` wrote for the
+// same database, from nginx with gzip_static, and loads each with wrk on
+// loopback: plain 200s, gzip 200s and 304s (If-None-Match with the ETag
+// each server gives). It reports requests per second of each server and
+// Herald's share of nginx's. Both servers log every request, nginx in its
+// combined format and Herald as JSON, and the status of every request is
+// checked from those logs and Herald's metrics. wrk runs 2 threads with 64
+// connections for BENCH_WRK_DURATION (default 10s) per measurement.
+//
+//	go test -run '^$' -bench FeedServing -benchtime 1x ./bench/
+func BenchmarkFeedServing(b *testing.B) {
+	wrk, err := lookPath("wrk")
+	if err != nil {
+		b.Skip("wrk not found: apt-get install wrk (bench/run does)")
+	}
+	nginx, err := lookPath("nginx")
+	if err != nil {
+		b.Skip("nginx not found: apt-get install nginx-light (bench/run does)")
+	}
+	duration := 10 * time.Second
+	if v := os.Getenv("BENCH_WRK_DURATION"); v != "" {
+		if duration, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("BENCH_WRK_DURATION: %v", err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		benchFeedServing(b, wrk, nginx, duration)
+	}
+}
+
+func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration) {
+	b.StopTimer()
+	dir := workDir(b)
+	pub := newPublisher(b)
+	now := time.Now().UTC().Truncate(time.Second)
+	// Fifty releases: the current feed then holds exactly the newest 50
+	// (with more, it also holds those not yet on a full archive page).
+	for n := 1; n <= 50; n++ {
+		pub.add(sampleItem(n, now.Add(-time.Duration(51-n)*time.Hour)))
+	}
+	addr := freeAddr(b)
+	cfg := baseConfig(dir, addr, pub.URL())
+	cfg["mail"] = map[string]any{"from": "Herald <alerts@news.example.org>", "transport": "file", "dir": filepath.Join(dir, "outbox")}
+	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
+	run(b, time.Minute, "pull", "--config", cfgPath)
+	static := filepath.Join(dir, "static")
+	run(b, time.Minute, "render", "--config", cfgPath, "--out", static)
+
+	herald := start(b, filepath.Join(dir, "herald.log"), heraldBinary(b), "serve", "--config", cfgPath)
+	heraldURL := "http://" + addr + "/feeds/all.atom"
+	waitHTTP(b, herald, "http://"+addr+"/readyz", time.Minute)
+
+	nginxAddr := freeAddr(b)
+	ngx := startNginx(b, nginx, dir, nginxAddr, static)
+	nginxURL := "http://" + nginxAddr + "/feeds/all.atom"
+	waitHTTP(b, ngx, nginxURL, 30*time.Second)
+
+	// Both must serve the same bytes, or the comparison means nothing.
+	hPlain, hHdr := fetch(b, heraldURL, nil)
+	nPlain, nHdr := fetch(b, nginxURL, nil)
+	if !bytes.Equal(hPlain, nPlain) {
+		b.Fatalf("Herald and nginx serve different bytes for all.atom (%d and %d bytes)", len(hPlain), len(nPlain))
+	}
+	if n := bytes.Count(hPlain, []byte("<entry>")); n != 50 {
+		b.Fatalf("all.atom has %d entries, want 50", n)
+	}
+	gzHdr := http.Header{"Accept-Encoding": {"gzip"}}
+	hGz, hGzHdr := fetch(b, heraldURL, gzHdr)
+	nGz, nGzHdr := fetch(b, nginxURL, gzHdr)
+	for name, gz := range map[string][]byte{"Herald": hGz, "nginx": nGz} {
+		plain, err := gunzip(gz)
+		if err != nil || !bytes.Equal(plain, hPlain) {
+			b.Fatalf("%s's gzip response does not decode to the feed (%v)", name, err)
+		}
+	}
+	if hGzHdr.Get("Content-Encoding") != "gzip" || nGzHdr.Get("Content-Encoding") != "gzip" {
+		b.Fatalf("Content-Encoding: Herald %q, nginx %q; want gzip from both", hGzHdr.Get("Content-Encoding"), nGzHdr.Get("Content-Encoding"))
+	}
+	for _, h := range []string{"ETag", "Last-Modified", "Cache-Control", "Vary", "Content-Type"} {
+		b.Logf("%-14s Herald %-46q nginx %q", h, hHdr.Get(h), nHdr.Get(h))
+	}
+
+	type mode struct {
+		name    string
+		headers func(etag string) []string
+		status  int
+	}
+	modes := []mode{
+		{"200", func(string) []string { return nil }, 200},
+		{"200gz", func(string) []string { return []string{"Accept-Encoding: gzip"} }, 200},
+		{"304", func(etag string) []string { return []string{"If-None-Match: " + etag} }, 304},
+	}
+	servers := []struct {
+		name, url string
+		etag      string
+		statuses  func() map[int]int64
+	}{
+		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, "http://"+addr+"/metrics") }},
+		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(dir, "nginx", "access.log"))},
+	}
+	for _, m := range modes {
+		rps := map[string]float64{}
+		for _, s := range servers {
+			if err := herald.exited(); err != nil {
+				b.Fatal(err)
+			}
+			hdrs := m.headers(s.etag)
+			runWrk(b, wrk, s.url, 2*time.Second, hdrs) // warm-up
+			before := s.statuses()
+			res := runWrk(b, wrk, s.url, duration, hdrs)
+			after := s.statuses()
+			// Every request wrk completed was answered with the expected
+			// status; a few more may have been answered as wrk stopped.
+			got := after[m.status] - before[m.status]
+			other := int64(0)
+			for code, n := range after {
+				if code != m.status {
+					other += n - before[code]
+				}
+			}
+			if got < res.requests || other != 0 {
+				b.Fatalf("%s %s: wrk completed %d requests, the server answered %d with %d and %d otherwise",
+					s.name, m.name, res.requests, got, m.status, other)
+			}
+			rps[s.name] = res.rps
+			b.Logf("%s %s: %.0f req/s, latency avg %s, %d requests", s.name, m.name, res.rps, res.latency, res.requests)
+		}
+		b.ReportMetric(rps["herald"], "herald-"+m.name+"-req/s")
+		b.ReportMetric(rps["nginx"], "nginx-"+m.name+"-req/s")
+		b.ReportMetric(rps["herald"]/rps["nginx"], "ratio-"+m.name)
+	}
+	b.ReportMetric(float64(len(hPlain)), "feed-bytes")
+	b.ReportMetric(float64(len(hGz)), "feed-gz-bytes")
+	b.ReportMetric(float64(herald.peakRSS())/(1<<20), "herald-peak-RSS-MB")
+	ngx.stop()
+	herald.stop()
+}
+
+// startNginx runs nginx in the foreground on addr with everything it
+// writes (pid, logs, temp files) under dir/nginx, serving static at
+// /feeds/ the way Herald serves feeds: ETag and Last-Modified from the
+// file, the .gz beside each file for clients that accept gzip, and
+// Herald's caching and CORS headers.
+func startNginx(b *testing.B, nginx, dir, addr, static string) *proc {
+	b.Helper()
+	root := filepath.Join(dir, "nginx")
+	for _, d := range []string{root, filepath.Join(root, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log %[1]s/access.log combined;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path %[1]s/tmp/proxy;
+    fastcgi_temp_path %[1]s/tmp/fastcgi;
+    uwsgi_temp_path %[1]s/tmp/uwsgi;
+    scgi_temp_path %[1]s/tmp/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    open_file_cache max=1000 inactive=60s;
+    types {
+        application/atom+xml atom;
+        application/rss+xml rss;
+        application/feed+json json;
+        text/x-opml opml;
+    }
+    charset utf-8;
+    charset_types application/atom+xml application/rss+xml application/feed+json text/x-opml;
+    server {
+        listen %[2]s;
+        location /feeds/ {
+            alias %[3]s/;
+            gzip_static on;
+            gzip_vary on;
+            etag on;
+            add_header Cache-Control "public, max-age=300" always;
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header Link "<http://%[2]s$uri>; rel=\"self\", <http://%[2]s/websub>; rel=\"hub\"" always;
+        }
+    }
+}
+`, root, addr, static)
+	confPath := filepath.Join(root, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command(nginx, "-t", "-q", "-p", root, "-e", filepath.Join(root, "error.log"), "-c", confPath).CombinedOutput(); err != nil {
+		b.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	return start(b, filepath.Join(root, "stderr.log"), nginx, "-p", root, "-e", filepath.Join(root, "error.log"),
+		"-c", confPath, "-g", "daemon off;")
+}
+
+// fetch GETs url and returns the body, failing unless the answer is 200.
+func fetch(b *testing.B, url string, h http.Header) ([]byte, http.Header) {
+	b.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	// A Transport of its own, so Go does not add or undo gzip itself.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return body, resp.Header
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+type wrkResult struct {
+	requests int64
+	rps      float64
+	latency  string
+}
+
+var (
+	wrkRequests = regexp.MustCompile(`(\d+) requests in`)
+	wrkRPS      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkLatency  = regexp.MustCompile(`Latency\s+(\S+)`)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSocket   = regexp.MustCompile(`Socket errors: .*`)
+)
+
+// runWrk loads url for d with 2 threads and 64 connections.
+func runWrk(b *testing.B, wrk, url string, d time.Duration, headers []string) wrkResult {
+	b.Helper()
+	args := []string{"-t2", "-c64", "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
+	for _, h := range headers {
+		args = append(args, "-H", h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wrk, append(args, url)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk %s: %v\n%s", url, err, out)
+	}
+	s := string(out)
+	if m := wrkNon2xx.FindStringSubmatch(s); m != nil {
+		b.Fatalf("wrk %s: %s non-2xx/3xx responses\n%s", url, m[1], s)
+	}
+	if m := wrkSocket.FindString(s); m != "" {
+		b.Fatalf("wrk %s: %s\n%s", url, m, s)
+	}
+	var r wrkResult
+	m1, m2 := wrkRequests.FindStringSubmatch(s), wrkRPS.FindStringSubmatch(s)
+	if m1 == nil || m2 == nil {
+		b.Fatalf("cannot read wrk's output:\n%s", s)
+	}
+	r.requests, _ = strconv.ParseInt(m1[1], 10, 64)
+	r.rps, _ = strconv.ParseFloat(m2[1], 64)
+	if m := wrkLatency.FindStringSubmatch(s); m != nil {
+		r.latency = m[1]
+	}
+	return r
+}
+
+var feedRequestsRE = regexp.MustCompile(`(?m)^herald_feed_requests_total\{status="(\d+)"\} (\S+)$`)
+
+// heraldFeedStatuses reads herald_feed_requests_total by status.
+func heraldFeedStatuses(b *testing.B, metricsURL string) map[int]int64 {
+	b.Helper()
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[int]int64{}
+	for _, m := range feedRequestsRE.FindAllStringSubmatch(string(raw), -1) {
+		code, _ := strconv.Atoi(m[1])
+		v, _ := strconv.ParseFloat(m[2], 64)
+		out[code] = int64(v)
+	}
+	if len(out) == 0 {
+		b.Fatal("no herald_feed_requests_total in /metrics")
+	}
+	return out
+}
+
+// nginxStatuses counts the statuses in nginx's access log (combined
+// format: the status is the ninth field).
+func nginxStatuses(b *testing.B, path string) func() map[int]int64 {
+	return func() map[int]int64 {
+		b.Helper()
+		out := map[int]int64{}
+		err := scanLines(path, func(line string) {
+			f := strings.Fields(line)
+			if len(f) > 8 {
+				code, _ := strconv.Atoi(f[8])
+				out[code]++
+			}
+		})
+		if err != nil && !os.IsNotExist(err) {
+			b.Fatal(err)
+		}
+		return out
+	}
+}
