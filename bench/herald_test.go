@@ -89,7 +89,11 @@ func workDir(tb testing.TB) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if os.Getenv("BENCH_KEEP") == "" {
+		tb.Cleanup(func() { os.RemoveAll(dir) })
+	} else {
+		tb.Logf("keeping %s (BENCH_KEEP)", dir)
+	}
 	return dir
 }
 

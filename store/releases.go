@@ -159,6 +159,12 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		if err != nil {
 			return err
 		}
+		// Rows inserted by this transaction get ids above maxID (one writer
+		// at a time), so one statement can index them all for search.
+		var maxID int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM releases`).Scan(&maxID); err != nil {
+			return err
+		}
 		topics, err := db.activeTopics(ctx, tx)
 		if err != nil {
 			return err
@@ -282,6 +288,12 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 					return err
 				}
 				dirty["topic:"+topics.Slug(i)] = true
+			}
+		}
+		if res.New > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO releases_fts (rowid, title, summary, body)
+				SELECT id, title, herald_strip_tags(summary), herald_strip_tags(body) FROM releases WHERE id > ?`, maxID); err != nil {
+				return fmt.Errorf("index new releases for search: %w", err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,

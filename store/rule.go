@@ -225,33 +225,37 @@ func NewRuleSet(ids []int64, slugs []string, rules []Rule) *RuleSet {
 	return s
 }
 
-// Match returns the indexes of the rules the release matches, in order.
+// Match returns the indexes of the rules the release matches, in order,
+// appending to buf[:0] so a caller matching many releases allocates once.
 func (s *RuleSet) Match(dept string, categories []string, text MatchText, buf []int) []int {
-	out := buf[:0]
-	cand := map[int]bool{}
-	for _, i := range s.always {
-		cand[i] = true
-	}
+	cand := append(buf[:0], s.always...)
 	for _, c := range categories {
-		for _, i := range s.byCategory[foldCategory(c)] {
-			cand[i] = true
-		}
+		cand = append(cand, s.byCategory[foldCategory(c)]...)
 	}
 	if len(s.byWord) > 0 {
-		seen := map[string]bool{}
-		for _, w := range strings.Fields(string(text)) {
-			if seen[w] {
-				continue
+		t := string(text)
+		for i := 0; i < len(t); {
+			for i < len(t) && t[i] == ' ' {
+				i++
 			}
-			seen[w] = true
-			for _, ref := range s.byWord[w] {
-				if ref.phrase == "" || strings.Contains(string(text), ref.phrase) {
-					cand[ref.rule] = true
+			j := i
+			for j < len(t) && t[j] != ' ' {
+				j++
+			}
+			if j > i {
+				for _, ref := range s.byWord[t[i:j]] {
+					if ref.phrase == "" || strings.Contains(t, ref.phrase) {
+						cand = append(cand, ref.rule)
+					}
 				}
 			}
+			i = j
 		}
 	}
-	for i := range cand {
+	slices.Sort(cand)
+	cand = slices.Compact(cand)
+	out := cand[:0]
+	for _, i := range cand {
 		m := s.rules[i]
 		if m.departments != nil && !m.departments[dept] {
 			continue
@@ -267,7 +271,6 @@ func (s *RuleSet) Match(dept string, categories []string, text MatchText, buf []
 			out = append(out, i)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 

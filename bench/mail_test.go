@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"herald/alerts/smtptest"
+	"herald/store"
+)
+
+// BenchmarkDigestFanout sends a daily digest to 100,000 subscribers with
+// the Herald binary, against an SMTP server on loopback in this process.
+// Each subscriber follows one to three of 200 topics; 300 releases arrived
+// in the period, so every subscriber gets a digest of a few releases.
+// Subscribers are written straight into the database (importing them is
+// not what is measured); releases come from two real pulls, and the daily
+// period ends at the next whole minute after them.
+//
+// Two commands are timed, as an operator would run them once the period
+// has ended: `herald digest --no-send` composes and queues the period's
+// digests, then `herald digest` finds the period done and sends the outbox
+// (4 connections, no rate cap). It reports messages per second of each and
+// overall, and the peak resident memory of each process (getrusage).
+//
+//	go test -run '^$' -bench DigestFanout -benchtime 1x ./bench/
+func BenchmarkDigestFanout(b *testing.B) {
+	n := 100_000
+	if v := os.Getenv("BENCH_SUBSCRIBERS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	for i := 0; i < b.N; i++ {
+		benchDigestFanout(b, n)
+	}
+}
+
+var (
+	queuedRE = regexp.MustCompile(`(\d+) messages queued`)
+	sentRE   = regexp.MustCompile(`(\d+) messages sent`)
+)
+
+func benchDigestFanout(b *testing.B, subscribers int) {
+	b.StopTimer()
+	const topics, releases = 200, 300
+	dir := workDir(b)
+	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
+	pub := newPublisher(b)
+	now := time.Now().UTC().Truncate(time.Second)
+	for n := 1; n <= 5; n++ {
+		pub.add(sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
+	}
+	cfg := baseConfig(dir, freeAddr(b), pub.URL())
+	cfg["mail"] = smtpMail(srv.Host(), srv.Port())
+	var tl []map[string]any
+	for i := range topics {
+		tl = append(tl, map[string]any{"slug": fmt.Sprintf("topic-%03d", i), "title": fmt.Sprintf("Subject %03d", i),
+			"match": map[string]any{"keywords": []string{fmt.Sprintf("subject%03d", i)}}})
+	}
+	cfg["topics"] = tl
+	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
+	run(b, time.Minute, "pull", "--config", cfgPath) // the back catalogue: never alerted
+	for i := range releases {
+		it := sampleItem(100+i, now.Add(-time.Hour), fmt.Sprintf("subject%03d", i%topics), fmt.Sprintf("subject%03d", (i*7)%topics))
+		pub.add(it)
+	}
+	run(b, time.Minute, "pull", "--config", cfgPath)
+	// The daily period ends at the next whole minute, after the releases
+	// were stored; the digest runs once it has, on the real clock, as the
+	// scheduler of `herald serve` would run it.
+	end := time.Now().UTC().Add(2 * time.Second).Truncate(time.Minute).Add(time.Minute)
+	cfg["schedule"] = map[string]any{"pull": "0 0 1 1 *", "daily_digest": fmt.Sprintf("%d %d * * *", end.Minute(), end.Hour()),
+		"weekly_digest": "0 0 1 1 *"}
+	cfg.write(b, cfgPath)
+	insertSubscribers(b, filepath.Join(dir, "herald.db"), subscribers, topics)
+	time.Sleep(time.Until(end.Add(time.Second)))
+
+	b.StartTimer()
+	out, ruCompose, tCompose := run(b, 10*time.Minute, "digest", "--config", cfgPath, "--frequency", "daily", "--no-send")
+	out2, ruSend, tSend := run(b, 15*time.Minute, "digest", "--config", cfgPath, "--frequency", "daily")
+	b.StopTimer()
+	queued, sent := sumMatches(queuedRE, out), sumMatches(sentRE, out2)
+	if queued != subscribers || sent != subscribers || srv.Count() != subscribers || !strings.Contains(out2, "no daily digest period was due") {
+		b.Fatalf("queued %d, sent %d, SMTP server got %d; want %d each\n%s\n%s", queued, sent, srv.Count(), subscribers, out, out2)
+	}
+	b.ReportMetric(float64(queued)/tCompose.Seconds(), "compose-msgs/s")
+	b.ReportMetric(float64(sent)/tSend.Seconds(), "send-msgs/s")
+	b.ReportMetric(float64(sent)/(tCompose+tSend).Seconds(), "msgs/s")
+	b.ReportMetric(float64(ruCompose.Maxrss)/1024, "compose-peak-RSS-MB")
+	b.ReportMetric(float64(ruSend.Maxrss)/1024, "send-peak-RSS-MB")
+	b.ReportMetric(float64(subscribers), "subscribers")
+}
+
+func sumMatches(re *regexp.Regexp, s string) int {
+	n := 0
+	for _, m := range re.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.Atoi(m[1])
+		n += v
+	}
+	return n
+}
+
+// insertSubscribers writes n confirmed subscribers, each with one to three
+// active daily subscriptions to random topics, in one transaction.
+func insertSubscribers(b *testing.B, dbPath string, n, topics int) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ids := map[string]int64{}
+	ts, err := db.Topics(ctx, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range ts {
+		ids[t.Slug] = t.ID
+	}
+	rng := rand.New(rand.NewPCG(3, 5))
+	then := store.FormatTime(time.Now().Add(-30 * 24 * time.Hour))
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		sub, err := tx.PrepareContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		follow, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO subscriptions
+			(subscriber_id, topic_id, frequency, status, created_at, confirmed_at) VALUES (?, ?, 'daily', 'active', ?, ?)`)
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			res, err := sub.ExecContext(ctx, fmt.Sprintf("reader%d@example.net", i), then, then)
+			if err != nil {
+				return err
+			}
+			id, _ := res.LastInsertId()
+			for range 1 + rng.IntN(3) {
+				if _, err := follow.ExecContext(ctx, id, ids[fmt.Sprintf("topic-%03d", rng.IntN(topics))], then, then); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkImmediateAlerts measures how long 10,000 subscribers wait for
+// an immediate alert: `herald serve` pulls every second; the clock starts
+// when the publisher first returns the new release to a pull and stops
+// when the SMTP server on loopback has accepted the 10,000th email. In
+// between are the pull, the feed renders, composing and queueing the
+// alerts and sending them (4 connections, no rate cap). The subscribers
+// come in with `herald subscribers import`.
+//
+//	go test -run '^$' -bench ImmediateAlerts -benchtime 1x ./bench/
+func BenchmarkImmediateAlerts(b *testing.B) {
+	n := 10_000
+	if v := os.Getenv("BENCH_IMMEDIATE"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	for i := 0; i < b.N; i++ {
+		benchImmediate(b, n)
+	}
+}
+
+func benchImmediate(b *testing.B, subscribers int) {
+	b.StopTimer()
+	dir := workDir(b)
+	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
+	pub := newPublisher(b)
+	now := time.Now().UTC().Truncate(time.Second)
+	for n := 1; n <= 5; n++ {
+		pub.add(sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
+	}
+	addr := freeAddr(b)
+	cfg := baseConfig(dir, addr, pub.URL())
+	cfg["mail"] = smtpMail(srv.Host(), srv.Port())
+	cfg["schedule"] = map[string]any{"pull": "@every 1s", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"}
+	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
+	run(b, time.Minute, "pull", "--config", cfgPath)
+
+	var csv strings.Builder
+	csv.WriteString("email,topic,department,frequency\n")
+	for i := range subscribers {
+		fmt.Fprintf(&csv, "reader%d@example.net,,coastal,immediately\n", i)
+	}
+	csvPath := filepath.Join(dir, "subscribers.csv")
+	if err := os.WriteFile(csvPath, []byte(csv.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	run(b, 5*time.Minute, "subscribers", "import", "--config", cfgPath, csvPath)
+
+	herald := start(b, filepath.Join(dir, "herald.log"), heraldBinary(b), "serve", "--config", cfgPath)
+	waitHTTP(b, herald, "http://"+addr+"/readyz", time.Minute)
+	if srv.Count() != 0 {
+		b.Fatalf("%d messages sent before the new release", srv.Count())
+	}
+
+	b.StartTimer()
+	it := sampleItem(1000, time.Now().UTC().Truncate(time.Second))
+	pub.add(it)
+	var first, last time.Time
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		c := srv.Count()
+		if c > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		if c >= subscribers {
+			last = time.Now()
+			break
+		}
+		if err := herald.exited(); err != nil {
+			b.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d alerts accepted after 5 minutes", c, subscribers)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.StopTimer()
+	found, ok := pub.firstServed(it.GUID)
+	if !ok {
+		b.Fatal("the publisher never served the new release")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if c := srv.Count(); c != subscribers {
+		b.Fatalf("SMTP server got %d messages for %d subscribers", c, subscribers)
+	}
+	b.ReportMetric(last.Sub(found).Seconds(), "pull-to-last-s")
+	b.ReportMetric(first.Sub(found).Seconds(), "pull-to-first-s")
+	b.ReportMetric(float64(subscribers)/last.Sub(found).Seconds(), "msgs/s")
+	b.ReportMetric(float64(herald.peakRSS())/(1<<20), "peak-RSS-MB")
+	b.ReportMetric(float64(subscribers), "subscribers")
+	herald.stop()
+}
