@@ -10,8 +10,20 @@ import (
 	"herald/store"
 )
 
-// govukBase is where the GOV.UK search API's relative links point.
+// govukBase is where the GOV.UK search API's relative links point when
+// the API's own address is unknown.
 const govukBase = "https://www.gov.uk"
+
+// govukSite returns the site the search API's relative links belong to: the
+// origin of the API URL itself (https://www.gov.uk for GOV.UK), so a mirror
+// or a local copy of the API links to its own pages.
+func govukSite(feedURL string) string {
+	u, err := url.Parse(feedURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return govukBase
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // govukSearch is the part of a GOV.UK search API response Herald reads
 // (https://www.gov.uk/api/search.json?filter_organisations=...).
@@ -34,7 +46,7 @@ type govukResult struct {
 // so their link (stable on GOV.UK) keys them; the document type becomes both
 // Entry.DocumentType and a category so topic rules can select on it, and the
 // organisations' slugs become categories too.
-func ingestGovUKSearch(body []byte) (*ParsedFeed, error) {
+func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 	var s govukSearch
 	if err := json.Unmarshal(body, &s); err != nil {
 		return nil, fmt.Errorf("malformed GOV.UK search response: %w", err)
@@ -42,8 +54,9 @@ func ingestGovUKSearch(body []byte) (*ParsedFeed, error) {
 	if s.Results == nil {
 		return nil, errors.New("not a feed: the GOV.UK search response has no results list")
 	}
-	base, _ := url.Parse(govukBase)
-	pf := &ParsedFeed{Format: store.FormatGovUKSearch, Title: "GOV.UK search", Link: govukBase}
+	site := govukSite(feedURL)
+	base, _ := url.Parse(site)
+	pf := &ParsedFeed{Format: store.FormatGovUKSearch, Title: "GOV.UK search", Link: site}
 	pf.Items = make([]RawItem, 0, len(*s.Results))
 	for _, r := range *s.Results {
 		link := strings.TrimSpace(r.Link)
@@ -68,7 +81,7 @@ func ingestGovUKSearch(body []byte) (*ParsedFeed, error) {
 			Published:    pub,
 			Categories:   cats,
 			DocumentType: r.DocumentType,
-			BaseURL:      govukBase,
+			BaseURL:      site,
 		})
 	}
 	return pf, nil

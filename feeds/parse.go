@@ -74,7 +74,7 @@ func ParseFeed(body []byte, contentType, format, feedURL string) (*ParsedFeed, e
 		if first != '{' {
 			return nil, fmt.Errorf("not a feed: expected GOV.UK search JSON, the body starts with %q", ingestSnippet(body))
 		}
-		return ingestGovUKSearch(body)
+		return ingestGovUKSearch(body, feedURL)
 	}
 	return nil, fmt.Errorf("unknown feed format %q", format)
 }
@@ -284,7 +284,7 @@ func ingestJSON(body []byte, feedURL string) (*ParsedFeed, error) {
 	}
 	switch {
 	case top.Results != nil:
-		return ingestGovUKSearch(body)
+		return ingestGovUKSearch(body, feedURL)
 	case top.Version != nil && strings.Contains(*top.Version, "jsonfeed.org"), top.Items != nil:
 		return ingestJSONFeed(body, feedURL)
 	}

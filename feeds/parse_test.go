@@ -48,7 +48,12 @@ func TestParseFeedGolden(t *testing.T) {
 	n := feeds.NewNormalizer()
 	for _, tc := range cases {
 		t.Run(tc.file+"/"+tc.format, func(t *testing.T) {
-			pf, err := feeds.ParseFeed(pullFixture(t, tc.file), tc.contentType, tc.format, "https://feeds.example.org/"+tc.file)
+			feedURL := "https://feeds.example.org/" + tc.file
+			if strings.HasPrefix(tc.file, "govuk") {
+				// Search API links are relative to the API's site.
+				feedURL = "https://www.gov.uk/api/search.json?filter_organisations=example"
+			}
+			pf, err := feeds.ParseFeed(pullFixture(t, tc.file), tc.contentType, tc.format, feedURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,5 +187,23 @@ func TestParseFeedDoesNotExpandEntities(t *testing.T) {
 				t.Fatalf("title %q lost its literal entity reference", e.Title)
 			}
 		})
+	}
+}
+
+// TestGovUKSearchLinksFollowTheAPISite: relative links resolve against the
+// site serving the search API, which is www.gov.uk for GOV.UK itself.
+func TestGovUKSearchLinksFollowTheAPISite(t *testing.T) {
+	body := []byte(`{"results":[{"title":"Bridge reopens","link":"/government/news/bridge-reopens","public_timestamp":"2026-03-02T09:00:00Z"}]}`)
+	for feedURL, want := range map[string]string{
+		"https://www.gov.uk/api/search.json?filter_organisations=x": "https://www.gov.uk/government/news/bridge-reopens",
+		"http://127.0.0.1:8999/api/search.json":                     "http://127.0.0.1:8999/government/news/bridge-reopens",
+	} {
+		pf, err := feeds.ParseFeed(body, "application/json", store.FormatGovUKSearch, feedURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pf.Items[0].Link; got != want {
+			t.Errorf("from %s: link = %q, want %q", feedURL, got, want)
+		}
 	}
 }
