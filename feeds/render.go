@@ -138,8 +138,9 @@ type Publisher struct {
 	deptNames string // department names the cache was rendered with
 	memo      renderMemo
 
-	metrics *publishMetrics
-	hub     hubState
+	metrics  *publishMetrics
+	hub      hubState
+	hubLimit hubRateLimit
 }
 
 // NewPublisher returns a publisher over db. reg, if not nil, receives its

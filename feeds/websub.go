@@ -156,6 +156,11 @@ func (p *Publisher) hubServe(w http.ResponseWriter, r *http.Request) {
 		hubError(w, http.StatusBadRequest, "hub.callback must be an absolute http(s) URL of at most 2000 characters")
 		return
 	}
+	if !p.hubAllowed(r, cb.Hostname()) {
+		w.Header().Set("Retry-After", "60")
+		hubError(w, http.StatusTooManyRequests, "too many subscription requests; try again in a minute")
+		return
+	}
 	secret := f.Get("hub.secret")
 	if len(secret) >= hubMaxSecret {
 		hubError(w, http.StatusBadRequest, "hub.secret must be shorter than 200 bytes")

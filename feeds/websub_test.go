@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -408,5 +409,32 @@ func TestWebSubChecksAddressAtDelivery(t *testing.T) {
 	})
 	if _, n := sub.counts(); n != 0 {
 		t.Errorf("delivered %d times to a loopback callback", n)
+	}
+}
+
+// TestWebSubRateLimitsRequests: one client cannot queue an endless stream
+// of verification requests against a callback host.
+func TestWebSubRateLimitsRequests(t *testing.T) {
+	// No worker: the callbacks name a documentation address that must
+	// never be contacted.
+	h := newHubEnvWorker(t, feeds.PublishConfig{}, false)
+	accepted, limited := 0, 0
+	for i := 0; i < 40; i++ {
+		form := url.Values{"hub.mode": {"subscribe"}, "hub.topic": {hubTopic}, "hub.callback": {fmt.Sprintf("https://192.0.2.10/cb/%d", i)}}
+		switch code, msg := h.request(t, form); code {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("request %d: %d %s", i, code, msg)
+		}
+	}
+	if accepted == 0 || limited == 0 || accepted > 25 {
+		t.Fatalf("accepted %d and limited %d of 40 requests, want a burst accepted then the rest limited", accepted, limited)
+	}
+	reqs, err := h.db.DueWebSubRequests(h.ctx, 100)
+	if err != nil || len(reqs) != accepted {
+		t.Fatalf("%d pending requests (%v), want %d", len(reqs), err, accepted)
 	}
 }
