@@ -55,6 +55,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Listen = *listen
 	cfg.BaseURL = "http://" + *listen
 	cfg.Schedule.Pull = "* * * * *"
+	// Digest periods are short in the demo so that digests can be seen
+	// without waiting a day: "daily" every ten minutes, "weekly" hourly.
+	cfg.Schedule.DailyDigest = "*/10 * * * *"
+	cfg.Schedule.WeeklyDigest = "0 * * * *"
 	mail := defaultMail()
 	mail.From = "Herald demo <alerts@herald.invalid>"
 	mail.Dir = filepath.Join(*dir, "outbox")
@@ -97,8 +101,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   database: %[3]s
   console:  %[1]s/admin/  (admin token: %[5]s)
   API:      curl -H "Authorization: Bearer %[5]s" %[1]s/api/v1/topics
-Sample publishers on %[4]s pull every minute; two new releases arrive
-in the next few minutes. Press Ctrl-C to stop.
+Sample publishers on %[4]s are pulled every minute; two new releases
+arrive in the next few minutes. In the demo a "daily" digest goes out every
+ten minutes and a "weekly" one every hour. Press Ctrl-C to stop.
 `, cfg.BaseURL, mail.Dir, cfg.Database, pub.base, adminToken)
 	return a.serve(ctx)
 }
