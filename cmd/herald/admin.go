@@ -83,11 +83,7 @@ func runNoun(ctx context.Context, noun string, verbs map[string]adminCommand, al
 
 // openStore opens the configured database for an admin command.
 func openStore(ctx context.Context, cfgFlag string, stderr io.Writer) (*store.DB, func(), error) {
-	cfg, err := loadValidConfig(cfgFlag)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, cfgFlag, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +22,8 @@ type app struct {
 	reg *prometheus.Registry
 }
 
-// loadApp reads and validates the config named by the --config flag.
+// loadValidConfig reads and validates the config named by the --config
+// flag (or found by configPath).
 func loadValidConfig(flagValue string) (Config, error) {
 	cfg, err := loadConfig(configPath(flagValue))
 	if err != nil {
@@ -33,6 +33,16 @@ func loadValidConfig(flagValue string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// openConfigured loads and validates the config named by the --config
+// flag, then opens the app on it.
+func openConfigured(ctx context.Context, cfgFlag string, stderr io.Writer) (*app, error) {
+	cfg, err := loadValidConfig(cfgFlag)
+	if err != nil {
+		return nil, err
+	}
+	return openApp(ctx, cfg, stderr)
 }
 
 // openApp opens the store and provisions the departments, sources and
@@ -115,16 +125,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	fmt.Fprintf(stdout, "database %s is up to date\n", cfg.Database)
+	fmt.Fprintf(stdout, "database %s is up to date\n", a.cfg.Database)
 	return nil
 }
 
@@ -146,6 +152,3 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
 }
-
-// joinLines indents a multi-line message for the terminal.
-func joinLines(lines []string) string { return strings.Join(lines, "\n  ") }

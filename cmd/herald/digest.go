@@ -26,11 +26,7 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		now = t
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}
@@ -54,7 +50,7 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	for _, p := range rep.Periods {
 		fmt.Fprintf(stdout, "%s digest %s to %s: %d messages queued\n", *freq,
-			p.Start.In(cfg.Location()).Format("2006-01-02 15:04"), p.End.In(cfg.Location()).Format("2006-01-02 15:04 MST"), p.Enqueued)
+			p.Start.In(a.cfg.Location()).Format("2006-01-02 15:04"), p.End.In(a.cfg.Location()).Format("2006-01-02 15:04 MST"), p.Enqueued)
 	}
 	if *noSend {
 		return nil
@@ -77,11 +73,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return usageError("--out DIR is required")
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,7 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}

@@ -40,11 +40,7 @@ func runReleases(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *limit < 1 {
 		return usageError("--limit must be at least 1")
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}

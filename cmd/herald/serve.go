@@ -26,11 +26,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	cfg, err := loadValidConfig(*cfgFlag)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := openConfigured(ctx, *cfgFlag, stderr)
 	if err != nil {
 		return err
 	}
