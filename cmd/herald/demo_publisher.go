@@ -209,11 +209,11 @@ func (p *demoPublisher) atom(d demoDepartment, items []demoItem) []byte {
 func (p *demoPublisher) rss(d demoDepartment, items []demoItem) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>%s</title><link>%s</link><description>News from %s</description>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>%s</title><link>%s</link><description>News from %s</description>
 `, xmlEscape(d.Name), p.base+d.Path, xmlEscape(d.Name))
 	for _, it := range items {
-		fmt.Fprintf(&b, `<item><title>%s</title><link>%s</link><guid isPermaLink="true">%s</guid><pubDate>%s</pubDate><description>%s</description>`,
-			xmlEscape(it.Title), p.link(it), p.link(it), it.Published.Format(time.RFC1123Z), xmlEscape(demoBody(it)))
+		fmt.Fprintf(&b, `<item><title>%s</title><link>%s</link><guid isPermaLink="true">%s</guid><pubDate>%s</pubDate><description>%s</description><content:encoded>%s</content:encoded>`,
+			xmlEscape(it.Title), p.link(it), p.link(it), it.Published.Format(time.RFC1123Z), xmlEscape(it.Summary), xmlEscape(demoBody(it)))
 		for _, c := range it.Categories {
 			fmt.Fprintf(&b, `<category>%s</category>`, xmlEscape(c))
 		}
