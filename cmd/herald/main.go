@@ -13,9 +13,11 @@ import (
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // time zones work in a scratch container too
+
+	"herald/feeds"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
 const usage = `Herald: syndication and email alerts for published news.
@@ -65,6 +67,7 @@ func commands() map[string]command {
 }
 
 func main() {
+	feeds.Version = version // the User-Agent of pulls names this build
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
