@@ -603,14 +603,21 @@ func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, to
 	return d.retryOrFail(m, token, v.reason), v.dial
 }
 
+// deliverMinAttempts is how many times a message is tried before it may
+// be given up for its age: a backlog older than RetryMaxAge (after a long
+// relay outage) must not be dropped at the first greylisting reply.
+const deliverMinAttempts = 3
+
 // retryOrFail schedules another attempt after a temporary failure, or
-// fails the message when it has been retried for RetryMaxAge.
+// fails the message when it has been retried for RetryMaxAge and at least
+// deliverMinAttempts times.
 func (d *Deliverer) retryOrFail(m *store.ClaimedMessage, token, reason string) store.DeliveryOutcome {
 	now := d.now()
 	o := store.DeliveryOutcome{ID: m.ID, Token: token, Address: m.To, Error: reason}
-	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge {
+	tried := m.Attempts + 1 // this attempt included
+	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= deliverMinAttempts {
 		o.Status = store.StatusFailed
-		o.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", m.Attempts, d.cfg.RetryMaxAge, reason)
+		o.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", tried, d.cfg.RetryMaxAge, reason)
 		return o
 	}
 	o.Status = store.StatusPending

@@ -601,3 +601,25 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, result string) fl
 	t.Fatalf("metric %s{result=%q} not found", name, result)
 	return 0
 }
+
+// TestDeliveryBacklogSurvivesGreylisting: messages that waited longer than
+// RetryMaxAge (a long relay outage) are still tried more than once, so one
+// temporary reply does not drop them.
+func TestDeliveryBacklogSurvivesGreylisting(t *testing.T) {
+	f := newDeliveryFixture(t, smtptest.Options{})
+	f.enqueue("2026-03-01", []string{"old@example.net"})
+	f.srv.SetFault(smtptest.FirstAttempts(smtptest.ForAddresses(smtptest.Temporary(), "old@example.net"), 1))
+	cfg := f.smtpConfig()
+	cfg.RetryMaxAge = time.Hour
+	f.clock.advance(48 * time.Hour)
+	d := f.deliverer(cfg, nil)
+	for range 5 {
+		if _, err := d.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.advance(2 * time.Hour)
+	}
+	if c := f.counts(); c[store.StatusSent] != 1 || c[store.StatusFailed] != 0 {
+		t.Fatalf("counts = %v, want the backlogged message sent after one temporary failure", c)
+	}
+}
