@@ -172,8 +172,18 @@ func logPath(r *http.Request) string {
 		_, path, _ := strings.Cut(r.Pattern, " ")
 		return path
 	}
+	// A request that matched no token route (a wrong method, an extra
+	// segment) may still carry a token: keep only the prefix.
+	for _, prefix := range tokenPathPrefixes {
+		if strings.HasPrefix(r.URL.Path, prefix) && len(r.URL.Path) > len(prefix) {
+			return prefix + "…"
+		}
+	}
 	return r.URL.Path
 }
+
+// tokenPathPrefixes are the paths whose next segment is a secret token.
+var tokenPathPrefixes = []string{"/unsubscribe/", "/manage/", "/subscribe/confirm/"}
 
 // metricMethod keeps the method label's values to a known few.
 func metricMethod(m string) string {

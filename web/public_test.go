@@ -240,6 +240,13 @@ func TestRequestIDsAndAccessLog(t *testing.T) {
 	if strings.Contains(s.logs.String(), "private@example.org") || strings.Contains(s.logs.String(), "private%40") {
 		t.Error("the query string (with an address) reached the log")
 	}
+	// Paths that carry a token but match no route are logged without it.
+	const secret = "AQMBAADnqwA9tB3PseW8NhBURMNV"
+	s.get("/unsubscribe/" + secret + "/extra")
+	s.get("/manage/" + secret + "/x/y")
+	if strings.Contains(s.logs.String(), secret) {
+		t.Errorf("a token reached the log:\n%s", s.logs.String())
+	}
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
