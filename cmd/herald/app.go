@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"herald/store"
+	"herald/web"
 )
 
 // app is what every command that touches the database starts from.
@@ -114,10 +115,12 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 			format = "text"
 		}
 	}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// Lines logged with a request's context carry its request id.
+	return slog.New(web.NewLogHandler(h))
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

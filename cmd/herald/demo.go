@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,6 +28,28 @@ var demoTopics = []TopicConfig{
 	{Slug: "cost-of-living", Title: "Cost of living", Match: store.Rule{Keywords: []string{"cost of living", "energy bills", "childcare", "fuel duty", "free school meals"}, Exclude: []string{"statistics"}}},
 }
 
+// previousDemoPublisher returns the loopback address the sample publishers
+// had in an earlier run of the demo on the same database, or "".
+func previousDemoPublisher(ctx context.Context, dbPath string) string {
+	if _, err := os.Stat(dbPath); err != nil {
+		return ""
+	}
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return ""
+	}
+	defer db.Close()
+	src, err := db.SourceByName(ctx, demoDepartments[0].Slug)
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(src.URL)
+	if err != nil || u.Hostname() != "127.0.0.1" {
+		return ""
+	}
+	return u.Host
+}
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlags("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to serve on")
@@ -44,7 +67,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo directory: %w", err)
 	}
 	start := time.Now()
-	pub, srv, err := startDemoPublisher(start, time.Now)
+	pub, srv, err := startDemoPublisher(start, time.Now, previousDemoPublisher(ctx, filepath.Join(*dir, "herald.db")))
 	if err != nil {
 		return err
 	}

@@ -93,8 +93,18 @@ type demoPublisher struct {
 	base  string
 }
 
-func startDemoPublisher(start time.Time, now func() time.Time) (*demoPublisher, *http.Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startDemoPublisher serves the sample publishers on loopback, at
+// preferAddr when it is free (the address of a previous run, so the links
+// and ids of stored releases stay the same), else on any free port.
+func startDemoPublisher(start time.Time, now func() time.Time, preferAddr string) (*demoPublisher, *http.Server, error) {
+	var ln net.Listener
+	var err error
+	if preferAddr != "" {
+		ln, err = net.Listen("tcp", preferAddr)
+	}
+	if ln == nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("demo publisher: %w", err)
 	}

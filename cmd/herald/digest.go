@@ -10,7 +10,7 @@ import (
 func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlags("digest", stderr)
 	freq := fs.String("frequency", "", "`daily` or weekly")
-	nowFlag := fs.String("now", "", "run as if the time were `RFC3339` (for tests and catching up)")
+	nowFlag := fs.String("now", "", "run the periods due at `RFC3339` (catching up, tests); messages are still dated now")
 	noSend := fs.Bool("no-send", false, "queue the digests in the outbox but leave sending to a running serve")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -31,12 +31,6 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
-	if *nowFlag != "" {
-		// The store's notion of "first stored" and "due" must agree with
-		// the period being run: run the clock from --now.
-		offset := time.Until(now)
-		a.db.Now = func() time.Time { return time.Now().Add(offset) }
-	}
 	svc, err := a.newAlerts(ctx)
 	if err != nil {
 		return err

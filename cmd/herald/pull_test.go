@@ -17,7 +17,7 @@ import (
 // JSON) plus a source that cannot be reached.
 func TestPullCommand(t *testing.T) {
 	start := time.Now()
-	pub, srv, err := startDemoPublisher(start, time.Now)
+	pub, srv, err := startDemoPublisher(start, time.Now, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,9 @@ func (a *app) serve(ctx context.Context) error {
 		slog.String("version", version))
 
 	loc := a.cfg.Location()
-	c := cron.New(cron.WithLocation(loc), cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
+	cronLog := cron.PrintfLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
+	c := cron.New(cron.WithLocation(loc), cron.WithLogger(cronLog),
+		cron.WithChain(cron.Recover(cronLog), cron.SkipIfStillRunning(cronLog)))
 	jobs := []struct {
 		spec string
 		fn   func()
