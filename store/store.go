@@ -95,6 +95,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: list migrations: %w", err)
 	}
 	sort.Strings(names)
+	if err := checkNotNewer(ctx, db.db, names); err != nil {
+		return err
+	}
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
 		err := db.tx(ctx, func(tx *sql.Tx) error {
@@ -120,6 +123,30 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkNotNewer refuses a database that a newer Herald has migrated:
+// migrations only go forward, and an older binary would misread it.
+func checkNotNewer(ctx context.Context, db *sql.DB, embedded []string) error {
+	known := map[string]bool{}
+	for _, n := range embedded {
+		known[strings.TrimPrefix(n, "migrations/")] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("store: read migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("store: read migrations: %w", err)
+		}
+		if !known[name] {
+			return fmt.Errorf("store: the database was upgraded by a newer Herald (it has migration %s, which this version does not know); run that version or newer", name)
+		}
+	}
+	return rows.Err()
 }
 
 // tx runs fn in one write transaction (BEGIN IMMEDIATE, from the DSN),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,5 +165,20 @@ func TestPullSeesTopicChanges(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"1", "2"}) {
 		t.Fatalf("waterways releases = %v, want 1 (re-tag) and 2 (pulled after creation), not 3 (after retirement)", got)
+	}
+}
+
+func TestOpenRefusesANewerDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_future.sql', '')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := store.Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "newer Herald") {
+		t.Fatalf("open = %v, want a refusal naming the newer version", err)
 	}
 }
