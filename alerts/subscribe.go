@@ -57,6 +57,10 @@ type Config struct {
 	// BatchSize is how many subscriptions one fan-out transaction covers.
 	// Default 1000.
 	BatchSize int
+	// Notify, if set, is called after a page queues an email (a
+	// confirmation, a welcome, a magic link), so the sender can go at once
+	// instead of at its next poll.
+	Notify func()
 }
 
 func (c *Config) defaults() error {
@@ -252,6 +256,17 @@ func (s *Service) render(w http.ResponseWriter, status int, name string, data an
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// enqueued counts n messages of kind queued by a page and wakes the sender.
+func (s *Service) enqueued(kind string, n int) {
+	if n <= 0 {
+		return
+	}
+	s.metrics.enqueued.WithLabelValues(kind).Add(float64(n))
+	if s.cfg.Notify != nil {
+		s.cfg.Notify()
+	}
 }
 
 // errorPage is the data of error_alerts.html.

@@ -308,7 +308,7 @@ func (s *Service) subRequest(ctx context.Context, addr string, t store.Target, f
 	if res.Limited {
 		s.log.Warn("alerts: confirmation not sent: the address reached its hourly limit", slog.Int64("subscriber_id", res.Subscriber.ID))
 	}
-	s.metrics.enqueued.WithLabelValues(store.KindConfirm).Add(float64(res.Queued))
+	s.enqueued(store.KindConfirm, res.Queued)
 	return nil
 }
 
@@ -411,7 +411,7 @@ func (s *Service) confirmPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, errorPage{}, err)
 		return
 	}
-	s.metrics.enqueued.WithLabelValues(store.KindWelcome).Add(float64(res.Queued))
+	s.enqueued(store.KindWelcome, res.Queued)
 	p := confirmPage{Mode: "subscription", State: "done", Name: res.Subscription.Name, Kind: kindLabel(res.Subscription.Kind),
 		FrequencyPhrase: frequencyPhrase(res.Subscription.Frequency), ManageURL: s.manageURL(res.Subscriber.ID, now)}
 	if res.AlreadyActive {
@@ -472,7 +472,7 @@ func (s *Service) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 					return []store.OutboxMessage{m}, nil
 				})
 			if queued {
-				s.metrics.enqueued.WithLabelValues(store.KindManage).Inc()
+				s.enqueued(store.KindManage, 1)
 			}
 			return err
 		})
@@ -636,7 +636,7 @@ func (s *Service) manageAction(w http.ResponseWriter, r *http.Request) {
 			s.renderManage(w, r, http.StatusTooManyRequests, sub, managePageData{Email: addr, Errors: e}, nil)
 			return
 		}
-		s.metrics.enqueued.WithLabelValues(store.KindAddressChange).Inc()
+		s.enqueued(store.KindAddressChange, 1)
 	default:
 		s.fail(w, r, http.StatusBadRequest, errorPage{Heading: "That form could not be read", Message: "Please go back and try again."}, nil)
 		return

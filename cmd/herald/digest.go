@@ -31,7 +31,7 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
-	svc, err := a.newAlerts(ctx)
+	svc, err := a.newAlerts(ctx, nil)
 	if err != nil {
 		return err
 	}

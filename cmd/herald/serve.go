@@ -85,7 +85,9 @@ func (a *app) mailConfig() (alerts.MailConfig, error) {
 	return mc, nil
 }
 
-func (a *app) newAlerts(ctx context.Context) (*alerts.Service, error) {
+// newAlerts builds the alerts service; notify (may be nil) is called when a
+// page queues an email.
+func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, error) {
 	var configured []string
 	for _, k := range a.cfg.Secrets.TokenKeys {
 		configured = append(configured, k.Value())
@@ -103,6 +105,7 @@ func (a *app) newAlerts(ctx context.Context) (*alerts.Service, error) {
 		ConfirmPerHour: a.cfg.Alerts.ConfirmPerHour, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
 		DigestMaxEntries: a.cfg.Alerts.DigestMaxEntries, EraseAfter: a.cfg.Alerts.EraseAfter,
 		PurgeBodiesAfter: a.cfg.Alerts.PurgeBodiesAfter, TemplatesFS: templates.FS(a.cfg.TemplatesDir),
+		Notify: notify,
 	}, keys, a.log, a.reg)
 }
 
@@ -120,10 +123,10 @@ func (a *app) buildParts(ctx context.Context) (*parts, error) {
 	if p.publisher, err = a.newPublisher(); err != nil {
 		return nil, err
 	}
-	if p.alerts, err = a.newAlerts(ctx); err != nil {
+	if p.deliverer, err = a.newDeliverer(); err != nil {
 		return nil, err
 	}
-	if p.deliverer, err = a.newDeliverer(); err != nil {
+	if p.alerts, err = a.newAlerts(ctx, p.deliverer.Kick); err != nil {
 		return nil, err
 	}
 	return p, nil
