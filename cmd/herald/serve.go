@@ -40,6 +40,10 @@ type parts struct {
 	publisher *feeds.Publisher
 	alerts    *alerts.Service
 	deliverer *alerts.Deliverer
+	// digestMu keeps the digest runs of the cron ticks and of the pull
+	// cycle from overlapping; the outbox keys would make an overlap
+	// harmless, but not quiet.
+	digestMu sync.Mutex
 }
 
 func (a *app) publishConfig() feeds.PublishConfig {
@@ -176,6 +180,8 @@ func (a *app) afterChange(ctx context.Context, p *parts) {
 
 // runDigests sends every due period of one frequency.
 func (a *app) runDigests(ctx context.Context, p *parts, frequency string, now time.Time) {
+	p.digestMu.Lock()
+	defer p.digestMu.Unlock()
 	rep, err := p.alerts.RunDue(ctx, frequency, now)
 	if err != nil {
 		a.log.Error("digest", slog.String("frequency", frequency), slog.Any("error", err))
