@@ -81,18 +81,13 @@ func (s *Server) apiTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiCreateTopic(w http.ResponseWriter, r *http.Request) {
-	var in topicInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	t, err := s.createTopic(r.Context(), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", s.abs("/api/v1/topics/"+t.Slug))
-	writeJSON(w, http.StatusCreated, s.topicOut(t, nil))
+	apiJSON(s, w, r, func(in topicInput) (any, string, error) {
+		t, err := s.createTopic(r.Context(), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return s.topicOut(t, nil), "/api/v1/topics/" + t.Slug, nil
+	})
 }
 
 func (s *Server) createTopic(ctx context.Context, in topicInput) (store.Topic, error) {
@@ -108,17 +103,13 @@ func (s *Server) createTopic(ctx context.Context, in topicInput) (store.Topic, e
 }
 
 func (s *Server) apiUpdateTopic(w http.ResponseWriter, r *http.Request) {
-	var in topicInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	t, err := s.updateTopic(r.Context(), r.PathValue("slug"), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.topicOut(t, nil))
+	apiJSON(s, w, r, func(in topicInput) (any, string, error) {
+		t, err := s.updateTopic(r.Context(), r.PathValue("slug"), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return s.topicOut(t, nil), "", nil
+	})
 }
 
 // updateTopic changes an existing topic. Saving a retired topic brings it
@@ -272,18 +263,13 @@ func (s *Server) createSource(ctx context.Context, in sourceInput) (store.Source
 }
 
 func (s *Server) apiCreateSource(w http.ResponseWriter, r *http.Request) {
-	var in sourceInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	src, err := s.createSource(r.Context(), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", s.abs("/api/v1/sources/"+src.Name))
-	writeJSON(w, http.StatusCreated, sourceView(src))
+	apiJSON(s, w, r, func(in sourceInput) (any, string, error) {
+		src, err := s.createSource(r.Context(), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return sourceView(src), "/api/v1/sources/" + src.Name, nil
+	})
 }
 
 // updateSource changes an existing source; an omitted enabled keeps the
@@ -308,17 +294,13 @@ func (s *Server) updateSource(ctx context.Context, name string, in sourceInput) 
 }
 
 func (s *Server) apiUpdateSource(w http.ResponseWriter, r *http.Request) {
-	var in sourceInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	src, err := s.updateSource(r.Context(), r.PathValue("name"), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sourceView(src))
+	apiJSON(s, w, r, func(in sourceInput) (any, string, error) {
+		src, err := s.updateSource(r.Context(), r.PathValue("name"), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return sourceView(src), "", nil
+	})
 }
 
 func (s *Server) apiEnableSource(enabled bool) http.HandlerFunc {
@@ -397,18 +379,13 @@ func (s *Server) createDepartment(ctx context.Context, in departmentInput) (stor
 }
 
 func (s *Server) apiCreateDepartment(w http.ResponseWriter, r *http.Request) {
-	var in departmentInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	d, err := s.createDepartment(r.Context(), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", s.abs("/api/v1/departments/"+d.Slug))
-	writeJSON(w, http.StatusCreated, d)
+	apiJSON(s, w, r, func(in departmentInput) (any, string, error) {
+		d, err := s.createDepartment(r.Context(), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "/api/v1/departments/" + d.Slug, nil
+	})
 }
 
 func (s *Server) updateDepartment(ctx context.Context, slug string, in departmentInput) (store.Department, error) {
@@ -427,17 +404,13 @@ func (s *Server) updateDepartment(ctx context.Context, slug string, in departmen
 }
 
 func (s *Server) apiUpdateDepartment(w http.ResponseWriter, r *http.Request) {
-	var in departmentInput
-	if err := decodeJSON(r, &in); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	d, err := s.updateDepartment(r.Context(), r.PathValue("slug"), in)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
+	apiJSON(s, w, r, func(in departmentInput) (any, string, error) {
+		d, err := s.updateDepartment(r.Context(), r.PathValue("slug"), in)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "", nil
+	})
 }
 
 // queryAddress reads and checks ?address=.
@@ -610,4 +583,26 @@ func (s *Server) apiRetryMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiJSON runs a create or update: it decodes the JSON body into In, calls
+// do, and answers with what do returns: 201 with a Location when do names
+// one (a create), else 200; errors go through apiFail.
+func apiJSON[In any](s *Server, w http.ResponseWriter, r *http.Request, do func(in In) (out any, location string, err error)) {
+	var in In
+	if err := decodeJSON(r, &in); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	out, location, err := do(in)
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if location != "" {
+		w.Header().Set("Location", s.abs(location))
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, out)
 }
