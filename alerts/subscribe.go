@@ -157,6 +157,13 @@ func newSubMetrics(reg prometheus.Registerer) (subMetrics, error) {
 			}
 		}
 	}
+	// Every kind shows from the start, so dashboards see zeros.
+	for _, kind := range []string{store.KindConfirm, store.KindWelcome, store.KindManage, store.KindAddressChange, store.KindImmediate, store.KindDigest} {
+		m.enqueued.WithLabelValues(kind)
+	}
+	for _, f := range []string{"daily", "weekly"} {
+		m.digestRuns.WithLabelValues(f)
+	}
 	return m, nil
 }
 

@@ -47,6 +47,11 @@ func newPublishMetrics(reg prometheus.Registerer) *publishMetrics {
 	m.requests200 = requests.WithLabelValues("200")
 	m.requests304 = requests.WithLabelValues("304")
 	m.requests404 = requests.WithLabelValues("404")
+	// Every result shows from the start, so a rate alert sees a zero
+	// rather than no series.
+	for _, result := range []string{"ok", "retry", "failed", "gone", "refused"} {
+		m.deliveries.WithLabelValues(result)
+	}
 	return m
 }
 
