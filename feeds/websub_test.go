@@ -303,6 +303,12 @@ func TestWebSubRetriesAcrossRestart(t *testing.T) {
 		defer sub.mu.Unlock()
 		return sub.failNext == 0
 	})
+	// The subscriber has answered; move the clock only once the hub has
+	// recorded the failure and scheduled its retry from the current time.
+	waitFor(t, 3*time.Second, "the second failure to be recorded", func() bool {
+		at, ok, err := h.db.NextWebSubWork(h.ctx)
+		return err == nil && ok && at.After(h.clockNow())
+	})
 	h.advance(61 * time.Second) // second backoff: 60s
 	waitFor(t, 3*time.Second, "the delivery after the restart", func() bool { _, n := sub.counts(); return n == 1 })
 	if !bytes.Contains(sub.lastPost().body, []byte("Border statistics")) {
