@@ -74,14 +74,17 @@ func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 		}
 		pub := ingestTimeLoose(r.PublicTimestamp)
 		pf.Items = append(pf.Items, RawItem{
-			Link:         link,
-			Title:        r.Title,
-			Summary:      r.Description,
-			SummaryText:  true,
-			Published:    pub,
-			Categories:   cats,
-			DocumentType: r.DocumentType,
-			BaseURL:      site,
+			Link:        link,
+			Title:       r.Title,
+			Summary:     r.Description,
+			SummaryText: true,
+			Published:   pub,
+			// public_timestamp moves only for a major change: the
+			// publisher's own "this is worth telling people again".
+			MajorVersionAt: pub,
+			Categories:     cats,
+			DocumentType:   r.DocumentType,
+			BaseURL:        site,
 		})
 	}
 	return pf, nil

@@ -42,6 +42,9 @@ type RawItem struct {
 	Updated      time.Time
 	Categories   []string
 	DocumentType string
+	// MajorVersionAt is a time upstream moves only when it publishes a
+	// major change worth announcing again (GOV.UK's public_timestamp).
+	MajorVersionAt time.Time
 	// BaseURL resolves relative links when the entry has no absolute link
 	// of its own: the feed's home page or the feed's URL.
 	BaseURL string
@@ -107,6 +110,7 @@ func (n *Normalizer) Normalize(it RawItem, now time.Time) (store.Entry, bool) {
 
 	e.Published = normDate(it.Published, now)
 	e.Updated = normDate(it.Updated, now)
+	e.MajorVersionAt = normDate(it.MajorVersionAt, now)
 	e.Categories = normCategories(it.Categories)
 	e.DocumentType = normText(it.DocumentType, normDocTypeMax)
 

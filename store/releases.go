@@ -53,6 +53,10 @@ type Entry struct {
 	// MajorChange marks an edit that upstream calls a new version worth
 	// announcing again.
 	MajorChange bool
+	// MajorVersionAt, when upstream has one, is a time it moves only for a
+	// major change (GOV.UK's public_timestamp); a later value than the one
+	// stored counts as MajorChange.
+	MajorVersionAt time.Time
 }
 
 // Hash is the content hash that decides whether a stored release changed.
@@ -65,6 +69,9 @@ func (e Entry) Hash() string {
 	for _, c := range e.Categories {
 		h.Write([]byte(c))
 		h.Write([]byte{1})
+	}
+	if !e.MajorVersionAt.IsZero() {
+		h.Write([]byte(fmtTime(e.MajorVersionAt)))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
@@ -169,20 +176,21 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		if err != nil {
 			return err
 		}
-		sel, err := tx.PrepareContext(ctx, `SELECT id, content_hash, title, published_at, alertable FROM releases WHERE source_id = ? AND guid = ?`)
+		sel, err := tx.PrepareContext(ctx, `SELECT id, content_hash, title, published_at, alertable, major_version_at FROM releases WHERE source_id = ? AND guid = ?`)
 		if err != nil {
 			return err
 		}
 		defer sel.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
-			categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending,
+			major_version_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
 		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, categories = ?,
-			document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
+			document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
 			alert_version = alert_version + ?, alert_pending = CASE WHEN ? THEN 1 ELSE alert_pending END WHERE id = ?`)
 		if err != nil {
 			return err
@@ -218,9 +226,9 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			hash := e.Hash()
 			cats, _ := json.Marshal(e.Categories)
 			var id int64
-			var oldHash, oldTitle, published string
+			var oldHash, oldTitle, published, oldVersion string
 			var alertable bool
-			err := sel.QueryRowContext(ctx, sourceID, e.GUID).Scan(&id, &oldHash, &oldTitle, &published, &alertable)
+			err := sel.QueryRowContext(ctx, sourceID, e.GUID).Scan(&id, &oldHash, &oldTitle, &published, &alertable, &oldVersion)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				pub := e.Published
@@ -234,7 +242,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				alert := pulledOnce && !pub.Before(nowT.Add(-opt.AlertMaxAge))
 				published = fmtTime(pub)
 				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, string(cats),
-					e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert)
+					e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt))
 				if err != nil {
 					return fmt.Errorf("insert %q: %w", e.GUID, err)
 				}
@@ -254,14 +262,15 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				if updated.IsZero() || updated.After(nowT.Add(24*time.Hour)) || !updated.After(parseTime(published)) {
 					updated = nowT
 				}
-				realert := alertable && (oldTitle != e.Title || e.MajorChange)
+				major := e.MajorChange || (oldVersion != "" && e.MajorVersionAt.After(parseTime(oldVersion)))
+				realert := alertable && (oldTitle != e.Title || major)
 				bump := 0
 				if realert {
 					bump = 1
 					res.Alerts++
 				}
 				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, string(cats), e.DocumentType, hash,
-					fmtTime(updated), now, bump, realert, id); err != nil {
+					fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
 					return fmt.Errorf("update %q: %w", e.GUID, err)
 				}
 				rows, err := oldTags.QueryContext(ctx, id)

@@ -182,3 +182,37 @@ func TestOpenRefusesANewerDatabase(t *testing.T) {
 		t.Fatalf("open = %v, want a refusal naming the newer version", err)
 	}
 }
+
+// TestMajorVersionRealerts: an upstream major-change time that moves is
+// announced again once; minor edits and repeated pulls are not.
+func TestMajorVersionRealerts(t *testing.T) {
+	db, now := openTest(t)
+	ctx := context.Background()
+	src := seed(t, db)
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{}); err != nil { // back catalogue: nothing
+		t.Fatal(err)
+	}
+	v1 := now.Add(-time.Hour)
+	e := store.Entry{GUID: "g", Title: "Visa fees", Summary: "Fees change.", Published: v1, MajorVersionAt: v1}
+	steps := []struct {
+		name   string
+		edit   func(*store.Entry)
+		alerts int
+	}{
+		{"new", func(*store.Entry) {}, 1},
+		{"same again", func(*store.Entry) {}, 0},
+		{"minor correction", func(e *store.Entry) { e.Summary = "Fees change in April." }, 0},
+		{"major change", func(e *store.Entry) { e.MajorVersionAt = v1.Add(30 * time.Minute) }, 1},
+		{"same major again", func(*store.Entry) {}, 0},
+	}
+	for _, s := range steps {
+		s.edit(&e)
+		res, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Alerts != s.alerts {
+			t.Errorf("%s: %d alerts, want %d (%+v)", s.name, res.Alerts, s.alerts, res)
+		}
+	}
+}
