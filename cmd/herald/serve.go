@@ -136,11 +136,22 @@ func (a *app) buildParts(ctx context.Context) (*parts, error) {
 	return p, nil
 }
 
-// cycle is one pull and everything that follows from it: re-render the
-// changed feeds (which notifies WebSub subscribers), queue immediate
-// alerts and wake the mail workers. Each step reads its work from the store,
-// so a step that fails is picked up by the next cycle.
+// cycle is one scheduled pull and everything that follows from it; see
+// pullOnce. It also runs digests: a period that ended in a daylight-saving
+// gap has no cron tick of its own, and checking after each pull sends it
+// once, promptly (one query when nothing is due).
 func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feeds.SourceReport {
+	reports := a.pullOnce(ctx, p, req)
+	a.runDigests(ctx, p, "daily", a.db.Now())
+	a.runDigests(ctx, p, "weekly", a.db.Now())
+	return reports
+}
+
+// pullOnce pulls, then re-renders the changed feeds (which notifies WebSub
+// subscribers), queues immediate alerts and wakes the mail workers. Each
+// step reads its work from the store, so a step that fails is picked up
+// by the next one.
+func (a *app) pullOnce(ctx context.Context, p *parts, req feeds.PullRequest) []feeds.SourceReport {
 	reports, err := p.puller.Pull(ctx, req)
 	if err != nil {
 		a.log.Error("pull", slog.Any("error", err))
@@ -155,11 +166,6 @@ func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feed
 		}
 	}
 	a.afterChange(ctx, p)
-	// A digest period that ended in a daylight-saving gap has no cron tick
-	// of its own; checking after each pull sends it once, promptly. When
-	// nothing is due this is one query.
-	a.runDigests(ctx, p, "daily", a.db.Now())
-	a.runDigests(ctx, p, "weekly", a.db.Now())
 	return reports
 }
 
@@ -200,7 +206,7 @@ type pullNow struct {
 }
 
 func (n pullNow) PullSource(ctx context.Context, name string) error {
-	reports := n.a.cycle(ctx, n.p, feeds.PullRequest{Sources: []string{name}, Force: true})
+	reports := n.a.pullOnce(ctx, n.p, feeds.PullRequest{Sources: []string{name}, Force: true})
 	for _, r := range reports {
 		if r.Status == feeds.PullStatusFailed {
 			return errors.New(r.Err)
