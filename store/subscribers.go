@@ -244,22 +244,11 @@ func (db *DB) RequestSubscription(ctx context.Context, req SubscriptionRequest) 
 			return err
 		}
 		res.Subscription = p
-		limited, err := req.Limit.reached(ctx, tx, sub.ID)
-		if err != nil {
-			return err
+		var compose func() ([]OutboxMessage, error)
+		if req.Compose != nil {
+			compose = func() ([]OutboxMessage, error) { return req.Compose(sub, p) }
 		}
-		if limited {
-			res.Limited = true
-			return nil
-		}
-		if req.Compose == nil {
-			return nil
-		}
-		msgs, err := req.Compose(sub, p)
-		if err != nil {
-			return err
-		}
-		res.Queued, err = insertOutbox(ctx, tx, db.Now(), msgs)
+		res.Queued, res.Limited, err = db.queueUnlessLimited(ctx, tx, sub.ID, req.Limit, compose)
 		return err
 	})
 	if err != nil {
@@ -512,15 +501,7 @@ func (db *DB) RequestManageLink(ctx context.Context, address string, limit MailL
 		if sub.ConfirmedAt.IsZero() {
 			return nil
 		}
-		limited, err := limit.reached(ctx, tx, sub.ID)
-		if err != nil || limited {
-			return err
-		}
-		msgs, err := compose(sub)
-		if err != nil {
-			return err
-		}
-		n, err := insertOutbox(ctx, tx, db.Now(), msgs)
+		n, _, err := db.queueUnlessLimited(ctx, tx, sub.ID, limit, func() ([]OutboxMessage, error) { return compose(sub) })
 		queued = n > 0
 		return err
 	})
@@ -558,15 +539,7 @@ func (db *DB) RequestAddressChange(ctx context.Context, subscriberID int64, newA
 		if err != nil {
 			return err
 		}
-		limited, err := limit.reached(ctx, tx, sub.ID)
-		if err != nil || limited {
-			return err
-		}
-		msgs, err := compose(sub)
-		if err != nil {
-			return err
-		}
-		n, err := insertOutbox(ctx, tx, db.Now(), msgs)
+		n, _, err := db.queueUnlessLimited(ctx, tx, sub.ID, limit, func() ([]OutboxMessage, error) { return compose(sub) })
 		queued = n > 0
 		return err
 	})
@@ -1026,4 +999,24 @@ func (db *DB) EraseIdleSubscribers(ctx context.Context, endedBefore, unconfirmed
 		}
 	}
 	return total, nil
+}
+
+// queueUnlessLimited queues what compose returns (nothing when compose is
+// nil) for subscriber subID, in tx, unless the subscriber reached limit. It
+// returns how many messages were new to the outbox and whether the limit
+// stopped it.
+func (db *DB) queueUnlessLimited(ctx context.Context, tx *sql.Tx, subID int64, limit MailLimit,
+	compose func() ([]OutboxMessage, error)) (queued int, limited bool, err error) {
+	if limited, err = limit.reached(ctx, tx, subID); err != nil || limited {
+		return 0, limited, err
+	}
+	if compose == nil {
+		return 0, false, nil
+	}
+	msgs, err := compose()
+	if err != nil {
+		return 0, false, err
+	}
+	queued, err = insertOutbox(ctx, tx, db.Now(), msgs)
+	return queued, false, err
 }
