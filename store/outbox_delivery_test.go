@@ -14,19 +14,6 @@ import (
 	"herald/store"
 )
 
-// openOutbox opens a fresh database with a clock the test moves.
-func openOutbox(t *testing.T) (*store.DB, *time.Time) {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "outbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
-	return db, &now
-}
-
 func enqueue(t *testing.T, db *store.DB, n int, addr func(i int) string) {
 	t.Helper()
 	msgs := make([]store.OutboxMessage, n)
@@ -51,7 +38,7 @@ func ids(c store.OutboxClaim) []int64 {
 }
 
 func TestClaimDueHoldsRowsUntilTheLeaseEnds(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 5, person)
 
@@ -106,7 +93,7 @@ func TestClaimDueHoldsRowsUntilTheLeaseEnds(t *testing.T) {
 }
 
 func TestRenewAndReleaseClaim(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 2, person)
 	c, err := db.ClaimDue(ctx, 2, time.Minute)
@@ -139,7 +126,7 @@ func TestRenewAndReleaseClaim(t *testing.T) {
 }
 
 func TestRecordDeliveriesSettlesRows(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 3, person)
 	c, err := db.ClaimDue(ctx, 3, time.Minute)
@@ -202,7 +189,7 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 func TestBouncesSuppressAnAddress(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	const bad = "Gone@Example.net"
 	// Queued before the address goes bad, due after it is suppressed.
@@ -299,7 +286,7 @@ func TestBouncesSuppressAnAddress(t *testing.T) {
 }
 
 func TestASuccessClearsAnAddressFailures(t *testing.T) {
-	db, _ := openOutbox(t)
+	db, _ := openTest(t)
 	ctx := context.Background()
 	const addr = "flaky@example.net"
 	outcomes := []string{store.StatusFailed, store.StatusSent, store.StatusFailed}
@@ -322,7 +309,7 @@ func TestASuccessClearsAnAddressFailures(t *testing.T) {
 }
 
 func TestOutcomesInOneBatchCountInOrder(t *testing.T) {
-	db, _ := openOutbox(t)
+	db, _ := openTest(t)
 	ctx := context.Background()
 	const addr = "order@example.net"
 	for i := range 3 {
@@ -363,7 +350,7 @@ func TestOutcomesInOneBatchCountInOrder(t *testing.T) {
 // a change of time format or token length would quietly double the pages
 // written per message.
 func TestClaimAndSendKeepRecordSize(t *testing.T) {
-	db, _ := openOutbox(t)
+	db, _ := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 1, person)
 	size := func() int {
@@ -392,7 +379,7 @@ func TestClaimAndSendKeepRecordSize(t *testing.T) {
 }
 
 func TestRetryMessage(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 2, person)
 	c, _ := db.ClaimDue(ctx, 2, time.Minute)
@@ -423,7 +410,7 @@ func TestRetryMessage(t *testing.T) {
 }
 
 func TestPurgeBodiesKeepsUnsentAndRecentMessages(t *testing.T) {
-	db, now := openOutbox(t)
+	db, now := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 4, person) // created at day 0
 	c, _ := db.ClaimDue(ctx, 3, time.Minute)
@@ -482,7 +469,7 @@ func TestPurgeBodiesKeepsUnsentAndRecentMessages(t *testing.T) {
 }
 
 func TestConcurrentClaimsNeverShareARow(t *testing.T) {
-	db, _ := openOutbox(t)
+	db, _ := openTest(t)
 	ctx := context.Background()
 	enqueue(t, db, 400, person)
 	var mu sync.Mutex

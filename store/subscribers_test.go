@@ -5,26 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"herald/store"
 )
-
-// subOpen opens a fresh database with a clock the test controls.
-func subOpen(t *testing.T) (*store.DB, *time.Time) {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
-	return db, &now
-}
 
 func subActive(t *testing.T, db *store.DB, addr string, target store.Target, freq string) store.ConfirmResult {
 	t.Helper()
@@ -42,7 +28,7 @@ func subActive(t *testing.T, db *store.DB, addr string, target store.Target, fre
 
 func TestSubscriptionLifecycle(t *testing.T) {
 	ctx := context.Background()
-	db, now := subOpen(t)
+	db, now := openTest(t)
 	dept, err := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +112,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 
 func TestAlertRecipientsPaging(t *testing.T) {
 	ctx := context.Background()
-	db, _ := subOpen(t)
+	db, _ := openTest(t)
 	var topics, depts []int64
 	for i := range 40 {
 		tp, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("t%d", i), Title: fmt.Sprintf("Topic %d", i), Rule: store.Rule{Keywords: []string{"x"}}})
@@ -232,7 +218,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 
 func TestSubscriberStatistics(t *testing.T) {
 	ctx := context.Background()
-	db, now := subOpen(t)
+	db, now := openTest(t)
 	ho, _ := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
 	tr, _ := db.UpsertDepartment(ctx, store.Department{Slug: "treasury", Name: "Treasury"})
 	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}})
@@ -274,7 +260,7 @@ func TestSubscriberStatistics(t *testing.T) {
 
 func TestImportAndEachSubscription(t *testing.T) {
 	ctx := context.Background()
-	db, _ := subOpen(t)
+	db, _ := openTest(t)
 	ho, _ := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
 	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}})
 	if err != nil {
