@@ -639,6 +639,67 @@ type renderFeed struct {
 	page        int
 	nextArchive string
 	current     string
+
+	// query is the encoded query string of a feed rendered on request (a
+	// search); such a feed is not pushed, so it names no hub.
+	query string
+}
+
+// renderSelf is the feed's own URL in format ext.
+func (p *Publisher) renderSelf(f *renderFeed, ext string) string {
+	if f.page > 0 {
+		return p.base + renderArchivePath(f.key, f.page)
+	}
+	self := p.base + f.path + "." + ext
+	if f.query != "" {
+		self += "?" + f.query
+	}
+	return self
+}
+
+// renderHubs are the hubs a feed advertises: none for one rendered on
+// request, which no hub is told about.
+func (p *Publisher) renderHubs(f *renderFeed) []string {
+	if f.query != "" || f.page > 0 {
+		return nil
+	}
+	return p.hubs()
+}
+
+// SearchFeed describes a feed of search results, rendered on request.
+type SearchFeed struct {
+	Title    string
+	Subtitle string
+	// PageURL is the absolute URL of the results page.
+	PageURL string
+	// Query is the encoded query string of the search, without "?".
+	Query string
+}
+
+// RenderSearch renders releases, newest first, as a search feed
+// (/feeds/search.{ext}?Query) in format "atom", "rss" or "json", with the
+// same entry ids, cleaning and validity as every other feed. It uses no
+// cache and takes no lock, so it may run while feeds are being rendered.
+func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Release) ([]byte, error) {
+	f := &renderFeed{
+		key: "search", path: "/feeds/search", query: sf.Query, htmlURL: sf.PageURL,
+		title: renderClean(sf.Title), subtitle: renderClean(sf.Subtitle), fallback: renderEpoch,
+	}
+	f.id = p.renderID("feed/search")
+	if sf.Query != "" {
+		f.id = p.base + "/feeds/search?" + sf.Query
+	}
+	f.entries = p.renderEntries(rs, true)
+	f.updated = renderNewest(f.entries, f.fallback)
+	switch format {
+	case "atom":
+		return p.renderAtom(f)
+	case "rss":
+		return p.renderRSS(f)
+	case "json":
+		return p.renderJSON(f)
+	}
+	return nil, fmt.Errorf("feeds: unknown format %q", format)
 }
 
 // renderEntry is one release as every format shows it.

@@ -65,10 +65,7 @@ func renderAtomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // renderAtom encodes a feed document as Atom 1.0.
 func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
-	self := p.base + f.path + ".atom"
-	if f.page > 0 {
-		self = p.base + renderArchivePath(f.key, f.page)
-	}
+	self := p.renderSelf(f, "atom")
 	doc := &renderAtomFeed{
 		AtomFeed: gfeeds.AtomFeed{
 			Xmlns:   "http://www.w3.org/2005/Atom",
@@ -91,12 +88,11 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 		gfeeds.AtomLink{Rel: "self", Href: self, Type: "application/atom+xml"},
 		gfeeds.AtomLink{Rel: "alternate", Href: f.htmlURL, Type: "text/html"},
 	)
-	if f.page == 0 {
-		// Archive pages never change, so there is nothing to subscribe to.
-		for _, h := range p.hubs() {
-			doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "hub", Href: h})
-		}
-	} else {
+	// Archive pages never change, so there is nothing to subscribe to.
+	for _, h := range p.renderHubs(f) {
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "hub", Href: h})
+	}
+	if f.page > 0 {
 		doc.Archive = &struct{}{}
 		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "current", Href: f.current, Type: "application/atom+xml"})
 	}

@@ -30,13 +30,13 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 			Title:       f.title,
 			Language:    renderClean(p.cfg.Language),
 			HomePageUrl: f.htmlURL,
-			FeedUrl:     p.base + f.path + ".json",
+			FeedUrl:     p.renderSelf(f, "json"),
 			Description: f.subtitle,
 			Authors:     []*gfeeds.JSONAuthor{{Name: renderClean(p.cfg.Title), Url: p.base + "/"}},
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
 	}
-	for _, h := range p.hubs() {
+	for _, h := range p.renderHubs(f) {
 		doc.Hubs = append(doc.Hubs, &gfeeds.JSONHub{Type: "WebSub", Url: h})
 	}
 	if !f.ended.IsZero() {

@@ -76,8 +76,8 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 	if ch.Description == "" {
 		ch.Description = ch.Title
 	}
-	ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "self", Href: p.base + f.path + ".rss", Type: "application/rss+xml"})
-	for _, h := range p.hubs() {
+	ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "self", Href: p.renderSelf(f, "rss"), Type: "application/rss+xml"})
+	for _, h := range p.renderHubs(f) {
 		ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "hub", Href: h})
 	}
 	ch.Items = make([]*renderRSSItem, 0, len(f.entries))

@@ -125,6 +125,14 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	if c.live {
 		c.cfg.BaseURL = "http://" + ln.Addr().String()
 	}
+	if c.deps.SearchFeeds == nil {
+		// Search feeds are rendered by the real publisher, as in serve.
+		pub, err := feeds.NewPublisher(db, feeds.PublishConfig{BaseURL: c.cfg.BaseURL}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.deps.SearchFeeds = pub
+	}
 	if c.mounts != nil {
 		c.mounts(t, db, &c.deps, c.cfg.BaseURL)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/feeds"
 	"herald/store"
 )
 
@@ -140,6 +141,9 @@ type OutboxAdmin interface {
 type Deps struct {
 	// Feeds serves /feeds/..., /feeds.opml and /websub.
 	Feeds Mounter
+	// SearchFeeds renders /feeds/search.{atom,rss,json}; nil turns those
+	// routes off.
+	SearchFeeds SearchFeedRenderer
 	// Alerts serves /subscribe, /subscribe/confirm, /manage and
 	// /unsubscribe/{token}.
 	Alerts Mounter
@@ -159,6 +163,12 @@ type Deps struct {
 	// Metrics is what /metrics exposes (normally the *prometheus.Registry
 	// that reg is); nil turns /metrics off.
 	Metrics prometheus.Gatherer
+}
+
+// SearchFeedRenderer renders search results as a feed, in the same form as
+// every other feed (feeds.Publisher is one).
+type SearchFeedRenderer interface {
+	RenderSearch(format string, sf feeds.SearchFeed, rs []store.Release) ([]byte, error)
 }
 
 // Server is Herald's HTTP server.
@@ -266,9 +276,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /topics/{slug}", s.topic)
 	mux.HandleFunc("GET /releases/{id}", s.release)
 	mux.HandleFunc("GET /search", s.search)
-	mux.HandleFunc("GET /feeds/search.atom", s.searchFeed("atom"))
-	mux.HandleFunc("GET /feeds/search.rss", s.searchFeed("rss"))
-	mux.HandleFunc("GET /feeds/search.json", s.searchFeed("json"))
+	if s.deps.SearchFeeds != nil {
+		mux.HandleFunc("GET /feeds/search.atom", s.searchFeed("atom"))
+		mux.HandleFunc("GET /feeds/search.rss", s.searchFeed("rss"))
+		mux.HandleFunc("GET /feeds/search.json", s.searchFeed("json"))
+	}
 	if s.deps.Feeds != nil {
 		s.deps.Feeds.Routes(mux)
 	}

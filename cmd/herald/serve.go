@@ -239,7 +239,7 @@ func (a *app) serve(ctx context.Context) error {
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
 	}, web.Deps{
-		Feeds: p.publisher, Alerts: p.alerts,
+		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
 		CSRF:   web.CSRFFuncs{TokenFunc: alerts.CSRFToken, ValidFunc: alerts.ValidCSRF},
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
 		Ready: func() error {
