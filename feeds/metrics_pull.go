@@ -1,8 +1,6 @@
 package feeds
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,38 +17,20 @@ func newPullMetrics(reg prometheus.Registerer) *pullMetrics {
 		return nil
 	}
 	return &pullMetrics{
-		pulls: pullRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		pulls: metricsRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_pulls_total",
 			Help: "Pulls of publishers' feeds, by source and result (new, updated, unchanged, not-modified, failed, skipped).",
 		}, []string{"source", "result"})),
-		duration: pullRegister(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: metricsRegister(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_pull_duration_seconds",
 			Help:    "Time to fetch, parse and store one source's feed.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"source"})),
-		releases: pullRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		releases: metricsRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_releases_stored_total",
 			Help: "Releases written by pulls: new ones and edits of stored ones.",
 		}, []string{"kind"})),
 	}
-}
-
-// pullRegister registers c, or returns the identical collector already
-// registered (a second Puller on the same registry shares the counts). A
-// clashing definition under the same name is a programming error and
-// panics, as prometheus.MustRegister does.
-func pullRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(err)
 }
 
 func (m *pullMetrics) pulled(r SourceReport) {

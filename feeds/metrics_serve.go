@@ -56,7 +56,9 @@ func newPublishMetrics(reg prometheus.Registerer) *publishMetrics {
 }
 
 // metricsRegister registers c, or returns the identical collector already
-// registered, so two publishers on one registry share their counts.
+// registered, so two pullers or publishers on one registry share their
+// counts. A clashing definition under the same name is a programming error
+// and panics, as prometheus.MustRegister does.
 func metricsRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	err := reg.Register(c)
 	if err == nil {
