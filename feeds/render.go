@@ -94,7 +94,6 @@ type PublishStore interface {
 	FeedTopics(ctx context.Context) ([]store.Topic, error)
 	DirtyFeeds(ctx context.Context) ([]store.DirtyFeed, error)
 	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
-	MarkFeedsDirty(ctx context.Context, keys ...string) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
 	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)

@@ -373,11 +373,6 @@ func (db *DB) ClearDirtyFeed(ctx context.Context, d DirtyFeed) error {
 	return nil
 }
 
-// MarkFeedsDirty queues feed keys for re-rendering.
-func (db *DB) MarkFeedsDirty(ctx context.Context, keys ...string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return markDirty(ctx, tx, fmtTime(db.Now()), keys...) })
-}
-
 const releaseCols = `r.id, r.source_id, s.name, r.department_id, d.slug, d.name, r.guid, r.link, r.title, r.summary, r.body,
 	r.categories, r.document_type, r.content_hash, r.published_at, r.updated_at, r.first_seen_at, r.changed_at,
 	r.edit_count, r.alertable, r.alert_version`
@@ -518,24 +513,6 @@ func (db *DB) ReleaseByID(ctx context.Context, id int64) (Release, error) {
 		return Release{}, err
 	}
 	return rs[0], nil
-}
-
-// ReleasesByIDs returns the releases with the given ids, with topics, in
-// newest-first order; unknown ids are skipped.
-func (db *DB) ReleasesByIDs(ctx context.Context, ids []int64) ([]Release, error) {
-	if len(ids) == 0 {
-		return []Release{}, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id IN (`+placeholders(len(ids))+`)
-		ORDER BY r.published_at DESC, r.id DESC`, args...)
-	if err != nil {
-		return nil, err
-	}
-	return rs, db.fillTopics(ctx, rs)
 }
 
 // CountReleases returns the number of stored releases.

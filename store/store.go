@@ -230,9 +230,6 @@ func parseTime(s string) time.Time {
 // keep their own tables in this database.
 func FormatTime(t time.Time) string { return fmtTime(t) }
 
-// ParseTime reads a time written by FormatTime; "" is the zero time.
-func ParseTime(s string) time.Time { return parseTime(s) }
-
 // isConflict reports whether err is a uniqueness or primary key violation.
 func isConflict(err error) bool {
 	var se *sqlite.Error
