@@ -163,8 +163,8 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Tx runs fn inside one write transaction. It exists for the store's own
-// files; other packages use the named methods.
+// Tx runs fn inside one write transaction. Application code uses the
+// named methods; this is for benchmarks that build large archives fast.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error { return db.tx(ctx, fn) }
 
 // Setting returns a value kept in the settings table, or ErrNotFound.

@@ -330,8 +330,9 @@ func (a *app) serve(ctx context.Context) error {
 	}()
 
 	// Changes made between pulls (a topic created in the console, a
-	// department renamed through the API) mark feeds dirty; render them
-	// within seconds rather than at the next pull.
+	// department renamed through the API or by `herald departments` in
+	// another process) mark feeds dirty in the store; render them within
+	// seconds rather than at the next pull.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
