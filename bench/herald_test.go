@@ -123,6 +123,7 @@ func baseConfig(dir, addr, feedURL string) config {
 		"timezone":    "UTC",
 		"log":         map[string]any{"format": "json", "level": "info"},
 		"schedule":    map[string]any{"pull": "0 0 1 1 *", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"},
+		"pull":        map[string]any{"allow_private": true}, // the publisher runs on loopback
 		"secrets":     map[string]any{"token_keys": []string{"benchmark token key, invented for bench runs"}},
 		"admin":       map[string]any{"tokens": []string{"benchmark-admin-token-0123456789"}},
 		"departments": []map[string]any{{"slug": "coastal", "name": "Department for Coastal Affairs"}},

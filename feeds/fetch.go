@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -49,12 +51,35 @@ func (e *fetchError) Unwrap() error { return e.err }
 
 // newFetchClient builds the HTTP client the puller uses: bounded at every
 // stage (dial, TLS, headers, whole request) so a stalled publisher costs at
-// most its own timeout.
-func newFetchClient(timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second}
+// most its own timeout. It connects only where guard permits (by default
+// public addresses), checked as each connection is made, so a redirect or
+// a DNS answer cannot lead a pull into the operator's network.
+func newFetchClient(timeout time.Duration, guard netguard.Guard) *http.Client {
+	connect := min(timeout, 10*time.Second)
+	guarded := guard.Dialer(connect)
+	// Through a proxy from the environment, Herald connects to the proxy,
+	// which the operator chose and may run on their own network; the
+	// publisher's name is checked instead, before each request.
+	direct := netguard.Guard{AllowPrivate: true}.Dialer(connect)
+	var proxies sync.Map // "host:port" of each proxy used
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy: func(req *http.Request) (*url.URL, error) {
+			u, err := http.ProxyFromEnvironment(req)
+			if u == nil || err != nil {
+				return u, err
+			}
+			if err := guard.CheckHost(req.Context(), req.URL.Hostname(), netguard.Port(req.URL)); err != nil {
+				return nil, err
+			}
+			proxies.Store(fetchProxyAddr(u), true)
+			return u, nil
+		},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if _, ok := proxies.Load(addr); ok {
+				return direct.DialContext(ctx, network, addr)
+			}
+			return guarded.DialContext(ctx, network, addr)
+		},
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
 		ResponseHeaderTimeout: timeout,
@@ -67,6 +92,11 @@ func newFetchClient(timeout time.Duration) *http.Client {
 		Timeout:       timeout,
 		CheckRedirect: fetchCheckRedirect,
 	}
+}
+
+// fetchProxyAddr is the address the transport dials for proxy u.
+func fetchProxyAddr(u *url.URL) string {
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), strconv.Itoa(int(netguard.Port(u))))
 }
 
 // fetchCheckRedirect follows at most fetchMaxRedirects redirects, only to
@@ -194,6 +224,10 @@ func fetchDescribe(ctx context.Context, err error, timeout time.Duration, stage 
 	}
 	if errors.Is(err, context.Canceled) {
 		return &fetchError{msg: stage + ": cancelled", err: err}
+	}
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		return &fetchError{msg: "refused: " + refused.Error() + "; set pull.allow_private to pull from private networks", err: err}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &fetchError{msg: stage + ": connection closed before the whole body arrived (truncated)", err: err}

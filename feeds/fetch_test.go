@@ -3,12 +3,16 @@ package feeds_test
 import (
 	"compress/gzip"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"herald/feeds"
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -165,5 +169,111 @@ func TestFetchResolvesAgainstFinalURL(t *testing.T) {
 	rel := env.releases("coastal")
 	if len(rel) != 1 || rel[0].Link != srv.URL+"/new/item-1.html" {
 		t.Fatalf("releases %+v, want the link resolved against /new/", rel)
+	}
+}
+
+// intranet is a service on the operator's own network that a pull must
+// never reach: it records whether anything asked.
+type intranet struct {
+	*httptest.Server
+	hits atomic.Int32
+}
+
+func newIntranet(t *testing.T) *intranet {
+	in := &intranet{}
+	in.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in.hits.Add(1)
+		w.Header().Set("Content-Type", "application/atom+xml")
+		fmt.Fprint(w, `<feed xmlns="http://www.w3.org/2005/Atom"><title>Intranet</title><id>urn:intranet</id><updated>2026-03-01T09:00:00Z</updated>`+
+			`<entry><id>urn:memo</id><title>Internal only memo</title><updated>2026-03-01T09:00:00Z</updated><link href="http://intranet/memo"/></entry></feed>`)
+	}))
+	t.Cleanup(in.Close)
+	return in
+}
+
+// TestFetchRefusesPrivateAddresses: by default a pull connects only to
+// public addresses. A source on loopback, and a source whose publisher
+// (allowed here, as the demo allows its own) redirects to another address
+// on loopback, by number or by a name that resolves there, fail with a
+// clear refusal, ingest nothing and never reach the address.
+func TestFetchRefusesPrivateAddresses(t *testing.T) {
+	in := newIntranet(t)
+	inURL, _ := url.Parse(in.URL)
+	_, inPort, _ := net.SplitHostPort(inURL.Host)
+	publisher := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+	}))
+	t.Cleanup(publisher.Close)
+	pubURL, _ := url.Parse(publisher.URL)
+	allowPublisher, err := netguard.ParseAllowance(pubURL.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := netguard.Guard{Allow: []netguard.Allowance{allowPublisher}}
+	redirect := func(to string) string { return publisher.URL + "/feed?to=" + url.QueryEscape(to) }
+
+	cases := []struct {
+		name  string
+		guard netguard.Guard
+		url   string
+		want  string
+	}{
+		{"a source on loopback", netguard.Guard{}, in.URL + "/intranet.atom", "refused: 127.0.0.1 is a loopback address; set pull.allow_private to pull from private networks"},
+		{"a redirect to loopback", guard, redirect(in.URL + "/intranet.atom"), "refused: 127.0.0.1 is a loopback address"},
+		{"a redirect to a name that resolves to loopback", guard, redirect("http://localhost:" + inPort + "/intranet.atom"), "is a loopback address"},
+		{"a redirect to mapped loopback", guard, redirect("http://[::ffff:127.0.0.1]:" + inPort + "/intranet.atom"), "is a loopback address"},
+		{"a redirect to this network", guard, redirect("http://0.0.0.0:" + inPort + "/intranet.atom"), `is a "this network" address`},
+		{"a second hop to loopback", guard, redirect(redirect(in.URL + "/intranet.atom")), "refused: 127.0.0.1 is a loopback address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newGuardedPullEnv(t, feeds.PullConfig{Guard: tc.guard}, nil)
+			env.addSource("coastal", tc.url, store.FormatAuto)
+			r := env.pull(feeds.PullRequest{})["coastal"]
+			if r.Status != feeds.PullStatusFailed || !strings.Contains(r.Err, tc.want) {
+				t.Errorf("report %+v, want failed with %q", r, tc.want)
+			}
+			if src := env.source("coastal"); !strings.Contains(src.LastError, tc.want) {
+				t.Errorf("source's last error %q, want %q", src.LastError, tc.want)
+			}
+			if rel := env.releases("coastal"); len(rel) != 0 {
+				t.Errorf("ingested %+v", rel)
+			}
+		})
+	}
+	if n := in.hits.Load(); n != 0 {
+		t.Errorf("the intranet service was asked %d times", n)
+	}
+
+	// The same redirect with private addresses allowed is followed.
+	env := newGuardedPullEnv(t, feeds.PullConfig{Guard: netguard.Guard{AllowPrivate: true}}, nil)
+	env.addSource("coastal", redirect(in.URL+"/intranet.atom"), store.FormatAuto)
+	if r := env.pull(feeds.PullRequest{})["coastal"]; r.Status != feeds.PullStatusNew {
+		t.Errorf("with allow_private: report %+v", r)
+	}
+}
+
+// TestFetchErrorsQuoteNoBody: a source that answers with an error status
+// and a body is reported by its status line alone.
+func TestFetchErrorsQuoteNoBody(t *testing.T) {
+	const secret = "herald_admin_token_s3cr3t"
+	env := newPullEnv(t, feeds.PullConfig{}, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.Error(w, secret, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP %s_total Requests.\n%s_total 12\n", secret, secret)
+	}))
+	t.Cleanup(srv.Close)
+	env.addSource("coastal", srv.URL+"/missing", store.FormatAuto)
+	env.addSource("broadband", srv.URL+"/metrics", store.FormatAuto)
+	reports := env.pull(feeds.PullRequest{})
+	for name, want := range map[string]string{"coastal": "HTTP 404 Not Found", "broadband": "not a feed: the body is text/plain"} {
+		r := reports[name]
+		if r.Status != feeds.PullStatusFailed || !strings.Contains(r.Err, want) || strings.Contains(r.Err, secret) {
+			t.Errorf("%s: report %+v, want failed with %q and nothing of the body", name, r, want)
+		}
 	}
 }

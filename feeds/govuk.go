@@ -3,7 +3,6 @@ package feeds
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -49,7 +48,7 @@ type govukResult struct {
 func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 	var s govukSearch
 	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, fmt.Errorf("malformed GOV.UK search response: %w", err)
+		return nil, ingestFailed("GOV.UK search response", err)
 	}
 	if s.Results == nil {
 		return nil, errors.New("not a feed: the GOV.UK search response has no results list")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -59,20 +60,20 @@ func ParseFeed(body []byte, contentType, format, feedURL string) (*ParsedFeed, e
 		case '{':
 			return ingestJSON(body, feedURL)
 		}
-		return nil, fmt.Errorf("not a feed: the body starts with %q", ingestSnippet(body))
+		return nil, fmt.Errorf("not a feed: the body is %s, neither XML nor JSON", ingestDescribe(body))
 	case store.FormatAtom, store.FormatRSS:
 		if first != '<' {
-			return nil, fmt.Errorf("not a feed: expected %s XML, the body starts with %q", format, ingestSnippet(body))
+			return nil, fmt.Errorf("not a feed: expected %s XML, the body is %s", format, ingestDescribe(body))
 		}
 		return ingestXML(body, feedURL)
 	case store.FormatJSONFeed:
 		if first != '{' {
-			return nil, fmt.Errorf("not a feed: expected a JSON Feed, the body starts with %q", ingestSnippet(body))
+			return nil, fmt.Errorf("not a feed: expected a JSON Feed, the body is %s", ingestDescribe(body))
 		}
 		return ingestJSONFeed(body, feedURL)
 	case store.FormatGovUKSearch:
 		if first != '{' {
-			return nil, fmt.Errorf("not a feed: expected GOV.UK search JSON, the body starts with %q", ingestSnippet(body))
+			return nil, fmt.Errorf("not a feed: expected GOV.UK search JSON, the body is %s", ingestDescribe(body))
 		}
 		return ingestGovUKSearch(body, feedURL)
 	}
@@ -91,13 +92,47 @@ func ingestFirstByte(b []byte) byte {
 	return 0
 }
 
-// ingestSnippet quotes the start of a body for an error message.
-func ingestSnippet(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > 40 {
-		b = b[:40]
+// ingestDescribe says what a body looks like (its sniffed media type and
+// size) without quoting any of it: an error message is stored and shown,
+// and a pull pointed at an internal service must not read it out.
+func ingestDescribe(b []byte) string {
+	kind, _, _ := strings.Cut(http.DetectContentType(b), ";")
+	return fmt.Sprintf("%s (%d bytes)", kind, len(b))
+}
+
+// ingestError is a parse failure whose message keeps only where the
+// document went wrong (a line or byte offset), never the document's own
+// words, which the parsers' errors quote; the cause stays for errors.As.
+type ingestError struct {
+	msg string
+	err error
+}
+
+func (e *ingestError) Error() string { return e.msg }
+func (e *ingestError) Unwrap() error { return e.err }
+
+// ingestFailed describes err from parsing a document of kind what.
+func ingestFailed(what string, err error) error {
+	msg := "malformed " + what + ": "
+	var xe *xml.SyntaxError
+	var je *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &xe):
+		msg += fmt.Sprintf("XML syntax error on line %d", xe.Line)
+		if xe.Msg == "unexpected EOF" {
+			msg += ": unexpected EOF"
+		}
+	case errors.As(err, &je):
+		msg += fmt.Sprintf("JSON syntax error at byte %d", je.Offset)
+	case errors.As(err, &te):
+		msg += fmt.Sprintf("a JSON %s where %s was expected, at byte %d", te.Value, te.Type, te.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		msg += "unexpected EOF"
+	default:
+		msg += "the parser gave up"
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	return &ingestError{msg: msg, err: err}
 }
 
 var (
@@ -203,7 +238,7 @@ func ingestRoot(body []byte) (string, error) {
 			if err == io.EOF {
 				return "", errors.New("not a feed: the XML document has no root element")
 			}
-			return "", fmt.Errorf("malformed XML: %w", err)
+			return "", ingestFailed("XML", err)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
@@ -240,11 +275,11 @@ func ingestXML(body []byte, feedURL string) (*ParsedFeed, error) {
 	case "feed":
 		af, err := (&atom.Parser{}).Parse(bytes.NewReader(body))
 		if err != nil {
-			return nil, fmt.Errorf("malformed Atom feed: %w", err)
+			return nil, ingestFailed("Atom feed", err)
 		}
 		f, err := (&gofeed.DefaultAtomTranslator{}).Translate(af)
 		if err != nil {
-			return nil, fmt.Errorf("malformed Atom feed: %w", err)
+			return nil, ingestFailed("Atom feed", err)
 		}
 		pf := ingestFromGofeed(f, store.FormatAtom, feedURL)
 		for i, e := range af.Entries {
@@ -256,19 +291,19 @@ func ingestXML(body []byte, feedURL string) (*ParsedFeed, error) {
 	case "rss", "rdf":
 		rf, err := (&rss.Parser{}).Parse(bytes.NewReader(body))
 		if err != nil {
-			return nil, fmt.Errorf("malformed RSS feed: %w", err)
+			return nil, ingestFailed("RSS feed", err)
 		}
 		// Herald keeps no item images, so skip gofeed's scan of every item's
 		// HTML for one.
 		f, err := (&gofeed.DefaultRSSTranslator{DisableContentImageScan: true}).Translate(rf)
 		if err != nil {
-			return nil, fmt.Errorf("malformed RSS feed: %w", err)
+			return nil, ingestFailed("RSS feed", err)
 		}
 		return ingestFromGofeed(f, store.FormatRSS, feedURL), nil
 	case "html":
 		return nil, errIngestHTMLPage
 	}
-	return nil, fmt.Errorf("not a feed: the XML root element is <%s>, not <feed>, <rss> or <rdf:RDF>", root)
+	return nil, errors.New("not a feed: the XML root element is not <feed>, <rss> or <rdf:RDF>")
 }
 
 // ingestJSON tells a JSON Feed from a GOV.UK search response by their
@@ -280,7 +315,7 @@ func ingestJSON(body []byte, feedURL string) (*ParsedFeed, error) {
 		Results *json.RawMessage `json:"results"`
 	}
 	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %w", err)
+		return nil, ingestFailed("JSON", err)
 	}
 	switch {
 	case top.Results != nil:
@@ -295,11 +330,11 @@ func ingestJSON(body []byte, feedURL string) (*ParsedFeed, error) {
 func ingestJSONFeed(body []byte, feedURL string) (*ParsedFeed, error) {
 	jf, err := (&gofeedjson.Parser{}).Parse(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("malformed JSON Feed: %w", err)
+		return nil, ingestFailed("JSON Feed", err)
 	}
 	f, err := (&gofeed.DefaultJSONTranslator{}).Translate(jf)
 	if err != nil {
-		return nil, fmt.Errorf("malformed JSON Feed: %w", err)
+		return nil, ingestFailed("JSON Feed", err)
 	}
 	pf := ingestFromGofeed(f, store.FormatJSONFeed, feedURL)
 	for i, it := range jf.Items {

@@ -136,8 +136,8 @@ func TestParseFeedRefusesWhatIsNotAFeed(t *testing.T) {
 		{"HTML without a doctype, served as XML", "\n  <html><head><title>Login</title></head><body><form></form></body></html>", "application/rss+xml", store.FormatAuto, "not a feed: got an HTML page"},
 		{"HTML page for a source declared as Atom", "<!doctype html><p>Moved", "text/html", store.FormatAtom, "not a feed: got an HTML page"},
 		{"empty body", " \n\t", "application/rss+xml", store.FormatAuto, "not a feed: the body is empty"},
-		{"plain text", "Service temporarily unavailable", "text/plain", store.FormatAuto, `not a feed: the body starts with "Service temporarily unavailable"`},
-		{"XML that is not a feed", `<?xml version="1.0"?><urlset><url><loc>https://x.example/</loc></url></urlset>`, "text/xml", store.FormatAuto, "the XML root element is <urlset>"},
+		{"plain text", "Service temporarily unavailable", "text/plain", store.FormatAuto, "not a feed: the body is text/plain (31 bytes), neither XML nor JSON"},
+		{"XML that is not a feed", `<?xml version="1.0"?><urlset><url><loc>https://x.example/</loc></url></urlset>`, "text/xml", store.FormatAuto, "the XML root element is not <feed>, <rss> or <rdf:RDF>"},
 		{"JSON that is not a feed", `{"status": "ok", "data": []}`, "application/json", store.FormatAuto, "neither a JSON Feed nor a GOV.UK search response"},
 		{"malformed JSON", `{"version": "https://jsonfeed.org/version/1.1", "items": [`, "application/feed+json", store.FormatAuto, "malformed JSON"},
 		{"JSON Feed declared as GOV.UK search", string(pullFixture(t, "jsonfeed.json")), "application/json", store.FormatGovUKSearch, "has no results list"},
@@ -154,6 +154,35 @@ func TestParseFeedRefusesWhatIsNotAFeed(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %q, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// A pull's error is stored and shown to admins; pointed at a service that
+// is not a feed, it must say what went wrong without reading the service's
+// answer out.
+func TestParseFeedErrorsQuoteNothingOfTheBody(t *testing.T) {
+	const secret = "s3cr3t"
+	bodies := []struct{ name, body, format string }{
+		{"plain text", "token=" + secret, store.FormatAuto},
+		{"Prometheus metrics", "# HELP " + secret + "_total Things.\n" + secret + "_total 4\n", store.FormatAuto},
+		{"XML root", "<" + secret + "><a/></" + secret + ">", store.FormatAuto},
+		{"XML cut short", "<rss><channel><" + secret + " x='", store.FormatAuto},
+		{"JSON syntax", `{"items": [` + secret + `]}`, store.FormatAuto},
+		{"JSON type", `{"version": "https://jsonfeed.org/version/1", "items": "` + secret + `"}`, store.FormatJSONFeed},
+		{"GOV.UK type", `{"results": "` + secret + `"}`, store.FormatGovUKSearch},
+		{"JSON declared as Atom", `{"` + secret + `": 1}`, store.FormatAtom},
+		{"text declared as JSON Feed", secret, store.FormatJSONFeed},
+	}
+	for _, tc := range bodies {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := feeds.ParseFeed([]byte(tc.body), "text/plain", tc.format, "https://feeds.example.org/x")
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q quotes the body", err)
 			}
 		})
 	}

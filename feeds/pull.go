@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -33,6 +34,10 @@ type PullConfig struct {
 	// AlertMaxAge: new releases published longer ago than this are stored
 	// without alerting subscribers [48h].
 	AlertMaxAge time.Duration
+	// Guard says where pulls may connect: by default only to public
+	// addresses, so a pull that leads to a loopback, private or other
+	// non-public address (netguard) fails with "refused: …".
+	Guard netguard.Guard
 	// UserAgent is sent with every request ["Herald/<Version> (+https://github.com/herald)"].
 	UserAgent string
 }
@@ -140,7 +145,7 @@ type Puller struct {
 func NewPuller(db PullStore, cfg PullConfig, reg prometheus.Registerer) *Puller {
 	cfg = cfg.withDefaults()
 	return &Puller{
-		HTTPClient: newFetchClient(cfg.Timeout),
+		HTTPClient: newFetchClient(cfg.Timeout, cfg.Guard),
 		Now:        time.Now,
 		db:         db,
 		cfg:        cfg,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"herald/feeds"
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -110,7 +111,7 @@ func BenchmarkPull10k(b *testing.B) {
 		if _, err := db.UpsertSource(ctx, store.Source{Name: "coastal", URL: srv.URL, DepartmentSlug: "coastal", Format: store.FormatAuto, Enabled: true}); err != nil {
 			b.Fatal(err)
 		}
-		p := feeds.NewPuller(db, feeds.PullConfig{MaxBody: 64 << 20, Timeout: 5 * time.Minute}, nil)
+		p := feeds.NewPuller(db, feeds.PullConfig{MaxBody: 64 << 20, Timeout: 5 * time.Minute, Guard: netguard.Guard{AllowPrivate: true}}, nil)
 		b.StartTimer()
 
 		reports, err := p.Pull(ctx, feeds.PullRequest{})

@@ -35,6 +35,16 @@ type pullEnv struct {
 
 func newPullEnv(t *testing.T, cfg feeds.PullConfig, reg prometheus.Registerer) *pullEnv {
 	t.Helper()
+	// The test publishers are on loopback; pulling from them needs the
+	// opt-in a real deployment leaves off (fetch_test.go tests the refusal).
+	cfg.Guard.AllowPrivate = true
+	return newGuardedPullEnv(t, cfg, reg)
+}
+
+// newGuardedPullEnv is newPullEnv with cfg.Guard as given: by default,
+// pulls reach public addresses only.
+func newGuardedPullEnv(t *testing.T, cfg feeds.PullConfig, reg prometheus.Registerer) *pullEnv {
+	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -53,9 +54,9 @@ type WebSubConfig struct {
 	LeaseDefault time.Duration
 	// LeaseMax caps the lease a subscriber may ask for [30 days].
 	LeaseMax time.Duration
-	// AllowPrivateCallbacks lets callbacks resolve to loopback, private or
-	// link-local addresses; only for tests and closed networks.
-	AllowPrivateCallbacks bool
+	// Callbacks says where subscribers' callbacks may be reached: by
+	// default only public addresses, the rule pulls follow too.
+	Callbacks netguard.Guard
 	// ExternalHubs are pinged (hub.mode=publish) when a feed changes, and
 	// advertised beside the built-in hub.
 	ExternalHubs []string

@@ -11,16 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -47,8 +45,6 @@ const (
 	hubTimeout         = 15 * time.Second
 )
 
-var errHubRefused = errors.New("callback address is loopback, private or link-local")
-
 type hubState struct {
 	p      *Publisher
 	wake   chan struct{}
@@ -62,21 +58,8 @@ func (h *hubState) init(p *Publisher) {
 	h.p = p
 	h.wake = make(chan struct{}, 1)
 	h.pings = make(chan []string, 64)
-	allow := p.cfg.WebSub.AllowPrivateCallbacks
-	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-		if allow {
-			return nil
-		}
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return errHubRefused
-		}
-		ip, err := netip.ParseAddr(host)
-		if err != nil || hubPrivate(ip) {
-			return errHubRefused
-		}
-		return nil
-	}}
+	guard := p.hubGuard()
+	dialer := guard.Dialer(10 * time.Second)
 	h.pinger = &http.Client{Timeout: hubTimeout}
 	h.client = &http.Client{
 		Timeout: hubTimeout,
@@ -93,18 +76,8 @@ func (h *hubState) init(p *Publisher) {
 	}
 }
 
-// hubPrivate reports whether ip is no place for a callback.
-func hubPrivate(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		hubCGNAT.Contains(ip) || hubThisNet.Contains(ip)
-}
-
-var (
-	hubCGNAT   = netip.MustParsePrefix("100.64.0.0/10")
-	hubThisNet = netip.MustParsePrefix("0.0.0.0/8")
-)
+// hubGuard is where callbacks may be reached.
+func (p *Publisher) hubGuard() netguard.Guard { return p.cfg.WebSub.Callbacks }
 
 func (h *hubState) poke() {
 	select {
@@ -176,14 +149,15 @@ func (p *Publisher) hubServe(w http.ResponseWriter, r *http.Request) {
 		lease = time.Duration(min(n, int64(p.cfg.WebSub.LeaseMax/time.Second))) * time.Second
 	}
 	lease = min(max(lease, hubMinLease), p.cfg.WebSub.LeaseMax)
-	if !p.cfg.WebSub.AllowPrivateCallbacks {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		err := hubCheckHost(ctx, cb.Hostname())
-		cancel()
-		if err != nil {
-			hubError(w, http.StatusBadRequest, "hub.callback: "+err.Error())
-			return
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	err = p.hubGuard().CheckHost(ctx, cb.Hostname(), netguard.Port(cb))
+	cancel()
+	if err != nil {
+		if errors.Is(err, netguard.ErrRefused) {
+			err = fmt.Errorf("refused: %w; callbacks must be on the public internet", err)
 		}
+		hubError(w, http.StatusBadRequest, "hub.callback: "+err.Error())
+		return
 	}
 	_, err = p.db.AddWebSubRequest(r.Context(), store.WebSubRequest{
 		Mode: mode, Topic: topic, Callback: callback, Secret: secret, LeaseSeconds: int(lease / time.Second),
@@ -214,27 +188,6 @@ func (p *Publisher) hubTopic(topic string) bool {
 	}
 	d := p.cache.get(path)
 	return d != nil && d.kind == store.FeedKindCurrent
-}
-
-// hubCheckHost resolves a callback's host and refuses it when any of its
-// addresses is loopback, private or link-local.
-func hubCheckHost(ctx context.Context, host string) error {
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if hubPrivate(ip) {
-			return errHubRefused
-		}
-		return nil
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(ips) == 0 {
-		return fmt.Errorf("host %q does not resolve", host)
-	}
-	for _, ip := range ips {
-		if hubPrivate(ip) {
-			return errHubRefused
-		}
-	}
-	return nil
 }
 
 // Run verifies WebSub requests, delivers changed feeds to subscribers,
@@ -354,7 +307,7 @@ func (p *Publisher) hubVerify(ctx context.Context, r store.WebSubRequest) {
 	switch {
 	case err != nil:
 		problem = "verification request failed: " + err.Error()
-		retry = !errors.Is(err, errHubRefused)
+		retry = !errors.Is(err, netguard.ErrRefused)
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
@@ -422,8 +375,10 @@ func (p *Publisher) hubDeliver(ctx context.Context, d store.WebSubDelivery) {
 		resp.Body.Close()
 	}
 	switch {
-	case err != nil && errors.Is(err, errHubRefused):
-		finish("delivery refused: "+errHubRefused.Error(), "refused", time.Time{})
+	case err != nil && errors.Is(err, netguard.ErrRefused):
+		var refused *netguard.RefusedError
+		errors.As(err, &refused)
+		finish("delivery refused: "+refused.Error(), "refused", time.Time{})
 	case err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299:
 		finish("", "ok", time.Time{})
 	case err == nil && resp.StatusCode == http.StatusGone:

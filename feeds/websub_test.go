@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"herald/feeds"
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -196,7 +198,7 @@ func (h *hubEnv) newRelease(t *testing.T, source, guid, title string) {
 const hubTopic = renderBase + "/feeds/departments/home-office.atom"
 
 func TestWebSubRoundTrip(t *testing.T) {
-	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{AllowPrivateCallbacks: true, LeaseMax: 24 * time.Hour, LeaseDefault: time.Hour}})
+	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{Callbacks: netguard.Guard{AllowPrivate: true}, LeaseMax: 24 * time.Hour, LeaseDefault: time.Hour}})
 	sub := newHubSubscriber(t)
 	callback := sub.srv.URL + "/cb?feed=home"
 
@@ -280,7 +282,7 @@ func TestWebSubRoundTrip(t *testing.T) {
 // TestWebSubRetriesAcrossRestart: a failed delivery is kept in the store,
 // retried with backoff, and still delivered by the next process.
 func TestWebSubRetriesAcrossRestart(t *testing.T) {
-	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{AllowPrivateCallbacks: true}})
+	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{Callbacks: netguard.Guard{AllowPrivate: true}}})
 	sub := newHubSubscriber(t)
 	sub.failNext = 2
 	if code, msg := h.request(t, url.Values{"hub.mode": {"subscribe"}, "hub.topic": {hubTopic}, "hub.callback": {sub.srv.URL}}); code != 202 {
@@ -318,7 +320,7 @@ func TestWebSubRetriesAcrossRestart(t *testing.T) {
 }
 
 func TestWebSubVerificationFails(t *testing.T) {
-	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{AllowPrivateCallbacks: true}})
+	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{Callbacks: netguard.Guard{AllowPrivate: true}}})
 	for _, tc := range []struct {
 		name string
 		set  func(*hubSubscriber)
@@ -343,11 +345,15 @@ func TestWebSubVerificationFails(t *testing.T) {
 	}
 }
 
+// hubAllowDocumentation lets callbacks name 192.0.2.0/24, which is not on
+// the public internet, as an operator's allowed network would.
+var hubAllowDocumentation = feeds.WebSubConfig{Callbacks: netguard.Guard{Allow: []netguard.Allowance{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}}}
+
 func TestWebSubRefusesBadRequests(t *testing.T) {
 	// No worker: the accepted request below names an address off this
 	// machine (a documentation address, 192.0.2.0/24), which must never be
-	// contacted.
-	h := newHubEnvWorker(t, feeds.PublishConfig{}, false)
+	// contacted; the hub is told to take it as it would an allowed network.
+	h := newHubEnvWorker(t, feeds.PublishConfig{WebSub: hubAllowDocumentation}, false)
 	ok := url.Values{"hub.mode": {"subscribe"}, "hub.topic": {hubTopic}, "hub.callback": {"https://192.0.2.10/cb"}}
 	with := func(k, v string) url.Values {
 		f := url.Values{}
@@ -376,6 +382,11 @@ func TestWebSubRefusesBadRequests(t *testing.T) {
 		{"private 192.168", with("hub.callback", "http://192.168.0.1/cb")},
 		{"link-local", with("hub.callback", "http://169.254.169.254/latest/meta-data")},
 		{"mapped loopback", with("hub.callback", "http://[::ffff:127.0.0.1]/cb")},
+		{"NAT64 loopback", with("hub.callback", "http://[64:ff9b::7f00:1]/cb")},
+		{"6to4 private", with("hub.callback", "http://[2002:a00:1::1]/cb")},
+		{"carrier-grade NAT", with("hub.callback", "http://100.64.0.1/cb")},
+		{"benchmarking", with("hub.callback", "http://198.18.0.1/cb")},
+		{"reserved", with("hub.callback", "http://240.0.0.1/cb")},
 		{"secret too long", with("hub.secret", strings.Repeat("s", 200))},
 		{"bad lease", with("hub.lease_seconds", "soon")},
 		{"negative lease", with("hub.lease_seconds", "-5")},
@@ -400,13 +411,13 @@ func TestWebSubRefusesBadRequests(t *testing.T) {
 // callbacks were allowed is not delivered to by a hub that forbids them;
 // the address is checked when connecting, not only when subscribing.
 func TestWebSubChecksAddressAtDelivery(t *testing.T) {
-	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{AllowPrivateCallbacks: true}})
+	h := newHubEnv(t, feeds.PublishConfig{WebSub: feeds.WebSubConfig{Callbacks: netguard.Guard{AllowPrivate: true}}})
 	sub := newHubSubscriber(t)
 	if code, _ := h.request(t, url.Values{"hub.mode": {"subscribe"}, "hub.topic": {hubTopic}, "hub.callback": {sub.srv.URL}}); code != 202 {
 		t.Fatal("subscribe refused")
 	}
 	waitFor(t, 5*time.Second, "verification", func() bool { return len(h.subscriptions(t)) == 1 })
-	h.cfg.WebSub.AllowPrivateCallbacks = false
+	h.cfg.WebSub.Callbacks.AllowPrivate = false
 	h.restart(t)
 	h.newRelease(t, "home-office", "ho-500", "Asylum statistics")
 	h.renderDirty()
@@ -423,7 +434,7 @@ func TestWebSubChecksAddressAtDelivery(t *testing.T) {
 func TestWebSubRateLimitsRequests(t *testing.T) {
 	// No worker: the callbacks name a documentation address that must
 	// never be contacted.
-	h := newHubEnvWorker(t, feeds.PublishConfig{}, false)
+	h := newHubEnvWorker(t, feeds.PublishConfig{WebSub: hubAllowDocumentation}, false)
 	accepted, limited := 0, 0
 	for i := 0; i < 40; i++ {
 		form := url.Values{"hub.mode": {"subscribe"}, "hub.topic": {hubTopic}, "hub.callback": {fmt.Sprintf("https://192.0.2.10/cb/%d", i)}}

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/feeds"
+	"herald/feeds/netguard"
 	"herald/store"
 	"herald/templates"
 	"herald/web"
@@ -108,7 +109,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 			TemplatesFS: templates.Embedded(), Location: london},
 		deps: web.Deps{
 			CSRF:            cookieCSRF{},
-			Puller:          feedsPuller{feeds.NewPuller(db, feeds.PullConfig{Timeout: 5 * time.Second}, nil)},
+			Puller:          feedsPuller{feeds.NewPuller(db, feeds.PullConfig{Timeout: 5 * time.Second, Guard: netguard.Guard{AllowPrivate: true}}, nil)},
 			Subscribers:     s.subs,
 			SubscriberStats: s.subs,
 			Outbox:          db,

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"herald/feeds/netguard"
 	"herald/store"
 )
 
@@ -61,6 +62,12 @@ type PullConfig struct {
 	Timeout     time.Duration `yaml:"timeout"`
 	MaxBody     int64         `yaml:"max_body"`
 	MaxBackoff  time.Duration `yaml:"max_backoff"`
+	// AllowPrivate lets pulls reach loopback, private and other non-public
+	// addresses, for publishers on the operator's own network.
+	AllowPrivate bool `yaml:"allow_private"`
+	// AllowNetworks lets pulls reach these non-public networks or
+	// address:port pairs only.
+	AllowNetworks []string `yaml:"allow_networks"`
 }
 
 // FeedsConfig tunes the feeds Herald publishes.
@@ -311,6 +318,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Pull.MaxBackoff < time.Minute {
 		add("pull.max_backoff: must be at least 1m")
+	}
+	for _, n := range c.Pull.AllowNetworks {
+		if _, err := netguard.ParseAllowance(n); err != nil {
+			add("pull.allow_networks: %v", err)
+		}
 	}
 	if c.Feeds.Entries < 1 || c.Feeds.Entries > 1000 {
 		add("feeds.entries: must be between 1 and 1000")

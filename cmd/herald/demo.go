@@ -86,6 +86,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mail.From = "Herald demo <alerts@herald.invalid>"
 	mail.Dir = filepath.Join(*dir, "outbox")
 	cfg.Mail = &mail
+	// The sample publishers and any WebSub subscriber a visitor tries are
+	// on this machine, at loopback addresses a real deployment refuses:
+	// let pulls reach the sample publishers' address alone, and callbacks
+	// anywhere.
+	cfg.Pull.AllowNetworks = []string{pub.addr()}
 	cfg.WebSub.AllowPrivateCallbacks = true
 	for _, d := range demoDepartments {
 		cfg.Departments = append(cfg.Departments, DepartmentConfig{Slug: d.Slug, Name: d.Name})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -117,6 +118,12 @@ func startDemoPublisher(start time.Time, now func() time.Time, preferAddr string
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return p, srv, nil
+}
+
+// addr is the publishers' host:port.
+func (p *demoPublisher) addr() string {
+	u, _ := url.Parse(p.base)
+	return u.Host
 }
 
 func (p *demoPublisher) visible(dept string) []demoItem {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"herald/feeds"
+	"herald/feeds/netguard"
 )
 
 func (a *app) pullConfig() feeds.PullConfig {
@@ -17,7 +18,19 @@ func (a *app) pullConfig() feeds.PullConfig {
 		MaxBody:     a.cfg.Pull.MaxBody,
 		MaxBackoff:  a.cfg.Pull.MaxBackoff,
 		AlertMaxAge: a.cfg.Alerts.MaxAge,
+		Guard:       a.cfg.Pull.guard(),
 	}
+}
+
+// guard is where pulls may connect; Validate has checked the networks.
+func (p PullConfig) guard() netguard.Guard {
+	g := netguard.Guard{AllowPrivate: p.AllowPrivate}
+	for _, n := range p.AllowNetworks {
+		if a, err := netguard.ParseAllowance(n); err == nil {
+			g.Allow = append(g.Allow, a)
+		}
+	}
+	return g
 }
 
 func runPull(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -28,6 +28,9 @@ func TestPullCommand(t *testing.T) {
 	for _, d := range demoDepartments {
 		fmt.Fprintf(&cfg, "  - {slug: %s, name: %q}\n", d.Slug, d.Name)
 	}
+	// The sample publishers are on loopback, and so is the unreachable
+	// source: allow exactly those addresses, as the demo does.
+	fmt.Fprintf(&cfg, "pull: {allow_networks: [%q, \"127.0.0.1:1\"]}\n", pub.addr())
 	cfg.WriteString("sources:\n")
 	for _, d := range demoDepartments {
 		fmt.Fprintf(&cfg, "  - {name: %s, url: %q, department: %s}\n", d.Slug, pub.base+d.Path, d.Slug)

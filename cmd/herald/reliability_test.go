@@ -178,9 +178,11 @@ func newInstance(t *testing.T, bin string) *instance {
 		"timezone": "UTC",
 		"log":      map[string]any{"format": "json", "level": "info"},
 		"schedule": map[string]any{"pull": "0 0 1 1 *", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"},
-		"secrets":  map[string]any{"token_keys": []string{relTokenKey}},
-		"admin":    map[string]any{"tokens": []string{relAdminToken}},
-		"mail":     map[string]any{"from": relFrom, "transport": "file", "dir": filepath.Join(dir, "outbox")},
+		// The sample publishers run on loopback.
+		"pull":    map[string]any{"allow_private": true},
+		"secrets": map[string]any{"token_keys": []string{relTokenKey}},
+		"admin":   map[string]any{"tokens": []string{relAdminToken}},
+		"mail":    map[string]any{"from": relFrom, "transport": "file", "dir": filepath.Join(dir, "outbox")},
 	}
 	t.Cleanup(func() {
 		in.mu.Lock()

@@ -17,6 +17,7 @@ import (
 
 	"herald/alerts"
 	"herald/feeds"
+	"herald/feeds/netguard"
 	"herald/templates"
 	"herald/web"
 )
@@ -52,7 +53,8 @@ func (a *app) publishConfig() feeds.PublishConfig {
 		Language: a.cfg.Feeds.Language, Title: a.cfg.Feeds.Title, ArchiveSize: a.cfg.Feeds.ArchiveSize,
 		WebSub: feeds.WebSubConfig{
 			LeaseDefault: a.cfg.WebSub.LeaseDefault, LeaseMax: a.cfg.WebSub.LeaseMax,
-			AllowPrivateCallbacks: a.cfg.WebSub.AllowPrivateCallbacks, ExternalHubs: a.cfg.WebSub.ExternalHubs,
+			Callbacks:    netguard.Guard{AllowPrivate: a.cfg.WebSub.AllowPrivateCallbacks},
+			ExternalHubs: a.cfg.WebSub.ExternalHubs,
 		},
 	}
 }
