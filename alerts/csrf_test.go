@@ -13,8 +13,9 @@ import (
 func TestCSRF(t *testing.T) {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/topics/x", nil)
-	tok := alerts.CSRFToken(w, r)
-	if again := alerts.CSRFToken(w, r); again != tok {
+	var csrf alerts.CSRF
+	tok := csrf.Token(w, r)
+	if again := csrf.Token(w, r); again != tok {
 		t.Errorf("a second call in one request gave another token")
 	}
 	cookies := w.Result().Cookies()
@@ -46,22 +47,36 @@ func TestCSRF(t *testing.T) {
 		{"malformed cookie", post("x", &http.Cookie{Name: cookie.Name, Value: "x"}, ""), false},
 	}
 	for _, tc := range tests {
-		if got := alerts.ValidCSRF(tc.r); got != tc.want {
-			t.Errorf("%s: ValidCSRF = %v", tc.name, got)
+		if got := csrf.Valid(tc.r); got != tc.want {
+			t.Errorf("%s: Valid = %v", tc.name, got)
 		}
 	}
 	// A request that has the cookie keeps it.
 	w = httptest.NewRecorder()
 	r = httptest.NewRequest(http.MethodGet, "/", nil)
 	r.AddCookie(cookie)
-	if alerts.CSRFToken(w, r) != tok || len(w.Result().Cookies()) != 0 {
+	if csrf.Token(w, r) != tok || len(w.Result().Cookies()) != 0 {
 		t.Errorf("the existing cookie was replaced")
 	}
 	// Over TLS the cookie is Secure.
 	w = httptest.NewRecorder()
 	r = httptest.NewRequest(http.MethodGet, "https://news.example.org/", nil)
-	alerts.CSRFToken(w, r)
+	csrf.Token(w, r)
 	if c := w.Result().Cookies(); len(c) != 1 || !c[0].Secure {
 		t.Errorf("cookie over TLS: %+v", c)
+	}
+}
+
+// TestCSRFCookieFollowsBaseURL: behind a proxy that terminates TLS, the
+// request reaches Herald over plain HTTP, often without X-Forwarded-Proto;
+// the cookie is Secure because the site is https, and only then.
+func TestCSRFCookieFollowsBaseURL(t *testing.T) {
+	for base, want := range map[string]bool{"https://news.example.org": true, "http://127.0.0.1:8080": false} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "http://news.example.org/subscribe", nil)
+		alerts.NewCSRF(base).Token(w, r)
+		if c := w.Result().Cookies(); len(c) != 1 || c[0].Secure != want {
+			t.Errorf("base %s: cookie %+v, want Secure %v", base, c, want)
+		}
 	}
 }

@@ -57,12 +57,12 @@ func (l *subLimiter) prune(now time.Time) {
 	}
 }
 
-// subClientKey is the rate-limit key of a request's client: its IP
-// address, or for IPv6 its /64 network, which one client usually holds
-// whole. It uses RemoteAddr only; a reverse proxy in front must be
-// trusted to set it (the web package's middleware), or every client
-// shares one key.
-func subClientKey(r *http.Request) string {
+// ClientKey is the rate-limit key of a request's client: its IP address,
+// or for IPv6 its /64 network, which one client usually holds whole. It
+// uses RemoteAddr only; a reverse proxy in front must be trusted to set
+// it, or every client shares one key. Sign-ups, console sign-ins and admin
+// API authentication are all limited by it.
+func ClientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

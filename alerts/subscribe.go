@@ -116,6 +116,7 @@ type Service struct {
 	pages   map[string]*template.Template
 	mail    *subMailer
 	ipLimit *subLimiter
+	csrf    CSRF
 	sched   map[string]cron.Schedule
 	metrics subMetrics
 
@@ -185,7 +186,7 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{db: db, cfg: cfg, keys: keys, log: log, pages: map[string]*template.Template{},
-		ipLimit: newSubLimiter(cfg.ConfirmPerIPHour), bgSem: make(chan struct{}, 16), sched: map[string]cron.Schedule{}}
+		ipLimit: newSubLimiter(cfg.ConfirmPerIPHour), csrf: NewCSRF(cfg.BaseURL), bgSem: make(chan struct{}, 16), sched: map[string]cron.Schedule{}}
 	for freq, spec := range map[string]string{store.FrequencyDaily: cfg.DailyDigest, store.FrequencyWeekly: cfg.WeeklyDigest} {
 		if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
 			return nil, fmt.Errorf("alerts: %s digest schedule %q: the time zone comes from the config, not the spec", freq, spec)

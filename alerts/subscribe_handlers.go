@@ -228,7 +228,7 @@ func (s *Service) subscribeForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Target = t
-	p.CSRF = CSRFToken(w, r)
+	p.CSRF = s.csrf.Token(w, r)
 	s.render(w, http.StatusOK, "subscribe", p)
 }
 
@@ -265,7 +265,7 @@ func (s *Service) subscribePost(w http.ResponseWriter, r *http.Request) {
 	if msg := subCheckFrequency(p.Frequency); msg != "" {
 		p.Errors.add("frequency", msg)
 	}
-	if !ValidCSRF(r) {
+	if !s.csrf.Valid(r) {
 		p.Errors.add("csrf", "This form had expired, so nothing was sent. Please check it and press “Subscribe” again.")
 		status = http.StatusForbidden
 	}
@@ -273,11 +273,11 @@ func (s *Service) subscribePost(w http.ResponseWriter, r *http.Request) {
 		if subHasControl(p.Email) {
 			p.Email = subLine(p.Email)
 		}
-		p.CSRF = CSRFToken(w, r)
+		p.CSRF = s.csrf.Token(w, r)
 		s.render(w, status, "subscribe", p)
 		return
 	}
-	if s.ipLimit.allow(subClientKey(r), s.now()) {
+	if s.ipLimit.allow(ClientKey(r), s.now()) {
 		s.subBackground(r, "subscription request", func(ctx context.Context) error {
 			return s.subRequest(ctx, addr, t.Target, p.Frequency)
 		})
@@ -369,7 +369,7 @@ func (s *Service) confirmForm(w http.ResponseWriter, r *http.Request) {
 	if sub.Status == store.SubscriptionActive {
 		p.State = "already"
 	} else {
-		p.CSRF = CSRFToken(w, r)
+		p.CSRF = s.csrf.Token(w, r)
 	}
 	s.render(w, http.StatusOK, "confirm", p)
 }
@@ -384,14 +384,14 @@ func (s *Service) confirmPost(w http.ResponseWriter, r *http.Request) {
 		s.tokenFail(w, r, err, "/subscribe", "Subscribe again")
 		return
 	}
-	if !ValidCSRF(r) {
+	if !s.csrf.Valid(r) {
 		sub, err := s.db.SubscriptionByID(r.Context(), t.Subject)
 		if err != nil {
 			s.linkGone(w, r, "This subscription request was cancelled or has expired.", "/subscribe", "Subscribe again")
 			return
 		}
 		s.render(w, http.StatusForbidden, "confirm", confirmPage{Mode: "subscription", State: "ask", Action: "/subscribe/confirm",
-			Token: tok, CSRF: CSRFToken(w, r), Name: sub.Name, Kind: kindLabel(sub.Kind), FrequencyPhrase: frequencyPhrase(sub.Frequency),
+			Token: tok, CSRF: s.csrf.Token(w, r), Name: sub.Name, Kind: kindLabel(sub.Kind), FrequencyPhrase: frequencyPhrase(sub.Frequency),
 			Error: "This page had expired, so nothing changed. Please press the button again."})
 		return
 	}
@@ -431,7 +431,7 @@ type manageRequestPage struct {
 }
 
 func (s *Service) manageRequestForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "manage_request", manageRequestPage{CSRF: CSRFToken(w, r)})
+	s.render(w, http.StatusOK, "manage_request", manageRequestPage{CSRF: s.csrf.Token(w, r)})
 }
 
 // manageSentPage is the data of manage_sent.html: the same whether or not
@@ -450,17 +450,17 @@ func (s *Service) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 	if msg != "" {
 		p.Errors.add("email", msg)
 	}
-	if !ValidCSRF(r) {
+	if !s.csrf.Valid(r) {
 		p.Errors.add("csrf", "This form had expired, so nothing was sent. Please press “Send me a link” again.")
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
 		p.Email = subLine(p.Email)
-		p.CSRF = CSRFToken(w, r)
+		p.CSRF = s.csrf.Token(w, r)
 		s.render(w, status, "manage_request", p)
 		return
 	}
-	if s.ipLimit.allow(subClientKey(r), s.now()) {
+	if s.ipLimit.allow(ClientKey(r), s.now()) {
 		s.subBackground(r, "manage link request", func(ctx context.Context) error {
 			now := s.now()
 			queued, err := s.db.RequestManageLink(ctx, addr, store.MailLimit{Max: s.cfg.ConfirmPerHour, Since: now.Add(-time.Hour)},
@@ -542,7 +542,7 @@ func (s *Service) renderManage(w http.ResponseWriter, r *http.Request, status in
 		s.fail(w, r, http.StatusInternalServerError, errorPage{}, err)
 		return
 	}
-	p.CSRF = CSRFToken(w, r)
+	p.CSRF = s.csrf.Token(w, r)
 	p.Action = "/manage/" + r.PathValue("token")
 	p.Address, p.PendingAddress = sub.Address, sub.PendingAddress
 	p.Frequencies = store.Frequencies
@@ -570,7 +570,7 @@ func (s *Service) manageAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	if !ValidCSRF(r) {
+	if !s.csrf.Valid(r) {
 		s.renderManage(w, r, http.StatusForbidden, sub, managePageData{Notice: "This page had expired, so nothing changed. Please try again."}, nil)
 		return
 	}
@@ -670,7 +670,7 @@ func (s *Service) addressForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, http.StatusOK, "confirm", confirmPage{Mode: "address", State: "ask", Action: "/manage/address/" + r.PathValue("token"),
-		CSRF: CSRFToken(w, r), Address: sub.PendingAddress})
+		CSRF: s.csrf.Token(w, r), Address: sub.PendingAddress})
 }
 
 func (s *Service) addressPost(w http.ResponseWriter, r *http.Request) {
@@ -681,9 +681,9 @@ func (s *Service) addressPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !ValidCSRF(r) {
+	if !s.csrf.Valid(r) {
 		s.render(w, http.StatusForbidden, "confirm", confirmPage{Mode: "address", State: "ask", Action: "/manage/address/" + r.PathValue("token"),
-			CSRF: CSRFToken(w, r), Address: sub.PendingAddress, Error: "This page had expired, so nothing changed. Please press the button again."})
+			CSRF: s.csrf.Token(w, r), Address: sub.PendingAddress, Error: "This page had expired, so nothing changed. Please press the button again."})
 		return
 	}
 	sub, err := s.db.ConfirmAddressChange(r.Context(), t.Subject, t.Aux)

@@ -112,6 +112,10 @@ func freeAddr(tb testing.TB) string {
 // config is a Herald config file as a tree of maps, written as YAML.
 type config map[string]any
 
+// benchAdminToken is the admin token of every benchmark's Herald; reading
+// /metrics on the site needs it.
+const benchAdminToken = "benchmark-admin-token-0123456789"
+
 // baseConfig is the config every benchmark starts from: a database in dir,
 // JSON logs, a department with one source at feedURL and no scheduled
 // digests or pulls during the measurement.
@@ -125,7 +129,7 @@ func baseConfig(dir, addr, feedURL string) config {
 		"schedule":    map[string]any{"pull": "0 0 1 1 *", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"},
 		"pull":        map[string]any{"allow_private": true}, // the publisher runs on loopback
 		"secrets":     map[string]any{"token_keys": []string{"benchmark token key, invented for bench runs"}},
-		"admin":       map[string]any{"tokens": []string{"benchmark-admin-token-0123456789"}},
+		"admin":       map[string]any{"tokens": []string{benchAdminToken}},
 		"departments": []map[string]any{{"slug": "coastal", "name": "Department for Coastal Affairs"}},
 		"sources":     []map[string]any{{"name": "coastal", "url": feedURL, "department": "coastal", "format": "rss"}},
 	}

@@ -381,7 +381,9 @@ var feedRequestsRE = regexp.MustCompile(`(?m)^herald_feed_requests_total\{status
 // heraldFeedStatuses reads herald_feed_requests_total by status.
 func heraldFeedStatuses(b *testing.B, metricsURL string) map[int]int64 {
 	b.Helper()
-	resp, err := http.Get(metricsURL)
+	req, _ := http.NewRequest(http.MethodGet, metricsURL, nil)
+	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

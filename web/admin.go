@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/alerts"
 	"herald/store"
 )
 
@@ -114,7 +115,7 @@ func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !s.logins.allow(clientIP(r)) {
+	if !s.logins.allow(alerts.ClientKey(r)) {
 		w.Header().Set("Retry-After", "60")
 		s.renderError(w, r, http.StatusTooManyRequests, "There have been too many sign-in attempts from your network. Wait a minute and try again.")
 		return

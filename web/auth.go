@@ -7,14 +7,17 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"herald/alerts"
 )
 
 // Login attempts per client IP: a burst of five, then one every twelve
@@ -52,15 +55,24 @@ func bearer(r *http.Request) string {
 }
 
 // requireToken lets a request through to an API handler only with a valid
-// bearer token.
-func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
+// bearer token. Wrong tokens are counted per client with the console's
+// sign-in limiter; a client out of attempts gets 429 and is not even
+// checked, so guessing runs at the limiter's pace whatever it sends.
+func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := alerts.ClientKey(r)
+		if wait := s.logins.wait(key); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "Too many requests with a wrong admin token from your network; try again later."))
+			return
+		}
 		if !s.tokenOK(bearer(r)) {
+			s.logins.allow(key)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald admin"`)
 			s.apiFail(w, r, errStatus(http.StatusUnauthorized, "A valid admin token is required: Authorization: Bearer <token>."))
 			return
 		}
-		h(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -207,16 +219,6 @@ func safeNext(next string) string {
 	return "/admin/"
 }
 
-// clientIP is the address the connection came from. Behind a reverse proxy
-// every client shares the proxy's address, and so its login allowance.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // limiter is a token bucket per key, forgetting keys idle for long.
 type limiter struct {
 	mu    sync.Mutex
@@ -254,4 +256,20 @@ func (l *limiter) allow(key string) bool {
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)
+}
+
+// wait is how long key must wait for its next token: 0 when it has one
+// now. It takes nothing.
+func (l *limiter) wait(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.m[key]
+	if !ok {
+		return 0
+	}
+	missing := 1 - b.lim.TokensAt(l.now())
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(l.limit) * float64(time.Second))
 }

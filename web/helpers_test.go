@@ -325,8 +325,7 @@ func (s *site) login() {
 }
 
 // cookieCSRF is a double-submit CSRF token: a random value in an HttpOnly
-// cookie that the form must repeat. It is the contract the alerts side's
-// CSRFToken and ValidCSRF keep.
+// cookie that the form must repeat. It is the contract alerts.CSRF keeps.
 type cookieCSRF struct{}
 
 const csrfCookie = "test_csrf"

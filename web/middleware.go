@@ -200,39 +200,54 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' https: data:; 
 
 // secure sets the security headers every response carries. They are set
 // again as the response starts, so a mounted handler cannot loosen the
-// site's policy by setting its own.
+// site's policy by setting its own; it can only make the referrer policy
+// stricter (pages whose URL holds a token send none).
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setSecurityHeaders(w.Header())
-		next.ServeHTTP(&secureWriter{ResponseWriter: w}, r)
+		s.setSecurityHeaders(w.Header())
+		next.ServeHTTP(&secureWriter{ResponseWriter: w, s: s}, r)
 	})
 }
 
-// The header values are shared by every response; the [:1:1] capacity
-// makes an append by anyone copy rather than write into them.
-var (
-	hdrCSP       = []string{contentSecurityPolicy}[:1:1]
-	hdrNoSniff   = []string{"nosniff"}[:1:1]
-	hdrReferrer  = []string{"strict-origin-when-cross-origin"}[:1:1]
-	hdrFrameDeny = []string{"DENY"}[:1:1]
-)
+// securityHeaders builds the headers of every response. Their values are
+// shared by every response; the [:1:1] capacity makes an append by anyone
+// copy rather than write into them.
+func securityHeaders(https bool, hstsMaxAge time.Duration) http.Header {
+	h := http.Header{
+		"Content-Security-Policy": []string{contentSecurityPolicy}[:1:1],
+		"X-Content-Type-Options":  []string{"nosniff"}[:1:1],
+		"Referrer-Policy":         []string{"strict-origin-when-cross-origin"}[:1:1],
+		"X-Frame-Options":         []string{"DENY"}[:1:1],
+	}
+	if https && hstsMaxAge > 0 {
+		h["Strict-Transport-Security"] = []string{"max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)}[:1:1]
+	}
+	return h
+}
 
-func setSecurityHeaders(h http.Header) {
-	h["Content-Security-Policy"] = hdrCSP
-	h["X-Content-Type-Options"] = hdrNoSniff
-	h["Referrer-Policy"] = hdrReferrer
-	h["X-Frame-Options"] = hdrFrameDeny
+// strictReferrer lists the referrer policies stricter than the site's,
+// which a handler may set for its own response.
+var strictReferrer = map[string]bool{"no-referrer": true, "same-origin": true, "strict-origin": true}
+
+func (s *Server) setSecurityHeaders(h http.Header) {
+	for k, v := range s.security {
+		if k == "Referrer-Policy" && len(h[k]) == 1 && strictReferrer[h[k][0]] {
+			continue
+		}
+		h[k] = v
+	}
 }
 
 type secureWriter struct {
 	http.ResponseWriter
+	s       *Server
 	started bool
 }
 
 func (sw *secureWriter) WriteHeader(code int) {
 	if !sw.started {
 		sw.started = true
-		setSecurityHeaders(sw.Header())
+		sw.s.setSecurityHeaders(sw.Header())
 	}
 	sw.ResponseWriter.WriteHeader(code)
 }
@@ -302,7 +317,14 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	return &httpMetrics{duration: d}, nil
 }
 
-func (s *Server) metricsHandler() http.Handler {
+// MetricsHandler serves the Prometheus metrics without authentication,
+// for a listener of their own that only the scraper reaches
+// (metrics.listen); on the site, /metrics asks for an admin token. It is
+// nil when Deps.Metrics is.
+func (s *Server) MetricsHandler() http.Handler {
+	if s.deps.Metrics == nil {
+		return nil
+	}
 	return promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
 }
 

@@ -268,7 +268,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	ready = nil
 
 	s.get("/topics/human-trafficking")
-	r = s.get("/metrics")
+	r = s.api(http.MethodGet, "/metrics", nil)
 	wantStatus(t, r, 200)
 	for _, want := range []string{
 		`herald_http_request_duration_seconds_count{code="200",method="GET",route="GET /topics/{slug}"} 1`,

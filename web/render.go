@@ -161,6 +161,32 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	s.render(w, r, status, "error", &view{Title: heading, NoIndex: true, Data: errorPage{Status: status, Heading: heading, Message: msg}})
 }
 
+// unmatched answers a request no route took: 405 with an Allow header when
+// the path has routes for other methods, else 404.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	err := errStatus(http.StatusMethodNotAllowed, "%s is not allowed here; use %s.", r.Method, strings.Join(allow, " or "))
+	if isAPI(r) {
+		s.apiFail(w, r, err)
+		return
+	}
+	s.fail(w, r, err)
+}
+
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	if isAPI(r) {
 		s.apiFail(w, r, store.ErrNotFound)

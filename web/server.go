@@ -41,6 +41,12 @@ type Config struct {
 	// Language is the language of the site's content, for search feeds;
 	// default "en".
 	Language string
+	// Now is the clock of console sessions and the sign-in limiter;
+	// default time.Now.
+	Now func() time.Time
+	// HSTSMaxAge is sent as Strict-Transport-Security's max-age when
+	// BaseURL is https; 0 sends none.
+	HSTSMaxAge time.Duration
 }
 
 // Mounter is a handler that registers its own routes, such as the feeds
@@ -58,19 +64,6 @@ type CSRF interface {
 	// Valid reports whether r's csrf_token field matches its cookie.
 	Valid(r *http.Request) bool
 }
-
-// CSRFFuncs adapts a pair of functions, such as alerts.CSRFToken and
-// alerts.ValidCSRF, to CSRF.
-type CSRFFuncs struct {
-	TokenFunc func(http.ResponseWriter, *http.Request) string
-	ValidFunc func(*http.Request) bool
-}
-
-// Token calls TokenFunc.
-func (c CSRFFuncs) Token(w http.ResponseWriter, r *http.Request) string { return c.TokenFunc(w, r) }
-
-// Valid calls ValidFunc.
-func (c CSRFFuncs) Valid(r *http.Request) bool { return c.ValidFunc(r) }
 
 // Puller pulls one source now, outside the schedule, and records the
 // outcome on the source (store.Source's health fields). An unknown name is
@@ -161,7 +154,8 @@ type Deps struct {
 	// Ready reports whether the scheduler is running, for /readyz.
 	Ready func() error
 	// Metrics is what /metrics exposes (normally the *prometheus.Registry
-	// that reg is); nil turns /metrics off.
+	// that reg is) to a request with an admin bearer token, and what
+	// MetricsHandler serves on a listener of its own; nil turns both off.
 	Metrics prometheus.Gatherer
 }
 
@@ -182,6 +176,9 @@ type Server struct {
 	metrics  *httpMetrics
 	sessions *sessions
 	logins   *limiter
+	// security are the headers every response carries.
+	security http.Header
+	mux      *http.ServeMux
 	handler  http.Handler
 	// apiRoutes records the /api/v1 patterns as they are registered, for
 	// the OpenAPI document's test.
@@ -216,6 +213,9 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	var tokens []string
 	for _, t := range cfg.AdminTokens {
 		if t = strings.TrimSpace(t); t != "" {
@@ -235,8 +235,8 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		deps:     deps,
 		log:      slog.New(NewLogHandler(log.Handler())),
 		base:     base,
-		sessions: newSessions(12*time.Hour, time.Now),
-		logins:   newLimiter(loginRate, loginBurst, time.Now),
+		sessions: newSessions(12*time.Hour, cfg.Now),
+		logins:   newLimiter(loginRate, loginBurst, cfg.Now),
 	}
 	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
 	if err != nil {
@@ -246,9 +246,10 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	s.handler = s.observe(s.secure(s.limitBody(mux)))
+	s.security = securityHeaders(base.Scheme == "https", cfg.HSTSMaxAge)
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	s.handler = s.observe(s.secure(s.limitBody(s.mux)))
 	return s, nil
 }
 
@@ -266,9 +267,6 @@ func (s *Server) adminEnabled() bool { return len(s.cfg.AdminTokens) > 0 }
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.deps.Metrics != nil {
-		mux.Handle("GET /metrics", s.metricsHandler())
-	}
 	mux.Handle("GET /static/", s.static())
 
 	mux.HandleFunc("GET /{$}", s.home)
@@ -287,12 +285,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.deps.Alerts != nil {
 		s.deps.Alerts.Routes(mux)
 	}
-	mux.HandleFunc("/", s.notFound)
+	mux.HandleFunc("/", s.unmatched)
 
 	if !s.adminEnabled() {
 		return
 	}
 
+	// /metrics names sources, routes and mail volumes: only for admins
+	// here, or for anyone who reaches metrics.listen (MetricsHandler).
+	if s.deps.Metrics != nil {
+		mux.Handle("GET /metrics", s.requireToken(s.MetricsHandler()))
+	}
 	api := func(pattern string, h http.HandlerFunc) {
 		s.apiRoutes = append(s.apiRoutes, pattern)
 		mux.Handle(pattern, s.requireToken(h))

@@ -23,6 +23,7 @@ type Config struct {
 	Database     string         `yaml:"database"`
 	BaseURL      string         `yaml:"base_url"`
 	Listen       string         `yaml:"listen"`
+	HSTSMaxAge   time.Duration  `yaml:"hsts_max_age"`
 	Timezone     string         `yaml:"timezone"`
 	TemplatesDir string         `yaml:"templates_dir"`
 	Log          LogConfig      `yaml:"log"`
@@ -34,6 +35,7 @@ type Config struct {
 	Mail         *MailConfig    `yaml:"mail"`
 	Secrets      SecretsConfig  `yaml:"secrets"`
 	Admin        AdminConfig    `yaml:"admin"`
+	Metrics      MetricsConfig  `yaml:"metrics"`
 
 	Departments []DepartmentConfig `yaml:"departments"`
 	Sources     []SourceConfig     `yaml:"sources"`
@@ -136,6 +138,13 @@ type SecretsConfig struct {
 	TokenKeys []Secret `yaml:"token_keys"`
 }
 
+// MetricsConfig places the Prometheus metrics.
+type MetricsConfig struct {
+	// Listen is a separate address serving /metrics without a token;
+	// empty serves them only on the site, to admin bearer tokens.
+	Listen string `yaml:"listen"`
+}
+
 // AdminConfig holds bearer tokens for the admin API and console.
 type AdminConfig struct {
 	Tokens []Secret `yaml:"tokens"`
@@ -200,12 +209,14 @@ func defaultConfig() Config {
 		Database: "./herald.db",
 		BaseURL:  "http://127.0.0.1:8080",
 		Listen:   "127.0.0.1:8080",
-		Timezone: "Europe/London",
-		Log:      LogConfig{Format: "auto", Level: "info"},
-		Schedule: ScheduleConfig{Pull: "*/5 * * * *", DailyDigest: "30 8 * * *", WeeklyDigest: "30 8 * * 6"},
-		Pull:     PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
-		Feeds:    FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
-		WebSub:   WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
+		// A year, as HSTS preload lists ask.
+		HSTSMaxAge: 365 * 24 * time.Hour,
+		Timezone:   "Europe/London",
+		Log:        LogConfig{Format: "auto", Level: "info"},
+		Schedule:   ScheduleConfig{Pull: "*/5 * * * *", DailyDigest: "30 8 * * *", WeeklyDigest: "30 8 * * 6"},
+		Pull:       PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
+		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
+		WebSub:     WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
 		Alerts: AlertsConfig{MaxAge: 48 * time.Hour, ConfirmPerHour: 5, ConfirmPerIPHour: 20, DigestMaxEntries: 200,
 			EraseAfter: 28 * 24 * time.Hour, PurgeBodiesAfter: 7 * 24 * time.Hour},
 	}
@@ -288,6 +299,16 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q must be host:port", c.Listen)
+	}
+	if c.HSTSMaxAge < 0 {
+		add("hsts_max_age: must not be negative (0 sends no Strict-Transport-Security)")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen: %q must be host:port", c.Metrics.Listen)
+		} else if c.Metrics.Listen == c.Listen {
+			add("metrics.listen: %q is the site's own listen address; give the metrics one of their own", c.Metrics.Listen)
+		}
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		add("timezone: %q is not a known time zone", c.Timezone)

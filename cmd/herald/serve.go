@@ -240,9 +240,10 @@ func (a *app) serve(ctx context.Context) error {
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
+		HSTSMaxAge: a.cfg.HSTSMaxAge,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
-		CSRF:   web.CSRFFuncs{TokenFunc: alerts.CSRFToken, ValidFunc: alerts.ValidCSRF},
+		CSRF:   alerts.NewCSRF(a.cfg.BaseURL),
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
 		Ready: func() error {
 			if !schedulerUp.Load() {
@@ -259,24 +260,41 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
-	httpSrv := &http.Server{
-		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+	}
+	servers := map[net.Listener]*http.Server{ln: newServer(srv.Handler())}
+	if a.cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen on %s: %w", a.cfg.Metrics.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		servers[mln] = newServer(mux)
+		a.log.Info("metrics served", slog.String("listen", mln.Addr().String()))
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			cancel()
-		}
-	}()
+	errc := make(chan error, len(servers))
+	for l, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := p.publisher.Run(ctx); err != nil {
@@ -312,7 +330,9 @@ func (a *app) serve(ctx context.Context) error {
 	for _, j := range jobs {
 		if _, err := c.AddFunc(j.spec, j.fn); err != nil {
 			cancel()
-			httpSrv.Close()
+			for _, hs := range servers {
+				hs.Close()
+			}
 			wg.Wait()
 			return fmt.Errorf("schedule %q: %w", j.spec, err)
 		}
@@ -357,7 +377,9 @@ func (a *app) serve(ctx context.Context) error {
 	stopped := c.Stop()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
-	httpSrv.Shutdown(shutdownCtx)
+	for _, hs := range servers {
+		hs.Shutdown(shutdownCtx)
+	}
 	select {
 	case <-stopped.Done():
 	case <-shutdownCtx.Done():
