@@ -1,4 +1,4 @@
-package alerts_test
+package delivery_test
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 )
@@ -44,10 +44,10 @@ func benchDelivery(b *testing.B, n int) {
 		}
 		srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
 		benchEnqueueDigest(b, db, n)
-		d, err := alerts.NewDeliverer(db, alerts.MailConfig{
+		d, err := delivery.New(db, delivery.Config{
 			From:      "Herald <alerts@news.example.org>",
 			Transport: "smtp",
-			SMTP:      alerts.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: "none", Timeout: 30 * time.Second},
+			SMTP:      delivery.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: "none", Timeout: 30 * time.Second},
 			// Rate zero: no limit.
 			Concurrency: 4, RetryMaxAge: 48 * time.Hour, SuppressAfter: 3,
 		}, slog.New(slog.DiscardHandler), nil)

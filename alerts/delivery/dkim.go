@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func newDeliverDKIM(cfg DKIMConfig) (*deliverDKIM, error) {
 		}
 	}
 	if len(p) > 0 {
-		return nil, errors.New("alerts: dkim: " + strings.Join(p, "; "))
+		return nil, errors.New("delivery: dkim: " + strings.Join(p, "; "))
 	}
 	k := &deliverDKIM{opts: dkim.SignOptions{
 		Domain:                 cfg.Domain,
@@ -67,7 +67,7 @@ func newDeliverDKIM(cfg DKIMConfig) (*deliverDKIM, error) {
 		HeaderKeys:             mimeSignedHeaders(),
 	}}
 	if _, err := dkim.NewSigner(&k.opts); err != nil {
-		return nil, fmt.Errorf("alerts: dkim: %w", err)
+		return nil, fmt.Errorf("delivery: dkim: %w", err)
 	}
 	return k, nil
 }

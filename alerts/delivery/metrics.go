@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func newDeliverMetrics(reg prometheus.Registerer, d *Deliverer) (*deliverMetrics
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
-				return nil, errors.New("alerts: delivery metrics are already registered (one Deliverer per registry)")
+				return nil, errors.New("delivery: metrics are already registered (one Deliverer per registry)")
 			}
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"context"
@@ -142,7 +142,7 @@ func (s *smtpSender) newClient(cfg SMTPConfig) (*gomail.Client, error) {
 	}
 	c, err := gomail.NewClient(cfg.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: smtp client: %w", err)
+		return nil, fmt.Errorf("delivery: smtp client: %w", err)
 	}
 	return c, nil
 }
@@ -287,7 +287,7 @@ type fileSender struct{ dir string }
 
 func newFileSender(dir string) (*fileSender, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("alerts: mail dir: %w", err)
+		return nil, fmt.Errorf("delivery: mail dir: %w", err)
 	}
 	return &fileSender{dir: dir}, nil
 }

@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -32,19 +32,19 @@ type mimeBuilder struct {
 	idDomain string
 }
 
-func newMIMEBuilder(cfg MailConfig) (*mimeBuilder, error) {
+func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
 	from, err := mail.ParseAddress(cfg.From)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: mail from %q: %w", cfg.From, err)
+		return nil, fmt.Errorf("delivery: mail from %q: %w", cfg.From, err)
 	}
 	b := &mimeBuilder{from: from}
 	b.idDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if !mimeDotAtom(b.idDomain) {
-		return nil, fmt.Errorf("alerts: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
+		return nil, fmt.Errorf("delivery: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
 	}
 	if cfg.ReplyTo != "" {
 		if b.replyTo, err = mail.ParseAddress(cfg.ReplyTo); err != nil {
-			return nil, fmt.Errorf("alerts: mail reply_to %q: %w", cfg.ReplyTo, err)
+			return nil, fmt.Errorf("delivery: mail reply_to %q: %w", cfg.ReplyTo, err)
 		}
 	}
 	listID := cfg.ListID
@@ -52,7 +52,7 @@ func newMIMEBuilder(cfg MailConfig) (*mimeBuilder, error) {
 		listID = "alerts." + b.idDomain
 	}
 	if b.listID, err = mimeListID(listID); err != nil {
-		return nil, fmt.Errorf("alerts: mail list_id %q: %w", cfg.ListID, err)
+		return nil, fmt.Errorf("delivery: mail list_id %q: %w", cfg.ListID, err)
 	}
 	return b, nil
 }
