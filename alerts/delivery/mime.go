@@ -17,9 +17,9 @@ import (
 	"herald/store"
 )
 
-// mimeMaxBytes is the largest message Herald sends. The digest composer
+// maxMessageBytes is the largest message Herald sends. The digest composer
 // keeps well below it; a message over it is a bug to surface, not to send.
-const mimeMaxBytes = 1 << 20
+const maxMessageBytes = 1 << 20
 
 // mimeBuilder renders outbox rows as multipart/alternative messages with
 // the headers bulk mail needs to be accepted and handled well.
@@ -253,8 +253,8 @@ func mimeRender(msg *gomail.Msg, buf *bytes.Buffer) error {
 
 // mimeCheckSize refuses a message over the size limit.
 func mimeCheckSize(raw []byte) error {
-	if len(raw) > mimeMaxBytes {
-		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), mimeMaxBytes)
+	if len(raw) > maxMessageBytes {
+		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), maxMessageBytes)
 	}
 	return nil
 }

@@ -27,19 +27,19 @@ type Store interface {
 	PurgeBodies(ctx context.Context, before time.Time) (int, error)
 }
 
-// Retry timing: the n-th temporary failure waits about deliverBackoffBase
-// doubled n-1 times, at most deliverBackoffMax, with jitter so that a burst
+// Retry timing: the n-th temporary failure waits about backoffBase
+// doubled n-1 times, at most backoffMax, with jitter so that a burst
 // of failures does not come back as a burst.
 const (
-	deliverBackoffBase = time.Minute
-	deliverBackoffMax  = time.Hour
+	backoffBase = time.Minute
+	backoffMax  = time.Hour
 )
 
-// Outcomes are recorded in transactions of up to deliverCommitBatch,
-// gathered for at most deliverCommitWait (see commit).
+// Outcomes are recorded in transactions of up to commitBatch,
+// gathered for at most commitWait (see commit).
 const (
-	deliverCommitBatch = 128
-	deliverCommitWait  = 20 * time.Millisecond
+	commitBatch = 128
+	commitWait  = 20 * time.Millisecond
 )
 
 // Deliverer sends the outbox: workers claim due messages, render them and
@@ -51,10 +51,10 @@ type Deliverer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	mime    *mimeBuilder
-	dkim    *deliverDKIM
-	newConn func() deliverSender
+	dkim    *dkimSigner
+	newConn func() sender
 	limiter *rate.Limiter
-	metrics *deliverMetrics
+	metrics *metrics
 
 	// writeMu queues the deliverer's own write transactions in Go rather
 	// than in SQLite's busy handler, which sleeps in steps of milliseconds.
@@ -86,7 +86,7 @@ func New(db Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*De
 	if d.mime, err = newMIMEBuilder(cfg); err != nil {
 		return nil, err
 	}
-	if d.dkim, err = newDeliverDKIM(cfg.DKIM); err != nil {
+	if d.dkim, err = newDKIMSigner(cfg.DKIM); err != nil {
 		return nil, err
 	}
 	switch cfg.Transport {
@@ -99,14 +99,14 @@ func New(db Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*De
 		if err != nil {
 			return nil, err
 		}
-		d.newConn = func() deliverSender { return fs }
+		d.newConn = func() sender { return fs }
 	}
 	limit := rate.Inf
 	if cfg.Rate > 0 {
 		limit = rate.Limit(cfg.Rate)
 	}
 	d.limiter = rate.NewLimiter(limit, max(1, cfg.Concurrency))
-	if d.metrics, err = newDeliverMetrics(reg, d); err != nil {
+	if d.metrics, err = newMetrics(reg, d); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -185,7 +185,7 @@ func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
 }
 
 // commit records outcomes as they arrive, in transactions of up to
-// deliverCommitBatch outcomes gathered for at most deliverCommitWait after
+// commitBatch outcomes gathered for at most commitWait after
 // the first: one transaction for many messages writes the shared index
 // pages once, where a transaction per message would write them for each.
 // The wait is the longest a sent message stays unrecorded, and so can be
@@ -194,14 +194,14 @@ func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
 // forgotten.
 func (d *Deliverer) commit(results <-chan store.DeliveryOutcome) int {
 	sent := 0
-	batch := make([]store.DeliveryOutcome, 0, deliverCommitBatch)
+	batch := make([]store.DeliveryOutcome, 0, commitBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for o := range results {
 		batch = append(batch[:0], o)
-		timer.Reset(deliverCommitWait)
+		timer.Reset(commitWait)
 	gather:
-		for len(batch) < deliverCommitBatch {
+		for len(batch) < commitBatch {
 			select {
 			case o, ok := <-results:
 				if !ok {
@@ -252,7 +252,7 @@ func (d *Deliverer) record(batch []store.DeliveryOutcome) int {
 // work is one worker: claim, send, repeat. In drain mode it returns when
 // nothing is due; otherwise it waits to be kicked or for the next poll.
 func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutcome, drain bool) error {
-	w := &deliverWorker{d: d, conn: d.newConn()}
+	w := &worker{d: d, conn: d.newConn()}
 	defer w.conn.close()
 	failures := 0
 	for ctx.Err() == nil {
@@ -322,10 +322,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deliverWorker is one worker's connection and buffers.
-type deliverWorker struct {
+// worker is one worker's connection and buffers.
+type worker struct {
 	d    *Deliverer
-	conn deliverSender
+	conn sender
 	// buf holds the rendered message; signed, the same with its DKIM
 	// signature in front.
 	buf, signed bytes.Buffer
@@ -333,7 +333,7 @@ type deliverWorker struct {
 
 // render composes, renders and (when configured) signs one row, and checks
 // the size of the bytes that will be sent.
-func (w *deliverWorker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt string, err error) {
+func (w *worker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt string, err error) {
 	msg, from, rcpt, err := w.d.mime.build(m.OutboxMessage)
 	if err != nil {
 		return nil, "", "", err
@@ -354,7 +354,7 @@ func (w *deliverWorker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt 
 // deliverClaim sends a claim's messages one by one, renewing the lease
 // when it could run out during a send and handing back what it could not
 // send because ctx ended.
-func (w *deliverWorker) deliverClaim(ctx context.Context, claim store.OutboxClaim, results chan<- store.DeliveryOutcome) {
+func (w *worker) deliverClaim(ctx context.Context, claim store.OutboxClaim, results chan<- store.DeliveryOutcome) {
 	d := w.d
 	ids := make([]int64, len(claim.Messages))
 	for i, m := range claim.Messages {
@@ -424,11 +424,11 @@ func (d *Deliverer) release(token string, ids []int64) {
 
 // deliver renders and sends one message and says what became of it, and
 // whether the relay could not be reached at all.
-func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, token string) (store.DeliveryOutcome, bool) {
+func (w *worker) deliver(ctx context.Context, m *store.ClaimedMessage, token string) (store.DeliveryOutcome, bool) {
 	d := w.d
 	log := d.log.With(slog.String("key", m.Key), slog.Int("attempt", m.Attempts))
 	for _, b := range []*bytes.Buffer{&w.buf, &w.signed} {
-		if b.Cap() > 4*mimeMaxBytes {
+		if b.Cap() > 4*maxMessageBytes {
 			*b = bytes.Buffer{} // let an outsized message's buffer go
 		}
 	}
@@ -444,7 +444,7 @@ func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, to
 		log.Debug("outbox: sent")
 		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusSent, Address: m.To}, false
 	}
-	v := deliverClassify(err)
+	v := classify(err)
 	log.Debug("outbox: send failed", slog.Any("error", err), slog.Bool("permanent", v.permanent))
 	if v.permanent {
 		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusFailed, Address: m.To,
@@ -456,35 +456,35 @@ func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, to
 	return d.retryOrFail(m, token, v.reason), v.dial
 }
 
-// deliverMinAttempts is how many times a message is tried before it may
+// minAttempts is how many times a message is tried before it may
 // be given up for its age: a backlog older than RetryMaxAge (after a long
 // relay outage) must not be dropped at the first greylisting reply.
-const deliverMinAttempts = 3
+const minAttempts = 3
 
 // retryOrFail schedules another attempt after a temporary failure, or
 // fails the message when it has been retried for RetryMaxAge and at least
-// deliverMinAttempts times.
+// minAttempts times.
 func (d *Deliverer) retryOrFail(m *store.ClaimedMessage, token, reason string) store.DeliveryOutcome {
 	now := d.now()
 	o := store.DeliveryOutcome{ID: m.ID, Token: token, Address: m.To, Error: reason}
 	tried := m.Attempts + 1 // this attempt included
-	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= deliverMinAttempts {
+	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= minAttempts {
 		o.Status = store.StatusFailed
 		o.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", tried, d.cfg.RetryMaxAge, reason)
 		return o
 	}
 	o.Status = store.StatusPending
-	o.NextAttemptAt = now.Add(deliverBackoff(m.Attempts))
+	o.NextAttemptAt = now.Add(backoff(m.Attempts))
 	return o
 }
 
-// deliverBackoff is the wait after the attempt-th try: exponential, capped,
+// backoff is the wait after the attempt-th try: exponential, capped,
 // with the upper half jittered.
-func deliverBackoff(attempt int) time.Duration {
-	d := deliverBackoffBase
-	for i := 1; i < attempt && d < deliverBackoffMax; i++ {
+func backoff(attempt int) time.Duration {
+	d := backoffBase
+	for i := 1; i < attempt && d < backoffMax; i++ {
 		d *= 2
 	}
-	d = min(d, deliverBackoffMax)
+	d = min(d, backoffMax)
 	return d/2 + rand.N(d/2+1)
 }
