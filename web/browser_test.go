@@ -308,7 +308,7 @@ func TestBrowserSubscribeConfirmManageUnsubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 		deliverer, err = delivery.New(db, delivery.Config{From: "Herald <alerts@news.example.org>", Transport: "smtp",
-			SMTP: delivery.SMTPConfig{Host: smtp.Host(), Port: smtp.Port(), TLS: "none"}, Concurrency: 1}, nil, nil)
+			SMTP: delivery.SMTPConfig{Host: smtp.Host(), Port: smtp.Port(), TLS: "none"}, Concurrency: 1, Now: db.Now}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,6 +52,11 @@ type Config struct {
 	// PollInterval is how often idle workers look for due messages that
 	// nobody kicked them about, such as retries (default 5 seconds).
 	PollInterval time.Duration
+	// Now is the clock that retry times, claim renewals, body purges and
+	// the oldest-due gauge are measured by (default time.Now). Pass the
+	// store's clock: the store stamps claims and due times with it, and
+	// the two must agree, in tests that move it too.
+	Now func() time.Time
 }
 
 // SMTPConfig is the relay Herald hands messages to.
@@ -108,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }

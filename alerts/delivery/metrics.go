@@ -61,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, d *Deliverer) (*metrics, error) {
 		if t.IsZero() {
 			return 0
 		}
-		return max(0, d.now().Sub(t).Seconds())
+		return max(0, d.cfg.Now().Sub(t).Seconds())
 	})
 	for _, c := range []prometheus.Collector{m.results, m.duration, depth, oldest} {
 		if err := reg.Register(c); err != nil {

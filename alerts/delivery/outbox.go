@@ -49,7 +49,6 @@ type Deliverer struct {
 	store   Store
 	cfg     Config
 	log     *slog.Logger
-	now     func() time.Time
 	mime    *mimeBuilder
 	dkim    *dkimSigner
 	newConn func() sender
@@ -64,9 +63,7 @@ type Deliverer struct {
 	kickCh chan struct{}
 }
 
-// New checks cfg and returns a Deliverer over db. When db is a
-// *store.DB, delivery follows its clock (db.Now), so tests that move the
-// store's clock move retry times too. reg may be nil.
+// New checks cfg and returns a Deliverer over db. reg may be nil.
 func New(db Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
 	if db == nil {
 		return nil, errors.New("delivery: deliverer needs a store")
@@ -78,10 +75,7 @@ func New(db Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*De
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	d := &Deliverer{store: db, cfg: cfg, log: log, now: time.Now, kickCh: make(chan struct{})}
-	if sdb, ok := db.(*store.DB); ok {
-		d.now = func() time.Time { return sdb.Now() }
-	}
+	d := &Deliverer{store: db, cfg: cfg, log: log, kickCh: make(chan struct{})}
 	var err error
 	if d.mime, err = newMIMEBuilder(cfg); err != nil {
 		return nil, err
@@ -295,7 +289,7 @@ func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutco
 
 func (d *Deliverer) purgeLoop(ctx context.Context) {
 	for {
-		n, err := d.store.PurgeBodies(ctx, d.now().Add(-d.cfg.PurgeAfter))
+		n, err := d.store.PurgeBodies(ctx, d.cfg.Now().Add(-d.cfg.PurgeAfter))
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -373,7 +367,7 @@ func (w *worker) deliverClaim(ctx context.Context, claim store.OutboxClaim, resu
 		// (connecting and sending take at most two timeouts). The rows
 		// already sent are renewed too: their outcomes may not be
 		// recorded yet.
-		if until.Sub(d.now()) < d.cfg.Lease/2 {
+		if until.Sub(d.cfg.Now()) < d.cfg.Lease/2 {
 			d.writeMu.Lock()
 			next, held, err := d.store.RenewClaim(ctx, claim.Token, ids, d.cfg.Lease)
 			d.writeMu.Unlock()
@@ -465,7 +459,7 @@ const minAttempts = 3
 // fails the message when it has been retried for RetryMaxAge and at least
 // minAttempts times.
 func (d *Deliverer) retryOrFail(m *store.ClaimedMessage, token, reason string) store.DeliveryOutcome {
-	now := d.now()
+	now := d.cfg.Now()
 	o := store.DeliveryOutcome{ID: m.ID, Token: token, Address: m.To, Error: reason}
 	tried := m.Attempts + 1 // this attempt included
 	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= minAttempts {

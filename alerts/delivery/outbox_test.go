@@ -57,8 +57,10 @@ func (f *deliveryFixture) smtpConfig() delivery.Config {
 	}
 }
 
+// deliverer returns a deliverer on the fixture's store that follows its clock.
 func (f *deliveryFixture) deliverer(cfg delivery.Config, reg prometheus.Registerer) *delivery.Deliverer {
 	f.t.Helper()
+	cfg.Now = f.clock.now
 	d, err := delivery.New(f.db, cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		f.t.Fatal(err)

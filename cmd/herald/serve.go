@@ -119,6 +119,7 @@ func (a *app) newDeliverer() (*delivery.Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
+	mc.Now = a.db.Now
 	return delivery.New(a.db, mc, a.log, a.reg)
 }
 
