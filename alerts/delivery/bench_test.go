@@ -25,8 +25,8 @@ import (
 // SMTP server and SQLite. Compare the peaks of separate runs to see that
 // memory does not grow with n:
 //
-//	go test ./alerts -run '^$' -bench 'Delivery/messages=10000$' -benchtime 1x
-//	go test ./alerts -run '^$' -bench 'Delivery/messages=100000$' -benchtime 1x
+//	go test ./alerts/delivery -run '^$' -bench 'Delivery/messages=10000$' -benchtime 1x
+//	go test ./alerts/delivery -run '^$' -bench 'Delivery/messages=100000$' -benchtime 1x
 func BenchmarkDelivery(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchDelivery(b, n) })
