@@ -1,8 +1,8 @@
-// Package alerts owns subscriptions and email: signing up with double
-// opt-in, the signed links in every message (confirm, manage, unsubscribe),
-// matching new releases to subscribers, composing immediate alerts and
-// daily or weekly digests into the outbox, and delivering the outbox by
-// SMTP or as .eml files.
+// Package alerts owns subscriptions and the email they cause: signing up
+// with double opt-in, the signed links in every message (confirm, manage,
+// unsubscribe), matching new releases to subscribers, and composing
+// immediate alerts and daily or weekly digests into the outbox. Sending
+// the outbox is package delivery's work.
 //
 // Nothing here sends mail directly: every message is first an outbox row
 // with an idempotency key, written in the same transaction as the state

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 	"herald/web"
@@ -296,7 +297,7 @@ func TestBrowserSubscribeConfirmManageUnsubscribe(t *testing.T) {
 	ctx := browser(t)
 	smtp := smtptest.Start(t, smtptest.Options{})
 	var svc *alerts.Service
-	var deliverer *alerts.Deliverer
+	var deliverer *delivery.Deliverer
 	s := newSite(t, withLiveBaseURL(), withMounts(func(t *testing.T, db *store.DB, d *web.Deps, base string) {
 		keys, err := alerts.NewKeys("browser-test-token-key-0123456789abcdef")
 		if err != nil {
@@ -306,8 +307,8 @@ func TestBrowserSubscribeConfirmManageUnsubscribe(t *testing.T) {
 		if svc, err = alerts.NewService(db, alerts.Config{BaseURL: base, Location: london}, keys, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		deliverer, err = alerts.NewDeliverer(db, alerts.MailConfig{From: "Herald <alerts@news.example.org>", Transport: "smtp",
-			SMTP: alerts.SMTPConfig{Host: smtp.Host(), Port: smtp.Port(), TLS: "none"}, Concurrency: 1}, nil, nil)
+		deliverer, err = delivery.New(db, delivery.Config{From: "Herald <alerts@news.example.org>", Transport: "smtp",
+			SMTP: delivery.SMTPConfig{Host: smtp.Host(), Port: smtp.Port(), TLS: "none"}, Concurrency: 1, Now: db.Now}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/feeds"
 	"herald/feeds/netguard"
 	"herald/templates"
@@ -40,7 +41,7 @@ type parts struct {
 	puller    *feeds.Puller
 	publisher *feeds.Publisher
 	alerts    *alerts.Service
-	deliverer *alerts.Deliverer
+	deliverer *delivery.Deliverer
 	// digestMu keeps the digest runs of the cron ticks and of the pull
 	// cycle from overlapping; the outbox keys would make an overlap
 	// harmless, but not quiet.
@@ -65,14 +66,14 @@ func (a *app) newPublisher() (*feeds.Publisher, error) {
 
 // mailConfig maps the mail section; without one, messages are written to
 // ./outbox as .eml files.
-func (a *app) mailConfig() (alerts.MailConfig, error) {
+func (a *app) mailConfig() (delivery.Config, error) {
 	m := defaultMail()
 	if a.cfg.Mail != nil {
 		m = *a.cfg.Mail
 	}
-	mc := alerts.MailConfig{
+	mc := delivery.Config{
 		From: m.From, ReplyTo: m.ReplyTo, ListID: m.ListID, Transport: m.Transport, Dir: m.Dir,
-		SMTP: alerts.SMTPConfig{Host: m.SMTP.Host, Port: m.SMTP.Port, Username: m.SMTP.Username,
+		SMTP: delivery.SMTPConfig{Host: m.SMTP.Host, Port: m.SMTP.Port, Username: m.SMTP.Username,
 			Password: m.SMTP.Password.Value(), TLS: m.SMTP.TLS, Timeout: m.SMTP.Timeout},
 		Concurrency: m.Concurrency, Rate: m.Rate, RetryMaxAge: m.RetryMaxAge, SuppressAfter: m.SuppressAfter,
 		PurgeAfter: a.cfg.Alerts.PurgeBodiesAfter,
@@ -82,11 +83,11 @@ func (a *app) mailConfig() (alerts.MailConfig, error) {
 		if m.DKIM.KeyFile != "" {
 			b, err := os.ReadFile(m.DKIM.KeyFile)
 			if err != nil {
-				return alerts.MailConfig{}, fmt.Errorf("mail.dkim.key_file: %w", err)
+				return delivery.Config{}, fmt.Errorf("mail.dkim.key_file: %w", err)
 			}
 			key = b
 		}
-		mc.DKIM = alerts.DKIMConfig{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, PrivateKeyPEM: key}
+		mc.DKIM = delivery.DKIMConfig{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, PrivateKeyPEM: key}
 	}
 	return mc, nil
 }
@@ -115,12 +116,13 @@ func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, er
 	}, keys, a.log, a.reg)
 }
 
-func (a *app) newDeliverer() (*alerts.Deliverer, error) {
+func (a *app) newDeliverer() (*delivery.Deliverer, error) {
 	mc, err := a.mailConfig()
 	if err != nil {
 		return nil, err
 	}
-	return alerts.NewDeliverer(a.db, mc, a.log, a.reg)
+	mc.Now = a.db.Now
+	return delivery.New(a.db, mc, a.log, a.reg)
 }
 
 func (a *app) buildParts(ctx context.Context) (*parts, error) {

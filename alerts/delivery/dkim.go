@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 	gomail "github.com/wneessen/go-mail"
 )
 
-// deliverDKIM signs rendered messages. Signing is done on the bytes with
+// dkimSigner signs rendered messages. Signing is done on the bytes with
 // go-msgauth rather than with go-mail's built-in signer: in go-mail v0.8.1
 // that signer folds the h= tag in the middle of a header name once the list
 // is longer than a line, which breaks relaxed canonicalization (the
 // signature then never verifies), and it records the key's algorithm on
 // first use, which is a data race between workers.
-type deliverDKIM struct {
+type dkimSigner struct {
 	opts dkim.SignOptions
 }
 
@@ -33,9 +33,9 @@ func mimeSignedHeaders() []string {
 	}
 }
 
-// newDeliverDKIM parses the key when signing is configured; it returns nil
+// newDKIMSigner parses the key when signing is configured; it returns nil
 // when it is not.
-func newDeliverDKIM(cfg DKIMConfig) (*deliverDKIM, error) {
+func newDKIMSigner(cfg DKIMConfig) (*dkimSigner, error) {
 	if cfg.Domain == "" && cfg.Selector == "" && len(cfg.PrivateKeyPEM) == 0 {
 		return nil, nil
 	}
@@ -56,9 +56,9 @@ func newDeliverDKIM(cfg DKIMConfig) (*deliverDKIM, error) {
 		}
 	}
 	if len(p) > 0 {
-		return nil, errors.New("alerts: dkim: " + strings.Join(p, "; "))
+		return nil, errors.New("delivery: dkim: " + strings.Join(p, "; "))
 	}
-	k := &deliverDKIM{opts: dkim.SignOptions{
+	k := &dkimSigner{opts: dkim.SignOptions{
 		Domain:                 cfg.Domain,
 		Selector:               cfg.Selector,
 		Signer:                 key,
@@ -67,14 +67,14 @@ func newDeliverDKIM(cfg DKIMConfig) (*deliverDKIM, error) {
 		HeaderKeys:             mimeSignedHeaders(),
 	}}
 	if _, err := dkim.NewSigner(&k.opts); err != nil {
-		return nil, fmt.Errorf("alerts: dkim: %w", err)
+		return nil, fmt.Errorf("delivery: dkim: %w", err)
 	}
 	return k, nil
 }
 
 // sign writes raw, the rendered message, into out with a DKIM-Signature
 // header in front.
-func (k *deliverDKIM) sign(raw []byte, out *bytes.Buffer) error {
+func (k *dkimSigner) sign(raw []byte, out *bytes.Buffer) error {
 	s, err := dkim.NewSigner(&k.opts)
 	if err != nil {
 		return fmt.Errorf("dkim: %w", err)

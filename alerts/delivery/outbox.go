@@ -1,15 +1,12 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/mail"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,78 +16,8 @@ import (
 	"herald/store"
 )
 
-// MailConfig configures delivery: who the mail is from, how it leaves
-// (an SMTP relay, or .eml files in a directory), and how hard Herald tries.
-type MailConfig struct {
-	// From is the sender, like "Herald <alerts@news.example.org>". Its
-	// domain is also the right-hand side of every Message-ID.
-	From string
-	// ReplyTo, when set, is where replies go.
-	ReplyTo string
-	// ListID identifies the mailing list (RFC 2919), like
-	// "Herald alerts <alerts.news.example.org>" or just the label; the
-	// default is "<alerts.DOMAIN>" with the domain of From.
-	ListID string
-	// Transport is "smtp" or "file".
-	Transport string
-	// Dir is where the file transport writes messages.
-	Dir  string
-	SMTP SMTPConfig
-	// Concurrency is the number of workers, each with its own SMTP
-	// connection (default 4).
-	Concurrency int
-	// Rate caps messages per second over all workers; zero is no cap.
-	Rate float64
-	// RetryMaxAge is how long a message is retried after temporary
-	// failures before it fails for good (default 48h).
-	RetryMaxAge time.Duration
-	// SuppressAfter is how many permanent failures in a row suppress an
-	// address (default 3).
-	SuppressAfter int
-	DKIM          DKIMConfig
-
-	// PurgeAfter is how long message bodies are kept once a message is
-	// settled (sent, failed or suppressed); Run purges older ones hourly.
-	// Zero keeps the default of 7 days; negative keeps bodies forever.
-	PurgeAfter time.Duration
-	// BatchSize is how many messages a worker claims at once (default 16).
-	BatchSize int
-	// Lease is how long a claim holds its messages before another worker
-	// may take them over (default 2 minutes or five SMTP timeouts, if
-	// longer; renewed while sending). After a crash, the messages in
-	// flight wait this long before they are sent again.
-	Lease time.Duration
-	// PollInterval is how often idle workers look for due messages that
-	// nobody kicked them about, such as retries (default 5 seconds).
-	PollInterval time.Duration
-}
-
-// SMTPConfig is the relay Herald hands messages to.
-type SMTPConfig struct {
-	Host     string
-	Port     int
-	Username string
-	Password string
-	// TLS is "starttls" (required, not opportunistic), "tls" (implicit
-	// TLS, usually port 465) or "none".
-	TLS string
-	// Timeout bounds connecting and each message's exchange (default 30s).
-	Timeout time.Duration
-	// TLSConfig overrides the TLS settings, for a relay with a private CA;
-	// nil verifies the relay's certificate for Host against the system roots.
-	TLSConfig *tls.Config
-}
-
-// DKIMConfig turns on DKIM signing when Domain, Selector and a key are set.
-type DKIMConfig struct {
-	Domain   string
-	Selector string
-	// PrivateKeyPEM is an RSA (PKCS #1 or #8) or Ed25519 (PKCS #8) key.
-	PrivateKeyPEM []byte
-}
-
-// DeliveryStore is what delivery needs from the store.
-type DeliveryStore interface {
+// Store is what delivery needs from the store.
+type Store interface {
 	ClaimDue(ctx context.Context, limit int, lease time.Duration) (store.OutboxClaim, error)
 	RenewClaim(ctx context.Context, token string, ids []int64, lease time.Duration) (time.Time, []int64, error)
 	ReleaseClaim(ctx context.Context, token string, ids []int64) error
@@ -100,34 +27,33 @@ type DeliveryStore interface {
 	PurgeBodies(ctx context.Context, before time.Time) (int, error)
 }
 
-// Retry timing: the n-th temporary failure waits about deliverBackoffBase
-// doubled n-1 times, at most deliverBackoffMax, with jitter so that a burst
+// Retry timing: the n-th temporary failure waits about backoffBase
+// doubled n-1 times, at most backoffMax, with jitter so that a burst
 // of failures does not come back as a burst.
 const (
-	deliverBackoffBase = time.Minute
-	deliverBackoffMax  = time.Hour
+	backoffBase = time.Minute
+	backoffMax  = time.Hour
 )
 
-// Outcomes are recorded in transactions of up to deliverCommitBatch,
-// gathered for at most deliverCommitWait (see commit).
+// Outcomes are recorded in transactions of up to commitBatch,
+// gathered for at most commitWait (see commit).
 const (
-	deliverCommitBatch = 128
-	deliverCommitWait  = 20 * time.Millisecond
+	commitBatch = 128
+	commitWait  = 20 * time.Millisecond
 )
 
 // Deliverer sends the outbox: workers claim due messages, render them and
 // hand them to the transport, and record what happened. It is safe for
 // concurrent use; Run and Drain may even overlap.
 type Deliverer struct {
-	store   DeliveryStore
-	cfg     MailConfig
+	store   Store
+	cfg     Config
 	log     *slog.Logger
-	now     func() time.Time
 	mime    *mimeBuilder
-	dkim    *deliverDKIM
-	newConn func() deliverSender
+	dkim    *dkimSigner
+	newConn func() sender
 	limiter *rate.Limiter
-	metrics *deliverMetrics
+	metrics *metrics
 
 	// writeMu queues the deliverer's own write transactions in Go rather
 	// than in SQLite's busy handler, which sleeps in steps of milliseconds.
@@ -137,12 +63,10 @@ type Deliverer struct {
 	kickCh chan struct{}
 }
 
-// NewDeliverer checks cfg and returns a Deliverer over db. When db is a
-// *store.DB, delivery follows its clock (db.Now), so tests that move the
-// store's clock move retry times too. reg may be nil.
-func NewDeliverer(db DeliveryStore, cfg MailConfig, log *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
+// New checks cfg and returns a Deliverer over db. reg may be nil.
+func New(db Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
 	if db == nil {
-		return nil, errors.New("alerts: deliverer needs a store")
+		return nil, errors.New("delivery: deliverer needs a store")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -151,15 +75,12 @@ func NewDeliverer(db DeliveryStore, cfg MailConfig, log *slog.Logger, reg promet
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	d := &Deliverer{store: db, cfg: cfg, log: log, now: time.Now, kickCh: make(chan struct{})}
-	if sdb, ok := db.(*store.DB); ok {
-		d.now = func() time.Time { return sdb.Now() }
-	}
+	d := &Deliverer{store: db, cfg: cfg, log: log, kickCh: make(chan struct{})}
 	var err error
 	if d.mime, err = newMIMEBuilder(cfg); err != nil {
 		return nil, err
 	}
-	if d.dkim, err = newDeliverDKIM(cfg.DKIM); err != nil {
+	if d.dkim, err = newDKIMSigner(cfg.DKIM); err != nil {
 		return nil, err
 	}
 	switch cfg.Transport {
@@ -172,91 +93,17 @@ func NewDeliverer(db DeliveryStore, cfg MailConfig, log *slog.Logger, reg promet
 		if err != nil {
 			return nil, err
 		}
-		d.newConn = func() deliverSender { return fs }
+		d.newConn = func() sender { return fs }
 	}
 	limit := rate.Inf
 	if cfg.Rate > 0 {
 		limit = rate.Limit(cfg.Rate)
 	}
 	d.limiter = rate.NewLimiter(limit, max(1, cfg.Concurrency))
-	if d.metrics, err = newDeliverMetrics(reg, d); err != nil {
+	if d.metrics, err = newMetrics(reg, d); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-func (c MailConfig) withDefaults() MailConfig {
-	if c.Transport == "" {
-		c.Transport = "file"
-	}
-	if c.Concurrency < 1 {
-		c.Concurrency = 4
-	}
-	if c.RetryMaxAge <= 0 {
-		c.RetryMaxAge = 48 * time.Hour
-	}
-	if c.SuppressAfter < 1 {
-		c.SuppressAfter = 3
-	}
-	if c.SMTP.Timeout <= 0 {
-		c.SMTP.Timeout = 30 * time.Second
-	}
-	if c.SMTP.TLS == "" {
-		c.SMTP.TLS = "starttls"
-	}
-	if c.PurgeAfter == 0 {
-		c.PurgeAfter = 7 * 24 * time.Hour
-	}
-	if c.BatchSize < 1 {
-		c.BatchSize = 16
-	}
-	if c.Lease <= 0 {
-		c.Lease = max(2*time.Minute, 5*c.SMTP.Timeout)
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 5 * time.Second
-	}
-	return c
-}
-
-// check reports every problem with the config at once.
-func (c MailConfig) check() error {
-	var p []string
-	if _, err := mail.ParseAddress(c.From); err != nil {
-		p = append(p, fmt.Sprintf("from %q is not an address: %v", c.From, err))
-	}
-	if c.ReplyTo != "" {
-		if _, err := mail.ParseAddress(c.ReplyTo); err != nil {
-			p = append(p, fmt.Sprintf("reply_to %q is not an address: %v", c.ReplyTo, err))
-		}
-	}
-	switch c.Transport {
-	case "file":
-		if c.Dir == "" {
-			p = append(p, "dir is empty but transport is file")
-		}
-	case "smtp":
-		if c.SMTP.Host == "" {
-			p = append(p, "smtp host is empty")
-		}
-		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
-			p = append(p, fmt.Sprintf("smtp port %d is not a port", c.SMTP.Port))
-		}
-		switch c.SMTP.TLS {
-		case "starttls", "tls", "none":
-		default:
-			p = append(p, fmt.Sprintf("smtp tls %q must be starttls, tls or none", c.SMTP.TLS))
-		}
-	default:
-		p = append(p, fmt.Sprintf("transport %q must be smtp or file", c.Transport))
-	}
-	if c.Rate < 0 {
-		p = append(p, "rate must not be negative")
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	return fmt.Errorf("alerts: mail config: %s", strings.Join(p, "; "))
 }
 
 // Kick wakes idle workers: new messages were enqueued.
@@ -332,7 +179,7 @@ func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
 }
 
 // commit records outcomes as they arrive, in transactions of up to
-// deliverCommitBatch outcomes gathered for at most deliverCommitWait after
+// commitBatch outcomes gathered for at most commitWait after
 // the first: one transaction for many messages writes the shared index
 // pages once, where a transaction per message would write them for each.
 // The wait is the longest a sent message stays unrecorded, and so can be
@@ -341,14 +188,14 @@ func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
 // forgotten.
 func (d *Deliverer) commit(results <-chan store.DeliveryOutcome) int {
 	sent := 0
-	batch := make([]store.DeliveryOutcome, 0, deliverCommitBatch)
+	batch := make([]store.DeliveryOutcome, 0, commitBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for o := range results {
 		batch = append(batch[:0], o)
-		timer.Reset(deliverCommitWait)
+		timer.Reset(commitWait)
 	gather:
-		for len(batch) < deliverCommitBatch {
+		for len(batch) < commitBatch {
 			select {
 			case o, ok := <-results:
 				if !ok {
@@ -399,7 +246,7 @@ func (d *Deliverer) record(batch []store.DeliveryOutcome) int {
 // work is one worker: claim, send, repeat. In drain mode it returns when
 // nothing is due; otherwise it waits to be kicked or for the next poll.
 func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutcome, drain bool) error {
-	w := &deliverWorker{d: d, conn: d.newConn()}
+	w := &worker{d: d, conn: d.newConn()}
 	defer w.conn.close()
 	failures := 0
 	for ctx.Err() == nil {
@@ -442,7 +289,7 @@ func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutco
 
 func (d *Deliverer) purgeLoop(ctx context.Context) {
 	for {
-		n, err := d.store.PurgeBodies(ctx, d.now().Add(-d.cfg.PurgeAfter))
+		n, err := d.store.PurgeBodies(ctx, d.cfg.Now().Add(-d.cfg.PurgeAfter))
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -469,10 +316,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deliverWorker is one worker's connection and buffers.
-type deliverWorker struct {
+// worker is one worker's connection and buffers.
+type worker struct {
 	d    *Deliverer
-	conn deliverSender
+	conn sender
 	// buf holds the rendered message; signed, the same with its DKIM
 	// signature in front.
 	buf, signed bytes.Buffer
@@ -480,7 +327,7 @@ type deliverWorker struct {
 
 // render composes, renders and (when configured) signs one row, and checks
 // the size of the bytes that will be sent.
-func (w *deliverWorker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt string, err error) {
+func (w *worker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt string, err error) {
 	msg, from, rcpt, err := w.d.mime.build(m.OutboxMessage)
 	if err != nil {
 		return nil, "", "", err
@@ -501,7 +348,7 @@ func (w *deliverWorker) render(m *store.ClaimedMessage) (raw []byte, from, rcpt 
 // deliverClaim sends a claim's messages one by one, renewing the lease
 // when it could run out during a send and handing back what it could not
 // send because ctx ended.
-func (w *deliverWorker) deliverClaim(ctx context.Context, claim store.OutboxClaim, results chan<- store.DeliveryOutcome) {
+func (w *worker) deliverClaim(ctx context.Context, claim store.OutboxClaim, results chan<- store.DeliveryOutcome) {
 	d := w.d
 	ids := make([]int64, len(claim.Messages))
 	for i, m := range claim.Messages {
@@ -520,7 +367,7 @@ func (w *deliverWorker) deliverClaim(ctx context.Context, claim store.OutboxClai
 		// (connecting and sending take at most two timeouts). The rows
 		// already sent are renewed too: their outcomes may not be
 		// recorded yet.
-		if until.Sub(d.now()) < d.cfg.Lease/2 {
+		if until.Sub(d.cfg.Now()) < d.cfg.Lease/2 {
 			d.writeMu.Lock()
 			next, held, err := d.store.RenewClaim(ctx, claim.Token, ids, d.cfg.Lease)
 			d.writeMu.Unlock()
@@ -571,11 +418,11 @@ func (d *Deliverer) release(token string, ids []int64) {
 
 // deliver renders and sends one message and says what became of it, and
 // whether the relay could not be reached at all.
-func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, token string) (store.DeliveryOutcome, bool) {
+func (w *worker) deliver(ctx context.Context, m *store.ClaimedMessage, token string) (store.DeliveryOutcome, bool) {
 	d := w.d
 	log := d.log.With(slog.String("key", m.Key), slog.Int("attempt", m.Attempts))
 	for _, b := range []*bytes.Buffer{&w.buf, &w.signed} {
-		if b.Cap() > 4*mimeMaxBytes {
+		if b.Cap() > 4*maxMessageBytes {
 			*b = bytes.Buffer{} // let an outsized message's buffer go
 		}
 	}
@@ -591,7 +438,7 @@ func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, to
 		log.Debug("outbox: sent")
 		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusSent, Address: m.To}, false
 	}
-	v := deliverClassify(err)
+	v := classify(err)
 	log.Debug("outbox: send failed", slog.Any("error", err), slog.Bool("permanent", v.permanent))
 	if v.permanent {
 		return store.DeliveryOutcome{ID: m.ID, Token: token, Status: store.StatusFailed, Address: m.To,
@@ -603,35 +450,35 @@ func (w *deliverWorker) deliver(ctx context.Context, m *store.ClaimedMessage, to
 	return d.retryOrFail(m, token, v.reason), v.dial
 }
 
-// deliverMinAttempts is how many times a message is tried before it may
+// minAttempts is how many times a message is tried before it may
 // be given up for its age: a backlog older than RetryMaxAge (after a long
 // relay outage) must not be dropped at the first greylisting reply.
-const deliverMinAttempts = 3
+const minAttempts = 3
 
 // retryOrFail schedules another attempt after a temporary failure, or
 // fails the message when it has been retried for RetryMaxAge and at least
-// deliverMinAttempts times.
+// minAttempts times.
 func (d *Deliverer) retryOrFail(m *store.ClaimedMessage, token, reason string) store.DeliveryOutcome {
-	now := d.now()
+	now := d.cfg.Now()
 	o := store.DeliveryOutcome{ID: m.ID, Token: token, Address: m.To, Error: reason}
 	tried := m.Attempts + 1 // this attempt included
-	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= deliverMinAttempts {
+	if now.Sub(m.RetryFrom) >= d.cfg.RetryMaxAge && tried >= minAttempts {
 		o.Status = store.StatusFailed
 		o.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", tried, d.cfg.RetryMaxAge, reason)
 		return o
 	}
 	o.Status = store.StatusPending
-	o.NextAttemptAt = now.Add(deliverBackoff(m.Attempts))
+	o.NextAttemptAt = now.Add(backoff(m.Attempts))
 	return o
 }
 
-// deliverBackoff is the wait after the attempt-th try: exponential, capped,
+// backoff is the wait after the attempt-th try: exponential, capped,
 // with the upper half jittered.
-func deliverBackoff(attempt int) time.Duration {
-	d := deliverBackoffBase
-	for i := 1; i < attempt && d < deliverBackoffMax; i++ {
+func backoff(attempt int) time.Duration {
+	d := backoffBase
+	for i := 1; i < attempt && d < backoffMax; i++ {
 		d *= 2
 	}
-	d = min(d, deliverBackoffMax)
+	d = min(d, backoffMax)
 	return d/2 + rand.N(d/2+1)
 }

@@ -1,4 +1,4 @@
-package alerts_test
+package delivery_test
 
 import (
 	"bytes"
@@ -26,22 +26,12 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/google/go-cmp/cmp"
 
-	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 )
 
-func init() {
-	// Other golden tests in this package may have defined the flag.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files in testdata")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
+var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // sampleMessage is an immediate alert with everything a header can trip on:
 // a subject that is not ASCII, long lines, an unsubscribe link.
@@ -62,8 +52,8 @@ func sampleMessage() store.OutboxMessage {
 	}
 }
 
-func fileConfig(dir string) alerts.MailConfig {
-	return alerts.MailConfig{
+func fileConfig(dir string) delivery.Config {
+	return delivery.Config{
 		From:        "Herald <alerts@news.example.org>",
 		ReplyTo:     "Press Office <press@news.example.org>",
 		ListID:      "Herald news alerts <alerts.news.example.org>",
@@ -103,8 +93,8 @@ func TestDeliveryMessageFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	golden := filepath.Join("testdata", "delivery", "immediate.eml")
-	if updateGolden() {
+	golden := filepath.Join("testdata", "immediate.eml")
+	if *updateGolden {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +233,7 @@ func TestDeliveryDKIMSignatureVerifies(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := f.smtpConfig()
-			cfg.DKIM = alerts.DKIMConfig{Domain: "news.example.org", Selector: "herald2026",
+			cfg.DKIM = delivery.DKIMConfig{Domain: "news.example.org", Selector: "herald2026",
 				PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})}
 			if sent, err := f.deliverer(cfg, nil).Drain(context.Background()); sent != 1 || err != nil {
 				t.Fatalf("Drain = %d, %v", sent, err)

@@ -1,4 +1,4 @@
-package alerts_test
+package delivery_test
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 )
@@ -25,8 +25,8 @@ import (
 // SMTP server and SQLite. Compare the peaks of separate runs to see that
 // memory does not grow with n:
 //
-//	go test ./alerts -run '^$' -bench 'Delivery/messages=10000$' -benchtime 1x
-//	go test ./alerts -run '^$' -bench 'Delivery/messages=100000$' -benchtime 1x
+//	go test ./alerts/delivery -run '^$' -bench 'Delivery/messages=10000$' -benchtime 1x
+//	go test ./alerts/delivery -run '^$' -bench 'Delivery/messages=100000$' -benchtime 1x
 func BenchmarkDelivery(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchDelivery(b, n) })
@@ -44,10 +44,10 @@ func benchDelivery(b *testing.B, n int) {
 		}
 		srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
 		benchEnqueueDigest(b, db, n)
-		d, err := alerts.NewDeliverer(db, alerts.MailConfig{
+		d, err := delivery.New(db, delivery.Config{
 			From:      "Herald <alerts@news.example.org>",
 			Transport: "smtp",
-			SMTP:      alerts.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: "none", Timeout: 30 * time.Second},
+			SMTP:      delivery.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: "none", Timeout: 30 * time.Second},
 			// Rate zero: no limit.
 			Concurrency: 4, RetryMaxAge: 48 * time.Hour, SuppressAfter: 3,
 		}, slog.New(slog.DiscardHandler), nil)

@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"context"
@@ -9,17 +9,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// deliverMetrics are the delivery side's Prometheus metrics.
-type deliverMetrics struct {
+// metrics are the delivery side's Prometheus metrics.
+type metrics struct {
 	results  *prometheus.CounterVec
 	duration prometheus.Histogram
 }
 
-// newDeliverMetrics creates the metrics and registers them with reg, if
+// newMetrics creates the metrics and registers them with reg, if
 // any. The gauges query the store when scraped, through indexes that cover
 // only unsettled messages, so a scrape stays cheap.
-func newDeliverMetrics(reg prometheus.Registerer, d *Deliverer) (*deliverMetrics, error) {
-	m := &deliverMetrics{
+func newMetrics(reg prometheus.Registerer, d *Deliverer) (*metrics, error) {
+	m := &metrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_messages_sent_total",
 			Help: "Delivery attempts by result: sent, retry (temporary failure), failed (permanent), suppressed (address suppressed).",
@@ -61,13 +61,13 @@ func newDeliverMetrics(reg prometheus.Registerer, d *Deliverer) (*deliverMetrics
 		if t.IsZero() {
 			return 0
 		}
-		return max(0, d.now().Sub(t).Seconds())
+		return max(0, d.cfg.Now().Sub(t).Seconds())
 	})
 	for _, c := range []prometheus.Collector{m.results, m.duration, depth, oldest} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
-				return nil, errors.New("alerts: delivery metrics are already registered (one Deliverer per registry)")
+				return nil, errors.New("delivery: metrics are already registered (one Deliverer per registry)")
 			}
 			return nil, err
 		}
@@ -75,10 +75,10 @@ func newDeliverMetrics(reg prometheus.Registerer, d *Deliverer) (*deliverMetrics
 	return m, nil
 }
 
-func (m *deliverMetrics) result(result string, n int) {
+func (m *metrics) result(result string, n int) {
 	if n > 0 {
 		m.results.WithLabelValues(result).Add(float64(n))
 	}
 }
 
-func (m *deliverMetrics) sendDuration(d time.Duration) { m.duration.Observe(d.Seconds()) }
+func (m *metrics) sendDuration(d time.Duration) { m.duration.Observe(d.Seconds()) }

@@ -1,4 +1,4 @@
-package alerts_test
+package delivery_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 )
@@ -52,10 +52,10 @@ func TestDeliveryCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	d, err := alerts.NewDeliverer(db, alerts.MailConfig{
+	d, err := delivery.New(db, delivery.Config{
 		From:        "Herald <alerts@news.example.org>",
 		Transport:   "smtp",
-		SMTP:        alerts.SMTPConfig{Host: "127.0.0.1", Port: p, TLS: "none", Timeout: 5 * time.Second},
+		SMTP:        delivery.SMTPConfig{Host: "127.0.0.1", Port: p, TLS: "none", Timeout: 5 * time.Second},
 		Concurrency: crashWorkers, BatchSize: crashBatch, Rate: crashRate, Lease: crashLease,
 		RetryMaxAge: time.Hour, SuppressAfter: 3,
 	}, slog.New(slog.DiscardHandler), nil)

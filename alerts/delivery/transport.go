@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"context"
@@ -22,9 +22,9 @@ import (
 	"herald/store"
 )
 
-// deliverSender hands rendered messages to their destination. Each worker
+// sender hands rendered messages to their destination. Each worker
 // has its own, so an SMTP sender's connection is never shared.
-type deliverSender interface {
+type sender interface {
 	// send delivers raw, the complete message, from the envelope sender
 	// to the recipient (both bare addresses).
 	send(ctx context.Context, m *store.ClaimedMessage, from, rcpt string, raw []byte) error
@@ -33,12 +33,12 @@ type deliverSender interface {
 	close()
 }
 
-// deliverDialError is a failure to reach or log in to the relay: no
+// dialError is a failure to reach or log in to the relay: no
 // message was handed over.
-type deliverDialError struct{ err error }
+type dialError struct{ err error }
 
-func (e *deliverDialError) Error() string { return "connecting to the mail relay: " + e.err.Error() }
-func (e *deliverDialError) Unwrap() error { return e.err }
+func (e *dialError) Error() string { return "connecting to the mail relay: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
 
 // smtpError is a failed step of an SMTP transaction: a reply (Code > 0)
 // or no reply at all (a timeout, a hang-up).
@@ -89,11 +89,11 @@ type smtpSender struct {
 // newSMTPSenderFactory checks cfg and returns a constructor for per-worker
 // senders. Each gets its own go-mail Client: a Client mutates its state
 // while choosing an AUTH mechanism, so concurrent dials must not share one.
-func newSMTPSenderFactory(cfg SMTPConfig) (func() deliverSender, error) {
+func newSMTPSenderFactory(cfg SMTPConfig) (func() sender, error) {
 	if _, err := (&smtpSender{}).newClient(cfg); err != nil {
 		return nil, err
 	}
-	return func() deliverSender {
+	return func() sender {
 		s := &smtpSender{timeout: cfg.Timeout}
 		s.client, _ = s.newClient(cfg)
 		return s
@@ -142,7 +142,7 @@ func (s *smtpSender) newClient(cfg SMTPConfig) (*gomail.Client, error) {
 	}
 	c, err := gomail.NewClient(cfg.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: smtp client: %w", err)
+		return nil, fmt.Errorf("delivery: smtp client: %w", err)
 	}
 	return c, nil
 }
@@ -157,7 +157,7 @@ func (s *smtpSender) send(ctx context.Context, _ *store.ClaimedMessage, from, rc
 				if s.raw != nil {
 					s.raw.Close()
 				}
-				return &deliverDialError{err}
+				return &dialError{err}
 			}
 			s.conn, s.sent = conn, 0
 		}
@@ -229,8 +229,8 @@ func (s *smtpSender) idle() {
 
 func (s *smtpSender) close() { s.idle() }
 
-// deliverVerdict is what a send error means for the message.
-type deliverVerdict struct {
+// verdict is what a send error means for the message.
+type verdict struct {
 	// permanent: fail the message now; otherwise retry it later.
 	permanent bool
 	// bounce: the failure is about the recipient's address.
@@ -240,18 +240,18 @@ type deliverVerdict struct {
 	reason string
 }
 
-// deliverClassify reads a send error: only a 5xx reply is permanent;
+// classify reads a send error: only a 5xx reply is permanent;
 // 4xx replies, timeouts, hang-ups and unreachable relays are retried.
-func deliverClassify(err error) deliverVerdict {
-	var de *deliverDialError
+func classify(err error) verdict {
+	var de *dialError
 	if errors.As(err, &de) {
-		return deliverVerdict{dial: true, reason: err.Error()}
+		return verdict{dial: true, reason: err.Error()}
 	}
 	var se *smtpError
 	if !errors.As(err, &se) || se.Code < 500 || se.Code > 599 {
-		return deliverVerdict{reason: err.Error()}
+		return verdict{reason: err.Error()}
 	}
-	return deliverVerdict{permanent: true, bounce: smtpBlamesAddress(se), reason: err.Error()}
+	return verdict{permanent: true, bounce: smtpBlamesAddress(se), reason: err.Error()}
 }
 
 // smtpBlamesAddress reports whether a 5xx reply is about the recipient's
@@ -287,7 +287,7 @@ type fileSender struct{ dir string }
 
 func newFileSender(dir string) (*fileSender, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("alerts: mail dir: %w", err)
+		return nil, fmt.Errorf("delivery: mail dir: %w", err)
 	}
 	return &fileSender{dir: dir}, nil
 }

@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -17,9 +17,9 @@ import (
 	"herald/store"
 )
 
-// mimeMaxBytes is the largest message Herald sends. The digest composer
+// maxMessageBytes is the largest message Herald sends. The digest composer
 // keeps well below it; a message over it is a bug to surface, not to send.
-const mimeMaxBytes = 1 << 20
+const maxMessageBytes = 1 << 20
 
 // mimeBuilder renders outbox rows as multipart/alternative messages with
 // the headers bulk mail needs to be accepted and handled well.
@@ -32,19 +32,19 @@ type mimeBuilder struct {
 	idDomain string
 }
 
-func newMIMEBuilder(cfg MailConfig) (*mimeBuilder, error) {
+func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
 	from, err := mail.ParseAddress(cfg.From)
 	if err != nil {
-		return nil, fmt.Errorf("alerts: mail from %q: %w", cfg.From, err)
+		return nil, fmt.Errorf("delivery: mail from %q: %w", cfg.From, err)
 	}
 	b := &mimeBuilder{from: from}
 	b.idDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if !mimeDotAtom(b.idDomain) {
-		return nil, fmt.Errorf("alerts: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
+		return nil, fmt.Errorf("delivery: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
 	}
 	if cfg.ReplyTo != "" {
 		if b.replyTo, err = mail.ParseAddress(cfg.ReplyTo); err != nil {
-			return nil, fmt.Errorf("alerts: mail reply_to %q: %w", cfg.ReplyTo, err)
+			return nil, fmt.Errorf("delivery: mail reply_to %q: %w", cfg.ReplyTo, err)
 		}
 	}
 	listID := cfg.ListID
@@ -52,7 +52,7 @@ func newMIMEBuilder(cfg MailConfig) (*mimeBuilder, error) {
 		listID = "alerts." + b.idDomain
 	}
 	if b.listID, err = mimeListID(listID); err != nil {
-		return nil, fmt.Errorf("alerts: mail list_id %q: %w", cfg.ListID, err)
+		return nil, fmt.Errorf("delivery: mail list_id %q: %w", cfg.ListID, err)
 	}
 	return b, nil
 }
@@ -253,8 +253,8 @@ func mimeRender(msg *gomail.Msg, buf *bytes.Buffer) error {
 
 // mimeCheckSize refuses a message over the size limit.
 func mimeCheckSize(raw []byte) error {
-	if len(raw) > mimeMaxBytes {
-		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), mimeMaxBytes)
+	if len(raw) > maxMessageBytes {
+		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), maxMessageBytes)
 	}
 	return nil
 }

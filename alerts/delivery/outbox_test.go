@@ -1,4 +1,4 @@
-package alerts_test
+package delivery_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
 )
@@ -46,20 +46,22 @@ func newDeliveryFixture(t *testing.T, opts smtptest.Options) *deliveryFixture {
 }
 
 // smtpConfig is a mail config for the fixture's server: fast, unlimited.
-func (f *deliveryFixture) smtpConfig() alerts.MailConfig {
-	return alerts.MailConfig{
+func (f *deliveryFixture) smtpConfig() delivery.Config {
+	return delivery.Config{
 		From:          "Herald <alerts@news.example.org>",
 		Transport:     "smtp",
-		SMTP:          alerts.SMTPConfig{Host: f.srv.Host(), Port: f.srv.Port(), TLS: "none", Timeout: 5 * time.Second},
+		SMTP:          delivery.SMTPConfig{Host: f.srv.Host(), Port: f.srv.Port(), TLS: "none", Timeout: 5 * time.Second},
 		Concurrency:   4,
 		RetryMaxAge:   48 * time.Hour,
 		SuppressAfter: 3,
 	}
 }
 
-func (f *deliveryFixture) deliverer(cfg alerts.MailConfig, reg prometheus.Registerer) *alerts.Deliverer {
+// deliverer returns a deliverer on the fixture's store that follows its clock.
+func (f *deliveryFixture) deliverer(cfg delivery.Config, reg prometheus.Registerer) *delivery.Deliverer {
 	f.t.Helper()
-	d, err := alerts.NewDeliverer(f.db, cfg, slog.New(slog.DiscardHandler), reg)
+	cfg.Now = f.clock.now
+	d, err := delivery.New(f.db, cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -536,23 +538,23 @@ func TestDeliveryRunPurgesOldBodies(t *testing.T) {
 
 func TestDeliveryConfigErrors(t *testing.T) {
 	f := newDeliveryFixture(t, smtptest.Options{})
-	cases := map[string]alerts.MailConfig{
+	cases := map[string]delivery.Config{
 		"bad from":      {From: "Herald", Transport: "file", Dir: t.TempDir()},
 		"no dir":        {From: "alerts@news.example.org", Transport: "file"},
 		"bad transport": {From: "alerts@news.example.org", Transport: "pigeon"},
-		"bad tls":       {From: "alerts@news.example.org", Transport: "smtp", SMTP: alerts.SMTPConfig{Host: "h", Port: 25, TLS: "maybe"}},
+		"bad tls":       {From: "alerts@news.example.org", Transport: "smtp", SMTP: delivery.SMTPConfig{Host: "h", Port: 25, TLS: "maybe"}},
 		"bad list id":   {From: "alerts@news.example.org", Transport: "file", Dir: t.TempDir(), ListID: "Herald <no label>"},
-		"dkim no key":   {From: "alerts@news.example.org", Transport: "file", Dir: t.TempDir(), DKIM: alerts.DKIMConfig{Domain: "news.example.org", Selector: "h1"}},
-		"dkim bad key":  {From: "alerts@news.example.org", Transport: "file", Dir: t.TempDir(), DKIM: alerts.DKIMConfig{Domain: "news.example.org", Selector: "h1", PrivateKeyPEM: []byte("not a key")}},
+		"dkim no key":   {From: "alerts@news.example.org", Transport: "file", Dir: t.TempDir(), DKIM: delivery.DKIMConfig{Domain: "news.example.org", Selector: "h1"}},
+		"dkim bad key":  {From: "alerts@news.example.org", Transport: "file", Dir: t.TempDir(), DKIM: delivery.DKIMConfig{Domain: "news.example.org", Selector: "h1", PrivateKeyPEM: []byte("not a key")}},
 	}
 	for name, cfg := range cases {
-		if _, err := alerts.NewDeliverer(f.db, cfg, nil, nil); err == nil {
+		if _, err := delivery.New(f.db, cfg, nil, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 	reg := prometheus.NewRegistry()
 	f.deliverer(f.smtpConfig(), reg)
-	if _, err := alerts.NewDeliverer(f.db, f.smtpConfig(), nil, reg); err == nil {
+	if _, err := delivery.New(f.db, f.smtpConfig(), nil, reg); err == nil {
 		t.Error("two deliverers registered the same metrics without an error")
 	}
 }

@@ -1,4 +1,4 @@
-package alerts
+package delivery
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func FuzzMIMEBuild(f *testing.F) {
 	f.Add("subject", "reader@example.net>\r\nX-Evil: 1", "https://x.example/u>\r\nX-Evil: 1", "t", "h")
 	f.Add("--herald-boundary", "reader@example.net", "", "--herald-abc\r\n", "")
 
-	b, err := newMIMEBuilder(MailConfig{From: "Herald <alerts@news.example.org>", ReplyTo: "press@news.example.org",
+	b, err := newMIMEBuilder(Config{From: "Herald <alerts@news.example.org>", ReplyTo: "press@news.example.org",
 		ListID: "Herald alerts <alerts.news.example.org>"})
 	if err != nil {
 		f.Fatal(err)
