@@ -4,7 +4,10 @@
 // address.Parse gives: the same canonical form, or the same refusal.
 package addresstest
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Case is one address as someone might type it, and the rule's answer.
 type Case struct {
@@ -67,4 +70,18 @@ func Cases() []Case {
 		{Name: "domain literal", Input: "ann@[192.0.2.1]", Problem: "must have a domain name after the @, not an IP address"},
 		{Name: "IP address as domain", Input: "ann@192.0.2.1", Problem: "must have a domain name after the @, not an IP address"},
 	}
+}
+
+// Canonical returns the distinct canonical forms of the accepted cases,
+// sorted: the subscribers an entry point that stores every case must end
+// up with.
+func Canonical() []string {
+	var out []string
+	for _, c := range Cases() {
+		if c.Accepted() {
+			out = append(out, c.Want)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
