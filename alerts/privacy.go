@@ -10,10 +10,11 @@ import (
 )
 
 // ExportSubscriber returns, as indented JSON, everything Herald stores
-// about address: subscriber records (also as a pending new address), all
-// subscriptions including ended ones, every message queued or sent to it
-// with its body unless purged, and delivery failures or suppression. It
-// fails with store.ErrNotFound when there is nothing.
+// about address, given in its canonical form (herald/alerts/address):
+// subscriber records (also as a pending new address), all subscriptions
+// including ended ones, every message queued or sent to it with its body
+// unless purged, and delivery failures or suppression. It fails with
+// store.ErrNotFound when there is nothing.
 func (s *Service) ExportSubscriber(ctx context.Context, address string) ([]byte, error) {
 	data, err := s.db.SubscriberRecord(ctx, address)
 	if err != nil {

@@ -23,7 +23,7 @@ func TestExportAndErase(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	raw, err := f.svc.ExportSubscriber(f.ctx, "ANA@example.org")
+	raw, err := f.svc.ExportSubscriber(f.ctx, "ana@example.org")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"herald/alerts/address"
 	"herald/store"
 )
 
@@ -91,31 +91,14 @@ func subHasControl(v string) bool {
 
 const subMsgControl = "must not contain line breaks or other control characters."
 
-// subCheckAddress returns the address to store (lower case) or a message
-// saying what is wrong with it.
+// subCheckAddress returns the canonical address or a message saying what
+// is wrong with it, in the rule's words.
 func subCheckAddress(v string) (string, string) {
-	v = strings.TrimSpace(v)
-	bad := "Enter an email address like name@example.org."
-	switch {
-	case v == "":
-		return "", "Enter your email address."
-	case subHasControl(v):
-		return "", "Your email address " + subMsgControl
-	case len(v) > 254:
-		return "", "That email address is too long."
+	a, err := address.Parse(v)
+	if err != nil {
+		return "", "Your email address " + address.Problem(err) + "."
 	}
-	a, err := mail.ParseAddress(v)
-	if err != nil || a.Name != "" || a.Address != v {
-		return "", bad
-	}
-	at := strings.LastIndexByte(v, '@')
-	local, domain := v[:at], v[at+1:]
-	if local == "" || strings.ContainsAny(v, " \"(),:;<>[\\]") || !strings.Contains(domain, ".") ||
-		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") ||
-		strings.HasPrefix(domain, "-") {
-		return "", bad
-	}
-	return store.NormalizeAddress(v), ""
+	return a, ""
 }
 
 // subCheckFrequency returns a message when f is not a frequency.

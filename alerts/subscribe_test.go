@@ -199,10 +199,10 @@ func TestSubscribeRejectsBadInput(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"no address", with("email", ""), 422, "Enter your email address."},
-		{"not an address", with("email", "not-an-address"), 422, "Enter an email address like name@example.org."},
-		{"display name", with("email", "Ana <ana@example.org>"), 422, "Enter an email address like name@example.org."},
-		{"no dot in domain", with("email", "ana@localhost"), 422, "Enter an email address like name@example.org."},
+		{"no address", with("email", ""), 422, "Your email address is required."},
+		{"not an address", with("email", "not-an-address"), 422, "Your email address must contain an @, like name@example.org."},
+		{"display name", with("email", "Ana <ana@example.org>"), 422, "Your email address must be the bare address"},
+		{"no dot in domain", with("email", "ana@localhost"), 422, "Your email address must have a full domain with a dot"},
 		{"CRLF in address", with("email", "ana@example.org\r\nBcc: x@example.org"), 422, "must not contain line breaks"},
 		{"CRLF in topic", with("topic", "human-trafficking\r\nX: y"), 400, "must not contain line breaks"},
 		{"CRLF in frequency", with("frequency", "daily\r\n"), 422, "must not contain line breaks"},

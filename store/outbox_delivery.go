@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -76,10 +75,6 @@ type Suppression struct {
 	Failures  int       `json:"failures"`
 	CreatedAt time.Time `json:"created_at"`
 }
-
-// suppressionKey is the form addresses take in suppressions and
-// bounce_counts; insertOutbox checks suppressions with the same folding.
-func suppressionKey(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
 
 // noClaim is the claim_token of an unsent row no claim holds; a sent row's
 // token is empty. SQLite rewrites a record whose size is unchanged in
@@ -188,7 +183,7 @@ func suppressClaimed(ctx context.Context, tx *sql.Tx, msgs []ClaimedMessage) ([]
 	keys := make([]any, 0, len(msgs))
 	seen := make(map[string]bool, len(msgs))
 	for _, m := range msgs {
-		k := suppressionKey(m.To)
+		k := m.To
 		if !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
@@ -217,7 +212,7 @@ func suppressClaimed(ctx context.Context, tx *sql.Tx, msgs []ClaimedMessage) ([]
 	keep := msgs[:0]
 	var ids []int64
 	for _, m := range msgs {
-		if suppressed[suppressionKey(m.To)] {
+		if suppressed[m.To] {
 			ids = append(ids, m.ID)
 			continue
 		}
@@ -310,7 +305,7 @@ func (db *DB) RecordDeliveries(ctx context.Context, outcomes []DeliveryOutcome, 
 		var tokens []string
 		clearKeys := map[string]bool{}
 		for _, o := range outcomes {
-			key := suppressionKey(o.Address)
+			key := o.Address
 			switch o.Status {
 			case StatusSent:
 				if sent[o.Token] == nil {
@@ -438,15 +433,14 @@ func truncateError(s string) string {
 // Suppress stops all mail to address until LiftSuppression; messages
 // already queued for it become suppressed when their turn comes.
 func (db *DB) Suppress(ctx context.Context, address, reason string) error {
-	key := suppressionKey(address)
-	if key == "" {
+	if address == "" {
 		return errors.New("store: suppress: address is empty")
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO suppressions (address, reason, failures, created_at)
 			VALUES (?, ?, coalesce((SELECT failures FROM bounce_counts WHERE address = ?), 0), ?)
 			ON CONFLICT (address) DO UPDATE SET reason = excluded.reason`,
-			key, truncateError(reason), key, fmtTime(db.Now()))
+			address, truncateError(reason), address, fmtTime(db.Now()))
 		return err
 	})
 	if err != nil {
@@ -459,15 +453,14 @@ func (db *DB) Suppress(ctx context.Context, address, reason string) error {
 // failures, or returns ErrNotFound when it was not suppressed. Messages
 // already marked suppressed stay unsent.
 func (db *DB) LiftSuppression(ctx context.Context, address string) error {
-	key := suppressionKey(address)
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE address = ?`, key)
+		res, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE address = ?`, address)
 		if err != nil {
 			return err
 		}
 		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM bounce_counts WHERE address = ?`, key)
+		_, err = tx.ExecContext(ctx, `DELETE FROM bounce_counts WHERE address = ?`, address)
 		return err
 	})
 	if err != nil {
@@ -482,7 +475,7 @@ func (db *DB) LiftSuppression(ctx context.Context, address string) error {
 // IsSuppressed reports whether address is suppressed.
 func (db *DB) IsSuppressed(ctx context.Context, address string) (bool, error) {
 	var one int
-	err := db.db.QueryRowContext(ctx, `SELECT 1 FROM suppressions WHERE address = ?`, suppressionKey(address)).Scan(&one)
+	err := db.db.QueryRowContext(ctx, `SELECT 1 FROM suppressions WHERE address = ?`, address).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

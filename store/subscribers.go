@@ -39,6 +39,11 @@ const (
 var ErrSubscriptionEnded = errors.New("subscription has ended")
 
 // Subscriber is one email address that follows topics or departments.
+//
+// Addresses here, and in every method that takes one, are in the canonical
+// form herald/alerts/address gives (ASCII, lower case, punycode domain);
+// the store keeps and compares them as given, so a caller that skipped the
+// rule would make a second subscriber for the same mailbox.
 type Subscriber struct {
 	ID      int64  `json:"id"`
 	Address string `json:"address"`
@@ -146,9 +151,6 @@ func nullID(id int64) any {
 	return id
 }
 
-// NormalizeAddress is the form addresses are stored and looked up in.
-func NormalizeAddress(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
-
 // recentRequestMail counts the confirmation, magic-link and address-change
 // messages queued for a subscriber since `since`: the per-address rate
 // limit, kept in the outbox itself so it survives restarts.
@@ -204,8 +206,7 @@ type SubscriptionRequestResult struct {
 // same statements, so the time taken does not tell them apart.
 func (db *DB) RequestSubscription(ctx context.Context, req SubscriptionRequest) (SubscriptionRequestResult, error) {
 	var res SubscriptionRequestResult
-	addr := NormalizeAddress(req.Address)
-	if addr == "" || !ValidFrequency(req.Frequency) || (req.Target.TopicID == 0) == (req.Target.DepartmentID == 0) {
+	if req.Address == "" || !ValidFrequency(req.Frequency) || (req.Target.TopicID == 0) == (req.Target.DepartmentID == 0) {
 		return res, fmt.Errorf("store: request subscription: address, frequency and one target are required")
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
@@ -213,7 +214,7 @@ func (db *DB) RequestSubscription(ctx context.Context, req SubscriptionRequest) 
 		now := fmtTime(db.Now())
 		sub, err := scanSubscriber(tx.QueryRowContext(ctx, `INSERT INTO subscribers (address, created_at) VALUES (?, ?)
 			ON CONFLICT (address) DO UPDATE SET address = excluded.address
-			RETURNING `+subscriberCols, addr, now))
+			RETURNING `+subscriberCols, req.Address, now))
 		if err != nil {
 			return err
 		}
@@ -361,10 +362,10 @@ func (db *DB) SubscriberByID(ctx context.Context, id int64) (Subscriber, error) 
 	return s, nil
 }
 
-// SubscriberByAddress returns the subscriber with the address (any case)
-// or ErrNotFound. The error never contains the address.
+// SubscriberByAddress returns the subscriber with the address, given in
+// its canonical form, or ErrNotFound. The error never contains the address.
 func (db *DB) SubscriberByAddress(ctx context.Context, address string) (Subscriber, error) {
-	s, err := scanSubscriber(db.db.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers WHERE address = ?`, NormalizeAddress(address)))
+	s, err := scanSubscriber(db.db.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers WHERE address = ?`, address))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscriber{}, fmt.Errorf("store: subscriber by address: %w", ErrNotFound)
 	}
@@ -491,7 +492,7 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 func (db *DB) RequestManageLink(ctx context.Context, address string, limit MailLimit, compose func(Subscriber) ([]OutboxMessage, error)) (queued bool, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		queued = false
-		sub, err := scanSubscriber(tx.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers WHERE address = ?`, NormalizeAddress(address)))
+		sub, err := scanSubscriber(tx.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers WHERE address = ?`, address))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -517,8 +518,7 @@ func (db *DB) RequestManageLink(ctx context.Context, address string, limit MailL
 // replaces an earlier one, whose link then stops working.
 func (db *DB) RequestAddressChange(ctx context.Context, subscriberID int64, newAddress string, limit MailLimit,
 	compose func(Subscriber) ([]OutboxMessage, error)) (queued bool, err error) {
-	addr := NormalizeAddress(newAddress)
-	if addr == "" {
+	if newAddress == "" {
 		return false, fmt.Errorf("store: request address change: the new address is empty")
 	}
 	var b [8]byte
@@ -532,7 +532,7 @@ func (db *DB) RequestAddressChange(ctx context.Context, subscriberID int64, newA
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		queued = false
 		sub, err := scanSubscriber(tx.QueryRowContext(ctx, `UPDATE subscribers SET pending_address = ?, pending_nonce = ?, pending_address_at = ?
-			WHERE id = ? RETURNING `+subscriberCols, addr, nonce, fmtTime(db.Now()), subscriberID))
+			WHERE id = ? RETURNING `+subscriberCols, newAddress, nonce, fmtTime(db.Now()), subscriberID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -662,18 +662,17 @@ func (db *DB) CountDepartmentSubscribers(ctx context.Context, departmentSlugs []
 // created, confirmed, if new, and an active subscription to the same target
 // takes the given frequency. It reports whether the subscriber is new.
 func (db *DB) ImportSubscription(ctx context.Context, address string, target Target, frequency string) (newSubscriber bool, err error) {
-	addr := NormalizeAddress(address)
-	if addr == "" || !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
+	if address == "" || !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
 		return false, fmt.Errorf("store: import subscription: address, frequency and one target are required")
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		now := fmtTime(db.Now())
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES (?, ?, ?)
-			ON CONFLICT (address) DO NOTHING RETURNING id`, addr, now, now).Scan(&id)
+			ON CONFLICT (address) DO NOTHING RETURNING id`, address, now, now).Scan(&id)
 		newSubscriber = err == nil
 		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE address = ?`, addr).Scan(&id)
+			err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE address = ?`, address).Scan(&id)
 		}
 		if err != nil {
 			return err
@@ -811,8 +810,7 @@ func subscribersFor(ctx context.Context, q interface {
 // subscriber or that address, and the delivery side's suppression and
 // failure records. It fails with ErrNotFound when there is nothing.
 func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberData, error) {
-	addr := NormalizeAddress(address)
-	out := SubscriberData{Address: addr, Subscriptions: []Subscription{}, Messages: []StoredMessage{}}
+	out := SubscriberData{Address: address, Subscriptions: []Subscription{}, Messages: []StoredMessage{}}
 	// A read transaction gives one consistent snapshot.
 	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -822,7 +820,7 @@ func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberD
 	fail := func(err error) (SubscriberData, error) {
 		return SubscriberData{}, fmt.Errorf("store: subscriber record: %w", err)
 	}
-	if out.Subscribers, err = subscribersFor(ctx, tx, addr); err != nil {
+	if out.Subscribers, err = subscribersFor(ctx, tx, address); err != nil {
 		return fail(err)
 	}
 	ids := []any{}
@@ -835,8 +833,8 @@ func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberD
 		out.Subscriptions = append(out.Subscriptions, subs...)
 	}
 	q := `SELECT key, kind, to_addr, subject, text_body, html_body, status, attempts, last_error, created_at, sent_at, purged
-		FROM outbox WHERE lower(to_addr) = ?`
-	args := []any{addr}
+		FROM outbox WHERE to_addr = ?`
+	args := []any{address}
 	if len(ids) > 0 {
 		q += ` OR subscriber_id IN (` + placeholders(len(ids)) + `)`
 		args = append(args, ids...)
@@ -860,14 +858,14 @@ func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberD
 		return fail(err)
 	}
 	var reason, at string
-	err = tx.QueryRowContext(ctx, `SELECT reason, created_at FROM suppressions WHERE address = ?`, addr).Scan(&reason, &at)
+	err = tx.QueryRowContext(ctx, `SELECT reason, created_at FROM suppressions WHERE address = ?`, address).Scan(&reason, &at)
 	switch {
 	case err == nil:
 		out.Delivery.Suppressed, out.Delivery.SuppressionReason, out.Delivery.SuppressedAt = true, reason, parseTime(at)
 	case !errors.Is(err, sql.ErrNoRows):
 		return fail(err)
 	}
-	err = tx.QueryRowContext(ctx, `SELECT failures, last_at FROM bounce_counts WHERE address = ?`, addr).Scan(&out.Delivery.PermanentFailures, &at)
+	err = tx.QueryRowContext(ctx, `SELECT failures, last_at FROM bounce_counts WHERE address = ?`, address).Scan(&out.Delivery.PermanentFailures, &at)
 	switch {
 	case err == nil:
 		out.Delivery.LastFailureAt = parseTime(at)
@@ -885,11 +883,10 @@ func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberD
 // every outbox row to them or to the address, and the address's suppression
 // and failure records. It reports whether anything was there.
 func (db *DB) EraseSubscriber(ctx context.Context, address string) (bool, error) {
-	addr := NormalizeAddress(address)
 	found := false
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		found = false
-		subs, err := subscribersFor(ctx, tx, addr)
+		subs, err := subscribersFor(ctx, tx, address)
 		if err != nil {
 			return err
 		}
@@ -900,11 +897,11 @@ func (db *DB) EraseSubscriber(ctx context.Context, address string) (bool, error)
 			found = true
 		}
 		for _, q := range []string{
-			`DELETE FROM outbox WHERE lower(to_addr) = ?`,
+			`DELETE FROM outbox WHERE to_addr = ?`,
 			`DELETE FROM suppressions WHERE address = ?`,
 			`DELETE FROM bounce_counts WHERE address = ?`,
 		} {
-			res, err := tx.ExecContext(ctx, q, addr)
+			res, err := tx.ExecContext(ctx, q, address)
 			if err != nil {
 				return err
 			}

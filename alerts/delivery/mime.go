@@ -14,6 +14,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"herald/alerts/address"
 	"herald/store"
 )
 
@@ -129,9 +130,12 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 	if m.Text == "" && m.HTML == "" {
 		return nil, "", "", errors.New("message has no body")
 	}
-	to, err := mail.ParseAddress(m.To)
+	// The canonical form is ASCII (the domain in punycode), so the To:
+	// header and RCPT TO never need SMTPUTF8, which go-mail cannot insist
+	// on.
+	to, err := address.Parse(m.To)
 	if err != nil {
-		return nil, "", "", errors.New("recipient address is not valid")
+		return nil, "", "", fmt.Errorf("recipient address is not valid (%w)", err)
 	}
 	subject, err := mimeHeaderText(m.Subject)
 	if err != nil {
@@ -157,7 +161,7 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 	}
 	msg = gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithBoundary(boundary))
 	msg.FromMailAddress(b.from)
-	msg.ToMailAddress(&mail.Address{Address: to.Address})
+	msg.ToMailAddress(&mail.Address{Address: to})
 	if b.replyTo != nil {
 		msg.ReplyToMailAddress(b.replyTo)
 	}
@@ -192,7 +196,7 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
 	}
 	envFrom := &mail.Address{Address: b.from.Address}
-	envTo := &mail.Address{Address: to.Address}
+	envTo := &mail.Address{Address: to}
 	return msg, envFrom.String(), envTo.String(), nil
 }
 

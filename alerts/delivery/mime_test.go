@@ -34,7 +34,8 @@ import (
 var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // sampleMessage is an immediate alert with everything a header can trip on:
-// a subject that is not ASCII, long lines, an unsubscribe link.
+// a subject that is not ASCII, a recipient in mixed case (sent in its
+// canonical form), long lines, an unsubscribe link.
 func sampleMessage() store.OutboxMessage {
 	return store.OutboxMessage{
 		Key: "immediate:42.1:7", Kind: store.KindImmediate, SubscriberID: 7, To: "Reader.Seven@example.net",
@@ -124,7 +125,7 @@ func TestDeliveryMessageFormat(t *testing.T) {
 		"Message-Id":            wantMessageID(want.Key),
 		"Date":                  "Mon, 02 Mar 2026 08:30:00 +0000",
 		"From":                  `"Herald" <alerts@news.example.org>`,
-		"To":                    "<Reader.Seven@example.net>",
+		"To":                    "<reader.seven@example.net>",
 		"Reply-To":              `"Press Office" <press@news.example.org>`,
 		"List-Id":               "Herald news alerts <alerts.news.example.org>",
 		"List-Unsubscribe":      "<http://127.0.0.1:8080/unsubscribe/tok7>",

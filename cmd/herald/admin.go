@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"herald/alerts/address"
 	"herald/store"
 	"herald/web"
 )
@@ -560,13 +560,15 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-func checkCLIAddress(a string) (string, error) {
-	a = strings.TrimSpace(a)
-	p, err := mail.ParseAddress(a)
-	if err != nil || p.Address != a || p.Name != "" || strings.ContainsAny(a, "\r\n") {
-		return "", usageError("%q is not an email address", a)
+// parseAddress returns the canonical form of an address given on the
+// command line or in an import file, or a one-line message naming it and
+// saying what is wrong.
+func parseAddress(a string) (string, string) {
+	canonical, err := address.Parse(a)
+	if err != nil {
+		return "", fmt.Sprintf("email address %q %s", strings.TrimSpace(a), address.Problem(err))
 	}
-	return a, nil
+	return canonical, ""
 }
 
 func notFound(err error) error {
@@ -578,12 +580,16 @@ func notFound(err error) error {
 
 func subscriberVerbs(terminal bool) map[string]adminCommand {
 	var out *string
-	address := func(args []string) (string, error) {
+	addressArg := func(args []string) (string, error) {
 		a, err := oneArg(args, "email address")
 		if err != nil {
 			return "", err
 		}
-		return checkCLIAddress(a)
+		a, msg := parseAddress(a)
+		if msg != "" {
+			return "", usageError("%s", msg)
+		}
+		return a, nil
 	}
 	var email, topic, dept, freq *string
 	return map[string]adminCommand{
@@ -617,7 +623,7 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 				return nil
 			}},
 		"lookup": {usage: "ADDRESS", run: func(ctx context.Context, db *store.DB, _ *flag.FlagSet, args []string, stdout, _ io.Writer) error {
-			a, err := address(args)
+			a, err := addressArg(args)
 			if err != nil {
 				return err
 			}
@@ -640,7 +646,7 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 					w = f
 				}
 				if len(args) > 0 {
-					a, err := address(args)
+					a, err := addressArg(args)
 					if err != nil {
 						return err
 					}
@@ -687,7 +693,7 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 			}},
 		"erase": {usage: "ADDRESS (also: remove): delete the address and everything kept about it",
 			run: func(ctx context.Context, db *store.DB, _ *flag.FlagSet, args []string, stdout, _ io.Writer) error {
-				a, err := address(args)
+				a, err := addressArg(args)
 				if err != nil {
 					return err
 				}
@@ -699,7 +705,7 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 			}},
 		"unsuppress": {usage: "ADDRESS: let Herald mail a suppressed address again",
 			run: func(ctx context.Context, db *store.DB, _ *flag.FlagSet, args []string, stdout, _ io.Writer) error {
-				a, err := address(args)
+				a, err := addressArg(args)
 				if err != nil {
 					return err
 				}
@@ -820,15 +826,18 @@ func subscribable(ctx context.Context, db *store.DB) (topics, depts map[string]b
 	return topics, depts, nil
 }
 
-// checkRow fills in the default frequency and says what is wrong with a
-// subscription row, or "".
+// checkRow fills in the default frequency and the canonical address, and
+// says what is wrong with a subscription row, or "".
 func checkRow(row *subscriptionRow, topics, depts map[string]bool) string {
 	if row.Frequency == "" {
 		row.Frequency = "immediately"
 	}
+	a, msg := parseAddress(row.Address)
+	if msg != "" {
+		return msg
+	}
+	row.Address = a
 	switch {
-	case checkAddressErr(row.Address) != nil:
-		return fmt.Sprintf("%q is not an email address", row.Address)
 	case (row.Topic == "") == (row.Department == ""):
 		return "give exactly one of topic and department"
 	case row.Topic != "" && !topics[row.Topic]:
@@ -839,11 +848,6 @@ func checkRow(row *subscriptionRow, topics, depts map[string]bool) string {
 		return fmt.Sprintf("frequency %q is not one of %s", row.Frequency, strings.Join(frequencies, ", "))
 	}
 	return ""
-}
-
-func checkAddressErr(a string) error {
-	_, err := checkCLIAddress(a)
-	return err
 }
 
 // exportSubscriptions writes every confirmed subscription as CSV in the

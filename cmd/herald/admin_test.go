@@ -148,10 +148,10 @@ func TestAdminCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"sources", "add", "--name", "n", "--url", "https://e.org/f", "--department", "nowhere"}, "no department"},
 		{[]string{"sources", "add", "--name", "ho-news", "--url", "https://e.org/f", "--department", "home-office"}, "already exists"},
 		{[]string{"sources", "disable", "missing"}, `no source named "missing"`},
-		{[]string{"subscribers", "erase", "not an address"}, "is not an email address"},
-		{[]string{"subscribers", "erase", "a@example.org\r\nBcc: b@example.org"}, "is not an email address"},
+		{[]string{"subscribers", "erase", "not an address"}, `email address "not an address" must not contain spaces`},
+		{[]string{"subscribers", "erase", "a@example.org\r\nBcc: b@example.org"}, "must not contain line breaks"},
 		{[]string{"subscribers", "add", "--email", "a@example.org", "--topic", "nowhere"}, `no active topic with slug "nowhere"`},
-		{[]string{"subscribers", "add", "--email", "a@example.org\r\nBcc: b@example.org", "--department", "home-office"}, "is not an email address"},
+		{[]string{"subscribers", "add", "--email", "a@example.org\r\nBcc: b@example.org", "--department", "home-office"}, "must not contain line breaks"},
 		{[]string{"subscribers", "add", "--email", "a@example.org", "--department", "home-office", "--frequency", "hourly"}, "is not one of"},
 	}
 	for _, tc := range tests {
@@ -214,11 +214,11 @@ func TestSubscribersImportExport(t *testing.T) {
 		t.Errorf("stdout = %q, want %q", out, want)
 	}
 	for _, want := range []string{
-		`line 6: "not-an-address" is not an email address`,
+		`line 6: email address "not-an-address" must contain an @`,
 		`line 7: give exactly one of topic and department`,
 		`line 8: no active topic with slug "unknown-topic"`,
 		`line 9: frequency "hourly" is not one of immediately, daily, weekly`,
-		`line 10: "eve@example.org\nBcc: x@example.org" is not an email address`,
+		`line 10: email address "eve@example.org\nBcc: x@example.org" must not contain line breaks`,
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)

@@ -1,0 +1,217 @@
+// Package address owns the one rule for subscriber email addresses: what
+// Herald accepts from a person or a file, and the canonical form it stores,
+// looks up and writes into the To: header. Every entry point (the public
+// forms, the admin console and JSON API, the CLI, CSV import) and delivery
+// call Parse, so they all give the same answer and one mailbox is one
+// subscriber however it was spelt.
+//
+// The canonical form is plain ASCII: the domain is IDNA-normalised to its
+// punycode form and the whole address lower-cased. Delivery therefore never
+// needs SMTPUTF8, which Herald's SMTP client (go-mail) uses only when the
+// relay happens to offer it and cannot require; an address that would need
+// it (letters outside ASCII before the @) is refused with a message saying
+// so, rather than accepted and lost later.
+package address
+
+import (
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Limits from RFC 5321 (section 4.5.3.1): a local part of at most 64 octets
+// and a path of at most 256, which leaves 254 for the address itself.
+const (
+	maxLocal   = 64
+	maxAddress = 254
+	// maxInput bounds the work done on input before it is normalised: a
+	// domain in UTF-8 can be longer than its punycode form, but not by this
+	// much.
+	maxInput = 4 * maxAddress
+	maxLabel = 63
+)
+
+// refusal says why an address was refused. Its problem reads after the
+// words "email address", so each entry point can put it beside its own
+// field or name (see Problem). It never quotes the address, which may
+// reach a log.
+type refusal struct {
+	problem string
+}
+
+func (e *refusal) Error() string { return "email address " + e.problem }
+
+func refuse(problem string) (string, error) { return "", &refusal{problem: problem} }
+
+// Problem returns what is wrong with an address Parse refused, worded to
+// follow "email address": "must contain an @, like name@example.org". The
+// console shows it as "Email address must contain an @…", the public form
+// as "Your email address must…", the CLI as `email address "x" must…`.
+func Problem(err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.problem
+	}
+	return err.Error()
+}
+
+// Parse checks an email address and returns its canonical form, or an
+// error saying what is wrong with it (see Problem).
+//
+// It accepts a bare address (surrounding white space is trimmed) whose
+// local part is an unquoted dot-atom of at most 64 ASCII characters and
+// whose domain is a host name with at least one dot, in Unicode or ASCII.
+// The domain is converted with the IDNA lookup profile, so "exämple.org"
+// and "xn--exmple-cua.org" are the same; the local part is lower-cased
+// too, which RFC 5321 leaves to the receiving system, so that
+// "Ann@example.org" and "ann@example.org" are one subscriber.
+//
+// Single-label domains ("localhost", "intranet") are refused everywhere: a
+// public alert service mails people on the internet, and such a name would
+// resolve against the relay's own search path, mailing a machine's local
+// users instead. Domain literals ("[192.0.2.1]") and numeric top-level
+// labels are refused for the same reason.
+func Parse(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return refuse("is required")
+	case len(s) > maxInput:
+		return refuse("must be at most 254 characters")
+	case !utf8.ValidString(s):
+		return refuse("must be UTF-8 text")
+	case strings.ContainsFunc(s, isControl):
+		return refuse("must not contain line breaks or control characters")
+	case strings.ContainsFunc(s, isFormat):
+		return refuse("must not contain invisible formatting characters, such as a zero-width space")
+	case strings.ContainsAny(s, "<>"):
+		return refuse("must be the bare address, like name@example.org, without a name or angle brackets")
+	case strings.ContainsFunc(s, unicode.IsSpace):
+		return refuse("must not contain spaces")
+	}
+	switch strings.Count(s, "@") {
+	case 0:
+		return refuse("must contain an @, like name@example.org")
+	case 1:
+	default:
+		return refuse("must contain only one @")
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	local, err := checkLocal(local)
+	if err != nil {
+		return "", err
+	}
+	domain, err = checkDomain(domain)
+	if err != nil {
+		return "", err
+	}
+	a := local + "@" + domain
+	if len(a) > maxAddress {
+		return refuse("must be at most 254 characters")
+	}
+	return a, nil
+}
+
+// checkLocal returns the local part lower-cased, or why it is refused.
+func checkLocal(local string) (string, error) {
+	switch {
+	case local == "":
+		return refuse("must have a name before the @, like name@example.org")
+	case strings.ContainsFunc(local, func(r rune) bool { return r >= utf8.RuneSelf }):
+		return refuse("must have only ASCII letters, digits and punctuation before the @: Herald cannot deliver to accented or non-Latin letters there")
+	}
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c != '.' && !isAtext(c) {
+			return refuse("must not contain " + quoteByte(c) + " before the @")
+		}
+	}
+	switch {
+	case local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, ".."):
+		return refuse("must not start or end with a dot, or have two dots in a row, before the @")
+	case len(local) > maxLocal:
+		return refuse("must have at most 64 characters before the @")
+	}
+	return strings.ToLower(local), nil
+}
+
+// checkDomain returns the domain's canonical ASCII form, or why it is
+// refused.
+func checkDomain(domain string) (string, error) {
+	if domain == "" {
+		return refuse("must have a domain after the @, like name@example.org")
+	}
+	if strings.HasPrefix(domain, "[") {
+		return refuse("must have a domain name after the @, not an IP address")
+	}
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return refuse(domainProblem(domain))
+	}
+	ascii = strings.ToLower(ascii)
+	labels := strings.Split(ascii, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return refuse("must not have a dot at the start or end of the domain, or two dots in a row")
+		case len(l) > maxLabel:
+			return refuse("must not have a part of the domain longer than 63 characters")
+		}
+	}
+	switch {
+	case len(labels) < 2:
+		return refuse("must have a full domain with a dot after the @, like name@example.org")
+	case strings.Trim(labels[len(labels)-1], "0123456789") == "":
+		return refuse("must have a domain name after the @, not an IP address")
+	}
+	return ascii, nil
+}
+
+// domainProblem names what the IDNA lookup profile refused, as well as it
+// can be said in a line: its own errors quote the label and use codes.
+func domainProblem(domain string) string {
+	for i := 0; i < len(domain); i++ {
+		c := domain[i]
+		if c < utf8.RuneSelf && c != '.' && c != '-' && !isLetterDigit(c) {
+			return "must not contain " + quoteByte(c) + " after the @"
+		}
+	}
+	for _, l := range strings.Split(domain, ".") {
+		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return "must not have a hyphen at the start or end of a part of the domain"
+		}
+	}
+	return "must have a valid domain name after the @, like example.org"
+}
+
+// isControl reports C0 and C1 controls and the Unicode line and paragraph
+// separators: a line break in an address is a header injection.
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// isFormat reports invisible format characters (zero-width space and
+// joiners, bidirectional overrides, soft hyphen, byte-order mark): IDNA
+// would silently drop some of them, so two addresses that look the same
+// could differ, or one that looks like another could be something else.
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+func isLetterDigit(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// isAtext reports the characters RFC 5322 allows in an unquoted local part
+// besides the dot.
+func isAtext(c byte) bool {
+	return isLetterDigit(c) || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// quoteByte shows a refused ASCII character in a message.
+func quoteByte(c byte) string {
+	if c == '"' {
+		return "quotes"
+	}
+	return `"` + string(c) + `"`
+}
