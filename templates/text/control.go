@@ -67,20 +67,46 @@ func Line(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	space := false
-	for _, r := range s {
+	space := false // a space is due before the next character
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			// Copy a run of printable ASCII at once: most text is one.
+			j := i
+			for j < len(s) && s[j] > ' ' && s[j] < 0x7f {
+				j++
+			}
+			if j == i {
+				if c == ' ' || (c >= '\t' && c <= '\r') {
+					space = b.Len() > 0
+				}
+				i++
+				continue
+			}
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case unicode.IsSpace(r):
 			space = b.Len() > 0
-			continue
 		case dropFromLine(r):
-			continue
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			if r == utf8.RuneError && size == 1 {
+				b.WriteString("\uFFFD")
+			} else {
+				b.WriteString(s[i : i+size])
+			}
 		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
+		i += size
 	}
 	return b.String()
 }

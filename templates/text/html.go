@@ -79,8 +79,7 @@ func read(fragment string, text func([]byte), brk func(breakKind)) {
 				text(z.Text())
 			}
 		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			a := atom.Lookup(name)
+			a := tagAtom(z.Raw())
 			switch {
 			case isHidden(a):
 				if tt == html.StartTagToken {
@@ -98,6 +97,33 @@ func read(fragment string, text func([]byte), brk func(breakKind)) {
 			}
 		}
 	}
+}
+
+// tagAtom reads the name of a tag from its raw bytes ("<P class=x>",
+// "</li>"), as the tokenizer does, without the copy z.TagName makes: read
+// runs over every tag of every release at each pull.
+func tagAtom(raw []byte) atom.Atom {
+	i := 1
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var name [16]byte // longer than any element read cares about
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '/' || c == '>' {
+			break
+		}
+		if n == len(name) {
+			return 0
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		name[n] = c
+		n++
+	}
+	return atom.Lookup(name[:n])
 }
 
 // isHidden reports the elements whose content is not text for a reader:
