@@ -86,11 +86,12 @@ func (n *Normalizer) Normalize(it RawItem, now time.Time) (store.Entry, bool) {
 	if e.Title == "" && e.Link == "" && e.Summary == "" && e.Body == "" {
 		return store.Entry{}, false
 	}
+	e.PlainSummary, e.PlainBody = text.Plain(e.Summary), text.Plain(e.Body)
 	// Feeds and emails need a headline; an untitled item (legal in RSS)
 	// gets the start of its text, or its link.
 	if e.Title == "" {
-		for _, s := range []string{e.Summary, e.Body} {
-			if t := text.Truncate(text.Plain(s), normFallbackTitle); t != "" {
+		for _, s := range []string{e.PlainSummary, e.PlainBody} {
+			if t := text.Truncate(s, normFallbackTitle); t != "" {
 				e.Title = t
 				break
 			}
