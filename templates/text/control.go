@@ -29,29 +29,44 @@ func HasControl(s string) bool { return strings.ContainsFunc(s, IsControl) }
 // an earlier decoding error, and callers that must keep the bytes of an
 // upstream id stable depend on them.
 func Clean(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		// Every character Clean drops starts with one of these bytes: C0 and
-		// DEL, 0xC2 (C1 controls), 0xEF (U+FDD0-U+FDEF, U+FFFE, U+FFFF), 0xF0
-		// to 0xF4 (the noncharacters of the other planes), or is not UTF-8.
-		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f || c >= 0x80 {
-			clean = false
+	// Find the first character to drop; most text has none.
+	i := 0
+	for i < len(s) {
+		if c := s[i]; (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r' {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !cleanKeeps(r, size) {
 			break
 		}
+		i += size
 	}
-	if clean {
+	if i == len(s) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for i := 0; i < len(s); {
+	b.WriteString(s[:i])
+	for i < len(s) {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !(r == utf8.RuneError && size == 1) && (r == '\t' || r == '\n' || r == '\r' || !unicode.IsControl(r)) && !isNonchar(r) {
+		if cleanKeeps(r, size) {
 			b.WriteString(s[i : i+size])
 		}
 		i += size
 	}
 	return b.String()
+}
+
+// cleanKeeps reports whether Clean keeps the character r, size bytes long.
+func cleanKeeps(r rune, size int) bool {
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return false
+	case r == '\t', r == '\n', r == '\r':
+		return true
+	}
+	return !unicode.IsControl(r) && !isNonchar(r)
 }
 
 // Line returns s as one line of text, for a title, a name or a label:

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"herald/templates/text"
@@ -287,6 +288,23 @@ func FuzzExcerpt(f *testing.F) {
 		}
 		if got != in && !strings.HasPrefix(in, strings.TrimSuffix(got, "…")) {
 			t.Fatalf("Excerpt(%q, %d) = %q: not a start of the text", in, max, got)
+		}
+	})
+}
+
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"a\tb\nc", "\x00\x7f\u0085", "\ufffe\U0010ffff", "bad \xff", "é\u202e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		c := text.Clean(in)
+		if !utf8.ValidString(c) || text.Clean(c) != c ||
+			strings.ContainsFunc(c, func(r rune) bool { return r != '\t' && r != '\n' && r != '\r' && unicode.IsControl(r) }) {
+			t.Fatalf("Clean(%q) = %q", in, c)
+		}
+		l := text.Line(in)
+		if !utf8.ValidString(l) || text.Line(l) != l || text.HasControl(l) || strings.Contains(l, "  ") || strings.TrimSpace(l) != l {
+			t.Fatalf("Line(%q) = %q", in, l)
 		}
 	})
 }
