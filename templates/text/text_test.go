@@ -11,8 +11,22 @@ import (
 	"herald/templates/text"
 )
 
+// stringCase is one input of a string function and what it must return.
+type stringCase struct{ name, in, want string }
+
+func checkStrings(t *testing.T, fname string, f func(string) string, cases []stringCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := f(tc.in); got != tc.want {
+				t.Errorf("%s(%q) = %q, want %q", fname, tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestPlain(t *testing.T) {
-	tests := []struct{ name, in, want string }{
+	checkStrings(t, "Plain", text.Plain, []stringCase{
 		{"empty", "", ""},
 		{"plain text is folded", " Border  checks\n\tat ports ", "Border checks at ports"},
 		{"entities", "Fish &amp; chips &lt;b&gt; &#8217;&#x2019; a&nbsp;b &notin;", "Fish & chips <b> ’’ a b ∉"},
@@ -45,14 +59,7 @@ func TestPlain(t *testing.T) {
 		{"right-to-left text", `<p dir="rtl">نص عربي مع <a href="/ar">رابط</a></p>`, "نص عربي مع رابط"},
 		{"invalid utf-8", "<p>bad \xff byte</p>", "bad \ufffd byte"},
 		{"null reference", "<p>&#0;x</p>", "\ufffdx"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := text.Plain(tc.in); got != tc.want {
-				t.Errorf("Plain(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestParagraphs(t *testing.T) {
@@ -143,7 +150,7 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestLine(t *testing.T) {
-	tests := []struct{ name, in, want string }{
+	checkStrings(t, "Line", text.Line, []stringCase{
 		{"clean", "Border checks", "Border checks"},
 		{"white space folded and trimmed", "  a \t b\r\n c  ", "a b c"},
 		{"unicode spaces", "a\u00a0b\u2028c\u0085d\u3000e", "a b c d e"},
@@ -156,18 +163,11 @@ func TestLine(t *testing.T) {
 		{"invalid utf-8", "a\xffb", "a\ufffdb"},
 		{"emoji", "Ferry 🚢 flags 🇬🇧", "Ferry 🚢 flags 🇬🇧"},
 		{"only space", " \n\t ", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := text.Line(tc.in); got != tc.want {
-				t.Errorf("Line(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestClean(t *testing.T) {
-	tests := []struct{ name, in, want string }{
+	checkStrings(t, "Clean", text.Clean, []stringCase{
 		{"clean", "plain text", "plain text"},
 		{"line structure kept", "a\tb\nc\r\nd\u2028e", "a\tb\nc\r\nd\u2028e"},
 		{"controls dropped", "a\x00\x07b\x0b\x0c\x1b\x7fc\u0080\u0085\u009fd", "abcd"},
@@ -177,14 +177,7 @@ func TestClean(t *testing.T) {
 		{"html kept", "<p dir=\"rtl\">نص</p>", "<p dir=\"rtl\">نص</p>"},
 		{"bidi kept", "\u202eabc", "\u202eabc"},
 		{"astral", "𝔘𝔫𝔦 👨\u200d👩\u200d👧", "𝔘𝔫𝔦 👨\u200d👩\u200d👧"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := text.Clean(tc.in); got != tc.want {
-				t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestHasControl(t *testing.T) {
