@@ -12,12 +12,10 @@ import (
 	"sync"
 	texttemplate "text/template"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/net/html"
-
 	"herald/store"
+	"herald/templates/text"
 )
 
 // mailNames are the message templates in email/: NAME.txt defines
@@ -205,120 +203,13 @@ func subTidyText(b []byte) string {
 	return out.String()
 }
 
-// subLine makes s safe as one line of text: control characters (CR and LF
-// included) and Unicode line separators become spaces, runs of spaces
-// become one, and the ends are trimmed.
-func subLine(s string) string {
-	clean := true
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
-			clean = false
-			break
-		}
-	}
-	if clean && !strings.Contains(s, "  ") && strings.TrimSpace(s) == s {
-		return s
-	}
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // subSubjectMax keeps subjects readable; longer titles are cut at a word.
 const subSubjectMax = 200
 
 // subSubject is a subject line: one clean line, cut to subSubjectMax
 // characters. No CR or LF can reach the header.
 func subSubject(s string) string {
-	return subCut(subLine(s), subSubjectMax)
-}
-
-// subCut shortens s to at most n characters, at a word if it can, with an
-// ellipsis.
-func subCut(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	cut := 0
-	for i := range s {
-		if cut == n-1 {
-			s = s[:i]
-			break
-		}
-		cut++
-	}
-	if j := strings.LastIndexByte(s, ' '); j > len(s)/2 {
-		s = s[:j]
-	}
-	return strings.TrimRight(s, " ,.;:") + "…"
-}
-
-// subParagraphs turns sanitised HTML into plain-text paragraphs: tags
-// dropped, entities decoded, block elements and <br> starting new lines,
-// list items marked, scripts and styles skipped. It bounds the text at
-// limit characters.
-func subParagraphs(src string, limit int) []string {
-	z := html.NewTokenizer(strings.NewReader(src))
-	var paras []string
-	var cur strings.Builder
-	skip := 0
-	total := 0
-	flush := func() {
-		p := subLine(cur.String())
-		cur.Reset()
-		if p != "" {
-			paras = append(paras, p)
-		}
-	}
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			flush()
-			return subBound(paras, limit)
-		case html.TextToken:
-			if skip == 0 {
-				t := string(z.Text())
-				total += len(t)
-				cur.WriteString(t)
-			}
-		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "head", "title":
-				if tt == html.StartTagToken {
-					skip++
-				} else if tt == html.EndTagToken && skip > 0 {
-					skip--
-				}
-			case "li":
-				flush()
-				if tt == html.StartTagToken {
-					cur.WriteString("- ")
-				}
-			case "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "blockquote", "pre", "hr",
-				"table", "section", "article", "dl", "dt", "dd", "figure", "figcaption", "header", "footer":
-				flush()
-			case "td", "th", "img":
-				cur.WriteByte(' ')
-			}
-		}
-		if total > 4*limit {
-			flush()
-			return subBound(paras, limit)
-		}
-	}
+	return text.Excerpt(text.Line(s), subSubjectMax)
 }
 
 // subBound keeps paragraphs up to limit characters, cutting the last.
@@ -330,13 +221,13 @@ func subBound(paras []string, limit int) []string {
 			rest := limit - n
 			if rest < 20 {
 				if i == 0 {
-					return []string{subCut(p, limit)}
+					return []string{text.Excerpt(p, limit)}
 				}
 				paras = paras[:i]
 				paras[i-1] = strings.TrimRight(paras[i-1], "…") + " …"
 				return paras
 			}
-			paras[i] = subCut(p, rest)
+			paras[i] = text.Excerpt(p, rest)
 			return paras[:i+1]
 		}
 		n += c
@@ -373,7 +264,7 @@ func subWrap(paras []string, width int) string {
 // subHTTPURL returns u if it is an absolute http(s) URL without control
 // characters, else "".
 func subHTTPURL(u string) string {
-	if subLine(u) != u || strings.ContainsAny(u, " <>\"") {
+	if text.Line(u) != u || strings.ContainsAny(u, " <>\"") {
 		return ""
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
@@ -454,7 +345,7 @@ func (s *Service) composeConfirm(sub store.Subscriber, p store.Subscription, now
 	d.Address = sub.Address
 	d.ActionURL = s.link("/subscribe/confirm?token=" + s.keys.Sign(Token{Purpose: PurposeConfirm, Subject: p.ID, Expires: expires}))
 	d.ActionExpires = s.subDate(expires)
-	d.Name, d.Kind = subLine(p.Name), kindLabel(p.Kind)
+	d.Name, d.Kind = text.Line(p.Name), kindLabel(p.Kind)
 	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
 	d.Unsubscribes = []mailLink{{Label: "Did not ask for this? Cancel the request", URL: d.UnsubscribeURL}}
@@ -467,7 +358,7 @@ func (s *Service) composeWelcome(res store.ConfirmResult, now time.Time) (store.
 	p := res.Subscription
 	d := s.baseData()
 	d.Address = res.Subscriber.Address
-	d.Name, d.Kind = subLine(p.Name), kindLabel(p.Kind)
+	d.Name, d.Kind = text.Line(p.Name), kindLabel(p.Kind)
 	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
 	if res.Replaced != nil {
 		d.OldFrequencyPhrase = frequencyPhrase(res.Replaced.Frequency)
@@ -508,10 +399,10 @@ func (s *Service) composeAddressChange(sub store.Subscriber, now time.Time) (sto
 // mailReleaseOf prepares a release for messages: clean title, summary as
 // bounded plain text, and links.
 func (s *Service) mailReleaseOf(r store.Release, summaryLimit int) *mailRelease {
-	paras := subParagraphs(r.Summary, summaryLimit)
+	paras := subBound(text.Paragraphs(r.Summary), summaryLimit)
 	return &mailRelease{
-		Title:      subLine(r.Title),
-		Department: subLine(r.DepartmentName),
+		Title:      text.Line(r.Title),
+		Department: text.Line(r.DepartmentName),
 		Date:       s.subDate(r.Published),
 		Paragraphs: paras,
 		Text:       subWrap(paras, 72),
@@ -532,7 +423,7 @@ func (s *Service) composeImmediate(r store.AlertRelease, mr *mailRelease, rc sto
 	d.Preheader = mr.Department + ": " + mr.Title
 	var names []string
 	for _, sub := range rc.Subscriptions {
-		name := subLine(sub.Name)
+		name := text.Line(sub.Name)
 		names = append(names, name+" ("+kindLabel(sub.Kind)+")")
 		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from " + name,
 			URL: s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: sub.ID})})

@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // digestSummaryLimit bounds each release's summary in a digest.
@@ -398,7 +399,7 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 		d.Count = total
 		left := limit
 		for _, g := range groups {
-			name := subLine(g.sub.Name)
+			name := text.Line(g.sub.Name)
 			mg := mailGroup{Name: name, Kind: kindLabel(g.sub.Kind), URL: s.targetURL(g.sub)}
 			show := min(left, len(g.entries))
 			for _, i := range g.entries[:show] {

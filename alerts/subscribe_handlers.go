@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"herald/alerts/address"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // Routes mounts the subscription pages on mux.
@@ -78,17 +78,6 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// subHasControl reports control characters, CR and LF included, which
-// have no place in a form field and could smuggle headers into mail.
-func subHasControl(v string) bool {
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return true
-		}
-	}
-	return false
-}
-
 const subMsgControl = "must not contain line breaks or other control characters."
 
 // subCheckAddress returns the canonical address or a message saying what
@@ -106,7 +95,7 @@ func subCheckFrequency(f string) string {
 	switch {
 	case f == "":
 		return "Choose how often you want emails."
-	case subHasControl(f):
+	case text.HasControl(f):
 		return "The frequency " + subMsgControl
 	case !store.ValidFrequency(f):
 		return "Choose immediately, daily or weekly."
@@ -131,12 +120,12 @@ func (s *Service) subFindTarget(ctx context.Context, topic, department string) (
 		return subTarget{}, http.StatusBadRequest, "Choose a topic or a department, not both.", nil
 	case topic == "" && department == "":
 		return subTarget{}, http.StatusBadRequest, "Choose a topic or a department to subscribe to.", nil
-	case subHasControl(topic + department):
+	case text.HasControl(topic + department):
 		return subTarget{}, http.StatusBadRequest, "The topic or department " + subMsgControl, nil
 	}
 	if topic != "" {
 		if !store.ValidSlug(topic) {
-			return subTarget{}, http.StatusNotFound, "There is no topic called “" + subCut(topic, 100) + "”.", nil
+			return subTarget{}, http.StatusNotFound, "There is no topic called “" + text.Excerpt(topic, 100) + "”.", nil
 		}
 		t, err := s.db.TopicBySlug(ctx, topic)
 		if errors.Is(err, store.ErrNotFound) {
@@ -151,7 +140,7 @@ func (s *Service) subFindTarget(ctx context.Context, topic, department string) (
 		return subTarget{Target: store.Target{TopicID: t.ID}, Kind: "topic", Slug: t.Slug, Name: t.Title, Description: t.Description}, 0, "", nil
 	}
 	if !store.ValidSlug(department) {
-		return subTarget{}, http.StatusNotFound, "There is no department called “" + subCut(department, 100) + "”.", nil
+		return subTarget{}, http.StatusNotFound, "There is no department called “" + text.Excerpt(department, 100) + "”.", nil
 	}
 	d, err := s.db.DepartmentBySlug(ctx, department)
 	if errors.Is(err, store.ErrNotFound) {
@@ -253,8 +242,8 @@ func (s *Service) subscribePost(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
-		if subHasControl(p.Email) {
-			p.Email = subLine(p.Email)
+		if text.HasControl(p.Email) {
+			p.Email = text.Line(p.Email)
 		}
 		p.CSRF = s.csrf.Token(w, r)
 		s.render(w, status, "subscribe", p)
@@ -438,7 +427,7 @@ func (s *Service) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
-		p.Email = subLine(p.Email)
+		p.Email = text.Line(p.Email)
 		p.CSRF = s.csrf.Token(w, r)
 		s.render(w, status, "manage_request", p)
 		return
@@ -597,7 +586,7 @@ func (s *Service) manageAction(w http.ResponseWriter, r *http.Request) {
 		if msg != "" {
 			var e subErrors
 			e.add("email", msg)
-			s.renderManage(w, r, http.StatusUnprocessableEntity, sub, managePageData{Email: subLine(email), Errors: e}, nil)
+			s.renderManage(w, r, http.StatusUnprocessableEntity, sub, managePageData{Email: text.Line(email), Errors: e}, nil)
 			return
 		}
 		now := s.now()

@@ -7,12 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-
-	"github.com/microcosm-cc/bluemonday"
-	"golang.org/x/net/html"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // Limits on what one upstream entry may carry into the archive. Titles and
@@ -51,20 +48,15 @@ type RawItem struct {
 }
 
 // Normalizer turns RawItems into store entries: plain-text titles, HTML
-// sanitised once with one shared policy, absolute links, UTC dates. It is
-// safe for concurrent use.
+// sanitised once with Herald's one policy (text.Sanitizer), absolute
+// links, UTC dates. It is safe for concurrent use.
 type Normalizer struct {
-	policy *bluemonday.Policy
+	sanitizer *text.Sanitizer
 }
 
-// NewNormalizer builds the sanitising policy: bluemonday's policy for
-// user-generated content, which keeps text formatting, links, lists, tables
-// and images with http(s) sources, and drops scripts, styles, event
-// handlers, iframes, objects and forms.
+// NewNormalizer returns a normalizer with the sanitising policy built.
 func NewNormalizer() *Normalizer {
-	p := bluemonday.UGCPolicy()
-	p.AllowURLSchemes("http", "https", "mailto")
-	return &Normalizer{policy: p}
+	return &Normalizer{sanitizer: text.NewSanitizer()}
 }
 
 // Normalize cleans one item. It reports false for an item with nothing
@@ -94,11 +86,12 @@ func (n *Normalizer) Normalize(it RawItem, now time.Time) (store.Entry, bool) {
 	if e.Title == "" && e.Link == "" && e.Summary == "" && e.Body == "" {
 		return store.Entry{}, false
 	}
+	e.PlainSummary, e.PlainBody = text.Plain(e.Summary), text.Plain(e.Body)
 	// Feeds and emails need a headline; an untitled item (legal in RSS)
 	// gets the start of its text, or its link.
 	if e.Title == "" {
-		for _, s := range []string{e.Summary, e.Body} {
-			if t := normFold(store.StripTags(s), normFallbackTitle); t != "" {
+		for _, s := range []string{e.PlainSummary, e.PlainBody} {
+			if t := text.Truncate(s, normFallbackTitle); t != "" {
 				e.Title = t
 				break
 			}
@@ -114,7 +107,7 @@ func (n *Normalizer) Normalize(it RawItem, now time.Time) (store.Entry, bool) {
 	e.Categories = normCategories(it.Categories)
 	e.DocumentType = normText(it.DocumentType, normDocTypeMax)
 
-	e.GUID = normStripControls(strings.TrimSpace(strings.ToValidUTF8(it.ID, "\uFFFD")))
+	e.GUID = text.Clean(strings.TrimSpace(strings.ToValidUTF8(it.ID, "\uFFFD")))
 	if len(e.GUID) > normGUIDMax {
 		e.GUID = "sha256:" + normHash(e.GUID)
 	}
@@ -177,7 +170,7 @@ func normCategories(in []string) []string {
 // normLink returns raw as an absolute http(s) URL, resolving it against
 // base, or "" when it cannot be one.
 func normLink(raw string, base *url.URL) string {
-	raw = strings.TrimSpace(normStripControls(strings.ToValidUTF8(raw, "")))
+	raw = strings.TrimSpace(text.Clean(raw))
 	if raw == "" {
 		return ""
 	}
@@ -201,133 +194,20 @@ func normLink(raw string, base *url.URL) string {
 // decoded, control and bidirectional-override characters removed, white
 // space folded, cut after limit runes.
 func normText(s string, limit int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.ContainsAny(s, "<&") {
-		s = normHTMLToText(s)
-	}
-	return normFold(s, limit)
-}
-
-// normHTMLToText extracts the text of an HTML fragment, leaving out the
-// contents of script and style elements.
-func normHTMLToText(s string) string {
-	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	b.Grow(len(s))
-	skip := 0
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return b.String()
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style":
-				skip++
-			case "br", "p", "div", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6":
-				b.WriteByte(' ')
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			if (string(name) == "script" || string(name) == "style") && skip > 0 {
-				skip--
-			}
-		}
-	}
-}
-
-// normFold drops characters that have no place in a one-line label and
-// folds runs of white space into single spaces. A text longer than limit
-// runes is cut there and ends with an ellipsis; limit <= 0 means no limit.
-func normFold(s string, limit int) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	n := 0
-	for _, r := range s {
-		switch {
-		case unicode.IsSpace(r):
-			space = b.Len() > 0
-			continue
-		case normDropRune(r):
-			continue
-		}
-		if limit > 0 && n >= limit {
-			return strings.TrimRightFunc(b.String(), unicode.IsSpace) + "…"
-		}
-		if space {
-			b.WriteByte(' ')
-			n++
-			space = false
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
-
-// normDropRune reports control characters (C0 and C1, DEL), bidirectional
-// overrides that can make a title read differently from what it says, the
-// byte-order mark and non-characters.
-func normDropRune(r rune) bool {
-	switch {
-	case r < 0x20, r >= 0x7F && r <= 0x9F:
-		return true
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
-		return true
-	case r == 0xFEFF, r == 0xFFFE, r == 0xFFFF:
-		return true
-	}
-	return false
-}
-
-// normStripControls removes control characters other than tab and line
-// breaks, which HTML and ids have no use for.
-func normStripControls(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F || c == 0xC2 {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return r
-		}
-		if r < 0x20 || (r >= 0x7F && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF {
-			return -1
-		}
-		return r
-	}, s)
+	return text.Truncate(text.Plain(strings.ToValidUTF8(s, "\uFFFD")), limit)
 }
 
 // normHTML sanitises an HTML fragment (or escapes plain text) and makes its
 // URLs absolute against base.
 func (n *Normalizer) normHTML(s string, plain bool, base *url.URL) string {
-	s = strings.TrimSpace(normStripControls(strings.ToValidUTF8(s, "\uFFFD")))
+	s = strings.TrimSpace(text.Clean(strings.ToValidUTF8(s, "\uFFFD")))
 	if s == "" {
 		return ""
 	}
 	if plain {
 		return normTextToHTML(s)
 	}
-	// Text with no markup and no entities is already safe HTML.
-	if !strings.ContainsAny(s, "<>&") {
-		return s
-	}
-	out := n.policy.Sanitize(s)
-	if base != nil && (strings.Contains(out, "href=") || strings.Contains(out, "src=") || strings.Contains(out, "cite=")) {
-		out = normAbsolutize(out, base)
-	}
-	return strings.TrimSpace(out)
+	return strings.TrimSpace(n.sanitizer.Sanitize(s, base))
 }
 
 // normTextToHTML escapes plain text, keeping its paragraphs.
@@ -336,7 +216,7 @@ func normTextToHTML(s string) string {
 	var b strings.Builder
 	kept := 0
 	for _, p := range paras {
-		p = normFold(p, 0)
+		p = text.Line(p)
 		if p == "" {
 			continue
 		}
@@ -349,63 +229,5 @@ func normTextToHTML(s string) string {
 		out := b.String()
 		return out[len("<p>") : len(out)-len("</p>")]
 	}
-	return b.String()
-}
-
-// normAbsolutize rewrites relative href, src and cite attributes of
-// sanitised HTML into absolute URLs, dropping any that would not resolve to
-// http(s) or mailto.
-//
-// It scans rather than re-parses: in bluemonday's output every attribute
-// value is double-quoted with quotes inside it escaped, and text never
-// holds a bare quote, so ` + "`" + `="` + "`" + ` only ever opens an attribute value.
-func normAbsolutize(s string, base *url.URL) string {
-	var b strings.Builder
-	last := 0
-	for i := 0; ; {
-		k := strings.Index(s[i:], `="`)
-		if k < 0 {
-			break
-		}
-		k += i
-		valStart := k + 2
-		end := strings.IndexByte(s[valStart:], '"')
-		if end < 0 {
-			break
-		}
-		end += valStart
-		i = end + 1
-		nameStart := -1
-		for _, name := range []string{" href", " src", " cite"} {
-			if strings.HasSuffix(s[:k], name) {
-				nameStart = k - len(name)
-				break
-			}
-		}
-		if nameStart < 0 {
-			continue
-		}
-		raw := s[valStart:end]
-		if strings.HasPrefix(raw, "https://") || strings.HasPrefix(raw, "http://") {
-			continue // already absolute; bluemonday checked it parses
-		}
-		val := htmlstd.UnescapeString(raw)
-		u, err := base.Parse(strings.TrimSpace(val))
-		if b.Cap() == 0 {
-			b.Grow(len(s) + 64)
-		}
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "mailto") {
-			b.WriteString(s[last:nameStart])
-			last = end + 1
-			continue
-		}
-		b.WriteString(s[last:valStart])
-		b.WriteString(htmlstd.EscapeString(u.String()))
-		last = end
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
 	return b.String()
 }

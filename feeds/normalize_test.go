@@ -46,13 +46,14 @@ func TestNormalize(t *testing.T) {
 				Summary: `<p onclick="x()" style="color:red">Read <a href="../maps/m1">the map</a></p><script>bad()</script><iframe src="https://x.example"></iframe>`,
 				Content: `<form action="/f"><input name="q"></form><table><tr><td><img src="img/a.png" alt="A"></td></tr></table><a href="javascript:alert(1)">x</a><ul><li><a href="#s">s</a></li></ul>`},
 			want: store.Entry{GUID: "d", Title: "T", Link: "https://coastal.example.org/news/item",
-				Summary: `<p>Read <a href="https://coastal.example.org/maps/m1" rel="nofollow">the map</a></p>`,
-				Body:    `<table><tr><td><img src="https://coastal.example.org/news/img/a.png" alt="A"></td></tr></table>x<ul><li><a href="https://coastal.example.org/news/item#s" rel="nofollow">s</a></li></ul>`},
+				Summary:      `<p>Read <a href="https://coastal.example.org/maps/m1" rel="nofollow">the map</a></p>`,
+				Body:         `<table><tr><td><img src="https://coastal.example.org/news/img/a.png" alt="A"></td></tr></table>x<ul><li><a href="https://coastal.example.org/news/item#s" rel="nofollow">s</a></li></ul>`,
+				PlainSummary: "Read the map", PlainBody: "x s"},
 		},
 		{
 			name: "without an entry link, URLs resolve against the feed",
 			in:   feeds.RawItem{ID: "e", Title: "T", BaseURL: "https://broadband.example.org/news/", Summary: `<a href="x.html">x</a>`},
-			want: store.Entry{GUID: "e", Title: "T", Summary: `<a href="https://broadband.example.org/news/x.html" rel="nofollow">x</a>`},
+			want: store.Entry{GUID: "e", Title: "T", Summary: `<a href="https://broadband.example.org/news/x.html" rel="nofollow">x</a>`, PlainSummary: "x"},
 		},
 		{
 			name: "relative entry link resolved; non-http links refused in favour of an alternate",
@@ -63,7 +64,8 @@ func TestNormalize(t *testing.T) {
 		{
 			name: "plain-text summary escaped, paragraphs kept",
 			in:   feeds.RawItem{ID: "g", Title: "T", Summary: "Fees <rise> & fall.\n\nSecond paragraph.", SummaryText: true},
-			want: store.Entry{GUID: "g", Title: "T", Summary: "<p>Fees &lt;rise&gt; &amp; fall.</p><p>Second paragraph.</p>"},
+			want: store.Entry{GUID: "g", Title: "T", Summary: "<p>Fees &lt;rise&gt; &amp; fall.</p><p>Second paragraph.</p>",
+				PlainSummary: "Fees <rise> & fall. Second paragraph."},
 		},
 		{
 			name: "dates in UTC; a date over a day ahead is treated as missing",
@@ -89,12 +91,14 @@ func TestNormalize(t *testing.T) {
 		{
 			name: "invalid UTF-8 repaired everywhere",
 			in:   feeds.RawItem{ID: "l\xff", Title: "Caf\xe9 opens", Summary: "<p>bad \xfe\xff bytes</p>", Categories: []string{"a\xc3"}},
-			want: store.Entry{GUID: "l\uFFFD", Title: "Caf\uFFFD opens", Summary: "<p>bad \uFFFD bytes</p>", Categories: []string{"a\uFFFD"}},
+			want: store.Entry{GUID: "l\uFFFD", Title: "Caf\uFFFD opens", Summary: "<p>bad \uFFFD bytes</p>", PlainSummary: "bad \uFFFD bytes",
+				Categories: []string{"a\uFFFD"}},
 		},
 		{
 			name: "untitled item takes the start of its text as title",
 			in:   feeds.RawItem{ID: "m", Summary: "<p>Tide tables for <b>March</b> are out.</p>"},
-			want: store.Entry{GUID: "m", Title: "Tide tables for March are out.", Summary: "<p>Tide tables for <b>March</b> are out.</p>"},
+			want: store.Entry{GUID: "m", Title: "Tide tables for March are out.", Summary: "<p>Tide tables for <b>March</b> are out.</p>",
+				PlainSummary: "Tide tables for March are out."},
 		},
 		{
 			name: "item with no title, link or content is dropped",

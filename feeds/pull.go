@@ -14,6 +14,7 @@ import (
 
 	"herald/feeds/netguard"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // Version is Herald's version as named in the User-Agent of every fetch.
@@ -319,7 +320,7 @@ func (p *Puller) normalizeAll(items []RawItem, now time.Time) []store.Entry {
 // is honoured up to the same cap.
 func (p *Puller) pullFailed(ctx context.Context, src store.Source, rep SourceReport, started, t0 time.Time, err error) SourceReport {
 	rep.Status = PullStatusFailed
-	rep.Err = normFold(err.Error(), 1000)
+	rep.Err = text.Truncate(text.Line(err.Error()), 1000)
 	rep.Duration = time.Since(t0)
 	if ctx.Err() != nil {
 		// The whole pull was cancelled (shutdown): not the source's fault.

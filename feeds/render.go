@@ -19,7 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/html"
@@ -27,6 +26,7 @@ import (
 
 	"herald/feeds/netguard"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // PublishConfig says how Herald's own feeds look and are served. It mirrors
@@ -137,6 +137,7 @@ type Publisher struct {
 	opmlSig   string
 	deptNames string // department names the cache was rendered with
 	memo      renderMemo
+	sanitizer *text.Sanitizer
 
 	metrics  *publishMetrics
 	hub      hubState
@@ -169,6 +170,7 @@ func NewPublisher(db PublishStore, cfg PublishConfig, reg prometheus.Registerer,
 		metrics:    newPublishMetrics(reg),
 		maxAgeHdr:  []string{"public, max-age=" + strconv.Itoa(cfg.MaxAge)},
 		archiveHdr: []string{"public, max-age=86400"},
+		sanitizer:  text.NewSanitizer(),
 	}
 	if host := strings.ToLower(u.Hostname()); renderTagHost.MatchString(host) {
 		p.tagAuth = host
@@ -219,7 +221,7 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "1"
+const renderVersion = "2"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {
@@ -783,7 +785,7 @@ func (p *Publisher) renderEntries(rs []store.Release, withBody bool) []renderEnt
 	out := make([]renderEntry, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
-		c := p.memo.get(r, p.base)
+		c := p.memo.get(r, p.sanitizer)
 		e := renderEntry{
 			id:          p.renderID("release/" + strconv.FormatInt(r.ID, 10)),
 			title:       c.title,
@@ -861,7 +863,7 @@ type renderMemo struct {
 
 const renderMemoSize = 20000
 
-func (m *renderMemo) get(r *store.Release, base string) *renderCached {
+func (m *renderMemo) get(r *store.Release, san *text.Sanitizer) *renderCached {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c := m.cur[r.ID]; c != nil && c.hash == r.ContentHash && c.dept == r.DepartmentName {
@@ -869,7 +871,7 @@ func (m *renderMemo) get(r *store.Release, base string) *renderCached {
 	}
 	c := m.old[r.ID]
 	if c == nil || c.hash != r.ContentHash || c.dept != r.DepartmentName {
-		c = renderDerive(r, base)
+		c = renderDerive(r, san)
 	}
 	if m.cur == nil || len(m.cur) >= renderMemoSize {
 		m.old, m.cur = m.cur, make(map[int64]*renderCached, 1024)
@@ -879,9 +881,9 @@ func (m *renderMemo) get(r *store.Release, base string) *renderCached {
 }
 
 // renderDerive cleans one release's strings for every format: characters
-// XML 1.0 forbids are dropped, HTML is reduced to safe elements with
-// absolute links.
-func renderDerive(r *store.Release, base string) *renderCached {
+// XML 1.0 forbids are dropped, HTML is sanitised and reduced to the
+// elements feed readers show, with absolute links.
+func renderDerive(r *store.Release, san *text.Sanitizer) *renderCached {
 	c := &renderCached{hash: r.ContentHash, dept: r.DepartmentName}
 	c.title = strings.TrimSpace(renderClean(r.Title))
 	if c.title == "" {
@@ -900,14 +902,14 @@ func renderDerive(r *store.Release, base string) *renderCached {
 			c.categories = append(c.categories, cat)
 		}
 	}
-	c.summaryHTML, c.summaryText = renderHTML(r.Summary, htmlBase)
+	c.summaryHTML, c.summaryText = renderHTML(san, r.Summary, htmlBase)
 	var bodyText string
-	c.bodyHTML, bodyText = renderHTML(r.Body, htmlBase)
+	c.bodyHTML, bodyText = renderHTML(san, r.Body, htmlBase)
 	// Every entry gets a summary, as readers and validators expect: the
 	// start of the text when upstream gave none, or else a line saying who
 	// published it when.
 	if c.summaryHTML == "" {
-		c.summaryText = renderExcerpt(bodyText, 280)
+		c.summaryText = text.Excerpt(bodyText, 280)
 		if c.summaryText == "" {
 			c.summaryText = c.author + " published this release on " + r.Published.UTC().Format("2 January 2006") + "."
 		}
@@ -916,76 +918,22 @@ func renderDerive(r *store.Release, base string) *renderCached {
 	return c
 }
 
-// renderExcerpt cuts text to at most n runes at a word boundary.
-func renderExcerpt(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	cut := 0
-	for i := range s {
-		if n == 0 {
-			cut = i
-			break
-		}
-		n--
-	}
-	s = s[:cut]
-	if i := strings.LastIndexByte(s, ' '); i > len(s)/2 {
-		s = s[:i]
-	}
-	return strings.TrimRight(s, " ,;:") + "…"
-}
-
-// renderClean drops what XML 1.0 forbids (C0 controls other than tab, LF
-// and CR; surrogates; U+FFFE and U+FFFF; invalid UTF-8) and what it
-// discourages and validators flag (DEL, C1 controls, noncharacters, and
-// U+FFFD, the mark of an earlier decoding error).
+// renderClean drops what XML 1.0 forbids or discourages (see text.Clean)
+// and U+FFFD, the mark of an earlier decoding error, which validators flag.
 func renderClean(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
-			clean = false
-			break
-		}
+	s = text.Clean(s)
+	if strings.Contains(s, "\uFFFD") {
+		s = strings.ReplaceAll(s, "\uFFFD", "")
 	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if renderAllowed(r, size) {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func renderAllowed(r rune, size int) bool {
-	switch {
-	case r == utf8.RuneError && size <= 1:
-		return false
-	case r == '\t' || r == '\n' || r == '\r':
-		return true
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return false
-	case r >= 0xd800 && r <= 0xdfff, r == 0xfffd:
-		return false
-	case r >= 0xfdd0 && r <= 0xfdef, r&0xfffe == 0xfffe:
-		return false
-	}
-	return true
+	return s
 }
 
 // renderEscapeHTML escapes text for HTML.
 func renderEscapeHTML(s string) string { return html.EscapeString(s) }
 
-// renderHTMLAllowed lists the elements a feed's HTML may keep, with the
-// attributes each may carry besides lang, dir and title. Anything else is
-// unwrapped (its text kept) or, for renderHTMLDropped, removed whole.
+// renderHTMLAllowed lists the elements feed readers show, with the
+// attributes each may carry besides lang, dir and title. Anything else that
+// the sanitising policy left is unwrapped (its text kept).
 var renderHTMLAllowed = map[atom.Atom][]string{
 	atom.A: {"href", "hreflang"}, atom.Abbr: nil, atom.Acronym: nil, atom.Address: nil, atom.Article: nil,
 	atom.Aside: nil, atom.B: nil, atom.Bdi: nil, atom.Blockquote: {"cite"}, atom.Br: nil, atom.Caption: nil,
@@ -1003,74 +951,54 @@ var renderHTMLAllowed = map[atom.Atom][]string{
 	atom.Var: nil, atom.Wbr: nil,
 }
 
-var renderHTMLDropped = map[atom.Atom]bool{
-	atom.Script: true, atom.Style: true, atom.Iframe: true, atom.Object: true, atom.Embed: true, atom.Applet: true,
-	atom.Noscript: true, atom.Template: true, atom.Textarea: true, atom.Select: true, atom.Button: true,
-	atom.Input: true, atom.Title: true, atom.Head: true, atom.Meta: true, atom.Link: true, atom.Base: true,
-	atom.Frame: true, atom.Frameset: true, atom.Noframes: true, atom.Xmp: true, atom.Plaintext: true,
-	atom.Svg: true, atom.Math: true, atom.Audio: true, atom.Video: true, atom.Canvas: true, atom.Param: true,
-	atom.Source: true, atom.Track: true, atom.Map: true, atom.Area: true, atom.Dialog: true, atom.Datalist: true,
-	atom.Option: true, atom.Optgroup: true, atom.Keygen: true, atom.Output: true, atom.Progress: true,
-	atom.Meter: true,
-}
-
 var renderHTMLVoid = map[atom.Atom]bool{atom.Br: true, atom.Hr: true, atom.Img: true, atom.Wbr: true, atom.Col: true}
-
-var renderHTMLBlock = map[atom.Atom]bool{
-	atom.P: true, atom.Div: true, atom.Br: true, atom.Li: true, atom.Tr: true, atom.H1: true, atom.H2: true,
-	atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true, atom.Blockquote: true, atom.Pre: true,
-	atom.Td: true, atom.Th: true, atom.Dt: true, atom.Dd: true, atom.Section: true, atom.Article: true,
-}
 
 var renderHTMLNumeric = map[string]bool{"width": true, "height": true, "colspan": true, "rowspan": true,
 	"span": true, "start": true, "value": true}
 
-// renderHTML reduces an HTML fragment to what every feed reader and
-// validator accepts: well-formed (it is parsed and written back), only
-// harmless elements and attributes, links and images made absolute against
-// base, nothing XML 1.0 forbids. It also returns the fragment's text.
-// Release HTML was sanitised when it was stored; this pass is about
-// fitness for feeds, and keeps a feed valid whatever reached the store.
-func renderHTML(s string, base *url.URL) (frag, text string) {
+// renderHTML makes stored HTML fit for a feed: sanitised with the one
+// policy (HTML came through it on the way in; this keeps a feed safe and
+// valid whatever else reached the store), then parsed and written back so
+// that it is well-formed, with only the elements and attributes feed
+// readers show, links and images made absolute against base, and nothing
+// XML 1.0 forbids. It also returns the fragment's text.
+func renderHTML(san *text.Sanitizer, s string, base *url.URL) (frag, plain string) {
 	s = renderClean(s)
 	if strings.TrimSpace(s) == "" {
 		return "", ""
 	}
+	s = san.Sanitize(s, base)
 	ctx := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
 	nodes, err := html.ParseFragment(strings.NewReader(s), ctx)
 	if err != nil {
-		esc := renderEscapeHTML(s)
-		return esc, s
+		return renderEscapeHTML(s), text.Plain(s)
 	}
-	var b, t strings.Builder
+	var b strings.Builder
 	for _, n := range nodes {
-		renderHTMLNode(&b, &t, n, base)
+		renderHTMLNode(&b, n, base)
 	}
-	frag, text = strings.TrimSpace(b.String()), strings.Join(strings.Fields(t.String()), " ")
-	if text == "" && !strings.Contains(frag, "<img") {
+	frag = strings.TrimSpace(b.String())
+	plain = text.Plain(frag)
+	if plain == "" && !strings.Contains(frag, "<img") {
 		// Markup around nothing (<p> </p>, <div><br></div>) says nothing.
 		return "", ""
 	}
-	return frag, text
+	return frag, plain
 }
 
-func renderHTMLNode(b, t *strings.Builder, n *html.Node, base *url.URL) {
+func renderHTMLNode(b *strings.Builder, n *html.Node, base *url.URL) {
 	switch n.Type {
 	case html.TextNode:
 		b.WriteString(renderEscapeHTML(n.Data))
-		t.WriteString(n.Data)
 		return
 	case html.ElementNode:
 	default:
 		return
 	}
-	if n.Namespace != "" || renderHTMLDropped[n.DataAtom] {
-		return
-	}
 	attrs, ok := renderHTMLAllowed[n.DataAtom]
-	if !ok || n.DataAtom == 0 {
+	if !ok || n.DataAtom == 0 || n.Namespace != "" {
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			renderHTMLNode(b, t, c, base)
+			renderHTMLNode(b, c, base)
 		}
 		return
 	}
@@ -1114,21 +1042,15 @@ func renderHTMLNode(b, t *strings.Builder, n *html.Node, base *url.URL) {
 		b.WriteByte('"')
 	}
 	b.WriteByte('>')
-	if renderHTMLBlock[n.DataAtom] {
-		t.WriteByte(' ')
-	}
 	if renderHTMLVoid[n.DataAtom] {
 		return
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		renderHTMLNode(b, t, c, base)
+		renderHTMLNode(b, c, base)
 	}
 	b.WriteString("</")
 	b.WriteString(n.Data)
 	b.WriteByte('>')
-	if renderHTMLBlock[n.DataAtom] {
-		t.WriteByte(' ')
-	}
 }
 
 // renderURL parses an absolute http(s) URL and escapes what a URI may not

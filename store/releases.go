@@ -41,11 +41,17 @@ type Release struct {
 // Entry is a normalised upstream item, ready to store. Its strings are
 // already cleaned (plain-text title, sanitised HTML).
 type Entry struct {
-	GUID         string
-	Link         string
-	Title        string
-	Summary      string
-	Body         string
+	GUID    string
+	Link    string
+	Title   string
+	Summary string
+	Body    string
+	// PlainSummary and PlainBody are the text of Summary and Body, which the
+	// pull side reads from the HTML: the store matches topic rules against
+	// the title and PlainSummary and indexes all three for search. They
+	// follow from Summary and Body, so they are not part of Hash.
+	PlainSummary string
+	PlainBody    string
 	Categories   []string
 	DocumentType string
 	Published    time.Time // zero: unknown, the first-seen time is used
@@ -166,12 +172,6 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		if err != nil {
 			return err
 		}
-		// Rows inserted by this transaction get ids above maxID (one writer
-		// at a time), so one statement can index them all for search.
-		var maxID int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM releases`).Scan(&maxID); err != nil {
-			return err
-		}
 		topics, err := db.activeTopics(ctx, tx)
 		if err != nil {
 			return err
@@ -182,15 +182,15 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		}
 		defer sel.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
-			categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending,
-			major_version_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			plain_summary, categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable,
+			alert_pending, major_version_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, categories = ?,
-			document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
+		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
+			categories = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
 			alert_version = alert_version + ?, alert_pending = CASE WHEN ? THEN 1 ELSE alert_pending END WHERE id = ?`)
 		if err != nil {
 			return err
@@ -211,8 +211,16 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			return err
 		}
 		defer tagDel.Close()
+		index, err := newSearchIndex(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer index.close()
 
 		dirty := map[string]bool{}
+		// New releases are indexed for search after the loop, in the order
+		// of their ids, which keeps FTS5 from flushing its index per row.
+		var fresh []searchDoc
 		seen := map[string]bool{}
 		var hits []int
 		for _, e := range entries {
@@ -241,12 +249,13 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				}
 				alert := pulledOnce && !pub.Before(nowT.Add(-opt.AlertMaxAge))
 				published = fmtTime(pub)
-				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, string(cats),
-					e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt))
+				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
+					string(cats), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt))
 				if err != nil {
 					return fmt.Errorf("insert %q: %w", e.GUID, err)
 				}
 				id, _ = r.LastInsertId()
+				fresh = append(fresh, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody})
 				res.New++
 				res.NewIDs = append(res.NewIDs, id)
 				if alert {
@@ -269,9 +278,12 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 					bump = 1
 					res.Alerts++
 				}
-				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, string(cats), e.DocumentType, hash,
-					fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
+				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, string(cats), e.DocumentType,
+					hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
 					return fmt.Errorf("update %q: %w", e.GUID, err)
+				}
+				if err := index.replace(ctx, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody}); err != nil {
+					return fmt.Errorf("index %q for search: %w", e.GUID, err)
 				}
 				rows, err := oldTags.QueryContext(ctx, id)
 				if err != nil {
@@ -290,7 +302,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			}
 			dirty["all"] = true
 			dirty["department:"+deptSlug] = true
-			text := NewMatchText(e.Title, e.Summary)
+			text := NewMatchText(e.Title, e.PlainSummary)
 			hits = topics.Match(deptSlug, e.Categories, text, hits)
 			for _, i := range hits {
 				if _, err := tagIns.ExecContext(ctx, topics.ID(i), id, published); err != nil {
@@ -299,9 +311,8 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				dirty["topic:"+topics.Slug(i)] = true
 			}
 		}
-		if res.New > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO releases_fts (rowid, title, summary, body)
-				SELECT id, title, herald_strip_tags(summary), herald_strip_tags(body) FROM releases WHERE id > ?`, maxID); err != nil {
+		for _, d := range fresh {
+			if err := index.add(ctx, d); err != nil {
 				return fmt.Errorf("index new releases for search: %w", err)
 			}
 		}
@@ -389,6 +400,14 @@ func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	r.Published, r.Updated, r.FirstSeen, r.Changed = parseTime(pub), parseTime(upd), parseTime(first), parseTime(changed)
 	return r, err
 }
+
+// scanAlso scans a row of releaseCols followed by more columns into extra.
+type scanAlso struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (s scanAlso) Scan(dest ...any) error { return s.row.Scan(append(dest, s.extra...)...) }
 
 func decodeCategories(s string) []string {
 	out := []string{}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"html"
 	"slices"
 	"strings"
 	"unicode"
@@ -93,9 +92,10 @@ func (r Rule) Compile() *Matcher {
 // lower case words separated by single spaces, padded with a space at each end.
 type MatchText string
 
-// NewMatchText prepares a title and an HTML summary for matching.
-func NewMatchText(title, summaryHTML string) MatchText {
-	return MatchText(normWords(title + " " + StripTags(summaryHTML)))
+// NewMatchText prepares a title and the plain text of a summary (see
+// Entry.PlainSummary) for matching.
+func NewMatchText(title, summary string) MatchText {
+	return MatchText(normWords(title + " " + summary))
 }
 
 // Match reports whether a release of department dept, with the given
@@ -155,31 +155,6 @@ func normWords(s string) string {
 		b.WriteByte(' ')
 	}
 	return b.String()
-}
-
-// StripTags returns the text of an HTML fragment: tags removed, entities
-// decoded. It is for matching and plain-text output of already sanitised
-// HTML, not a sanitiser.
-func StripTags(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	in := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '<':
-			in = true
-		case c == '>' && in:
-			in = false
-			b.WriteByte(' ')
-		case !in:
-			b.WriteByte(c)
-		}
-	}
-	return html.UnescapeString(b.String())
 }
 
 // RuleSet matches a release against many topics at once. Instead of trying

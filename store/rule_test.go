@@ -15,7 +15,7 @@ func TestRuleMatch(t *testing.T) {
 		want                       bool
 	}{
 		{"keyword in title", "home-office", "UK and partners pledge to tackle human trafficking", "", nil, true},
-		{"phrase in summary html", "home-office", "New guidance", "<p>Signs of <b>modern</b> slavery</p>", nil, true},
+		{"phrase in summary", "home-office", "New guidance", "Signs of modern slavery.", nil, true},
 		{"case-insensitive", "home-office", "TRAFFICKING review", "", nil, true},
 		{"whole words only", "home-office", "Traffickingstop app launched", "", nil, false},
 		{"other department", "treasury", "Human trafficking funding", "", nil, false},

@@ -2,33 +2,111 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
-
-	"modernc.org/sqlite"
 )
 
-func init() {
-	// The search index (migration 0006) is fed through herald_strip_tags so
-	// that tag names and link targets of the sanitised HTML are not words a
-	// visitor can find. The driver keeps registered functions for every
-	// connection it opens, so this runs once, before any Open.
-	sqlite.MustRegisterDeterministicScalarFunction("herald_strip_tags", 1, searchStripTags)
+// searchDoc is what the search index holds for one release: its title and
+// the plain text of its summary and body, which the pull side makes.
+type searchDoc struct {
+	id                   int64
+	title, summary, body string
 }
 
-func searchStripTags(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	switch v := args[0].(type) {
-	case nil:
-		return "", nil
-	case string:
-		return StripTags(v), nil
-	case []byte:
-		return StripTags(string(v)), nil
-	default:
-		return fmt.Sprint(v), nil
+// searchIndex writes releases into the search index (migration 0006) in a
+// transaction.
+type searchIndex struct{ ins, del *sql.Stmt }
+
+func newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, error) {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO releases_fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
 	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM releases_fts WHERE rowid = ?`)
+	if err != nil {
+		ins.Close()
+		return nil, err
+	}
+	return &searchIndex{ins: ins, del: del}, nil
+}
+
+// add indexes a release the index does not hold yet.
+func (x *searchIndex) add(ctx context.Context, d searchDoc) error {
+	_, err := x.ins.ExecContext(ctx, d.id, d.title, d.summary, d.body)
+	return err
+}
+
+// replace indexes a release in place of what the index held for it, if
+// anything.
+func (x *searchIndex) replace(ctx context.Context, d searchDoc) error {
+	if _, err := x.del.ExecContext(ctx, d.id); err != nil {
+		return err
+	}
+	return x.add(ctx, d)
+}
+
+func (x *searchIndex) close() {
+	x.ins.Close()
+	x.del.Close()
+}
+
+// PlainText is the plain text of one release's summary and body, read from
+// their HTML by the pull side.
+type PlainText struct {
+	ReleaseID     int64
+	Summary, Body string
+}
+
+// ReleasesWithoutPlainText returns up to limit releases, lowest id first,
+// whose plain text the store has not been given: those stored before it
+// kept any (migration 0008). Until they get it, topic rules match their
+// titles only and search finds them as an older Herald indexed them.
+func (db *DB) ReleasesWithoutPlainText(ctx context.Context, limit int) ([]Release, error) {
+	rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.plain_summary IS NULL ORDER BY r.id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: releases without plain text: %w", err)
+	}
+	return rs, nil
+}
+
+// SetPlainText records the plain text of releases that had none and indexes
+// them for search, in one transaction. A release that was edited since it
+// was listed has come with its own text, and is left alone.
+func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		set, err := tx.PrepareContext(ctx, `UPDATE releases SET plain_summary = ? WHERE id = ? AND plain_summary IS NULL
+			RETURNING title`)
+		if err != nil {
+			return err
+		}
+		defer set.Close()
+		index, err := newSearchIndex(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer index.close()
+		for _, t := range texts {
+			var title string
+			err := set.QueryRowContext(ctx, t.Summary, t.ReleaseID).Scan(&title)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := index.replace(ctx, searchDoc{t.ReleaseID, title, t.Summary, t.Body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set plain text: %w", err)
+	}
+	return nil
 }
 
 // SearchQuery selects releases by full-text search over their titles,

@@ -40,15 +40,18 @@ func searchFixture(t testing.TB) *store.DB {
 	base := now.Add(-48 * time.Hour)
 	pull("home-office", "home-office", []store.Entry{
 		{GUID: "ho-1", Link: "https://news.example.org/ho-1", Title: "New border checks at northern ports",
-			Summary: `<p>Officers will check <a href="https://www.example.gov/guidance">lorries</a>.</p>`, Published: base},
+			Summary:      `<p>Officers will check <a href="https://www.example.gov/guidance">lorries</a>.</p>`,
+			PlainSummary: "Officers will check lorries.", Published: base},
 		{GUID: "ho-2", Link: "https://news.example.org/ho-2", Title: "Funding for community policing",
-			Summary: "<p>Money for neighbourhood teams.</p>", Body: "<p>The fund opens in <strong>April</strong>. Café owners welcome.</p>", Published: base.Add(time.Hour)},
+			Summary: "<p>Money for neighbourhood teams.</p>", PlainSummary: "Money for neighbourhood teams.",
+			Body: "<p>The fund opens in <strong>April</strong>. Café owners welcome.</p>", PlainBody: "The fund opens in April. Café owners welcome.",
+			Published: base.Add(time.Hour)},
 		{GUID: "ho-3", Link: "https://news.example.org/ho-3", Title: "Border force recruitment opens",
-			Summary: "<p>Apply by May.</p>", Published: base.Add(2 * time.Hour)},
+			Summary: "<p>Apply by May.</p>", PlainSummary: "Apply by May.", Published: base.Add(2 * time.Hour)},
 	})
 	pull("treasury", "treasury", []store.Entry{
 		{GUID: "t-1", Link: "https://news.example.org/t-1", Title: "Spring statement: border tariffs unchanged",
-			Summary: "<p>Duties stay the same.</p>", Published: base.Add(3 * time.Hour)},
+			Summary: "<p>Duties stay the same.</p>", PlainSummary: "Duties stay the same.", Published: base.Add(3 * time.Hour)},
 	})
 	return db
 }
@@ -75,6 +78,7 @@ func TestSearchReleases(t *testing.T) {
 		{"body text", store.SearchQuery{Text: "april"}, []string{"Funding for community policing"}},
 		{"diacritics folded", store.SearchQuery{Text: "cafe"}, []string{"Funding for community policing"}},
 		{"summary link text is searchable", store.SearchQuery{Text: "lorries"}, []string{"New border checks at northern ports"}},
+		// The index holds the plain text it is given, not the HTML.
 		{"tag names are not words", store.SearchQuery{Text: "strong"}, nil},
 		{"link targets are not words", store.SearchQuery{Text: "guidance"}, nil},
 		{"phrase", store.SearchQuery{Text: `"border checks"`}, []string{"New border checks at northern ports"}},

@@ -125,7 +125,8 @@ func retagTopic(ctx context.Context, tx *sql.Tx, t Topic) error {
 		return err
 	}
 	m := t.Rule.Compile()
-	q := `SELECT r.id, d.slug, r.categories, r.title, r.summary, r.published_at FROM releases r JOIN departments d ON d.id = r.department_id`
+	q := `SELECT r.id, d.slug, r.categories, r.title, coalesce(r.plain_summary, ''), r.published_at
+		FROM releases r JOIN departments d ON d.id = r.department_id`
 	var args []any
 	if len(t.Rule.Departments) > 0 {
 		q += ` WHERE d.slug IN (` + placeholders(len(t.Rule.Departments)) + `)`
@@ -236,7 +237,7 @@ func (db *DB) TopicBySlug(ctx context.Context, slug string) (Topic, error) {
 // would match, with up to limit of the newest as examples.
 func (db *DB) RuleMatches(ctx context.Context, rule Rule, since time.Time, limit int) (int, []Release, error) {
 	m := rule.Compile()
-	q := `SELECT ` + releaseCols + releaseFrom + ` WHERE r.first_seen_at >= ?`
+	q := `SELECT ` + releaseCols + `, coalesce(r.plain_summary, '')` + releaseFrom + ` WHERE r.first_seen_at >= ?`
 	args := []any{fmtTime(since)}
 	if len(rule.Departments) > 0 {
 		q += ` AND d.slug IN (` + placeholders(len(rule.Departments)) + `)`
@@ -252,11 +253,12 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, since time.Time, limit
 	n := 0
 	var examples []Release
 	for rows.Next() {
-		r, err := scanRelease(rows)
+		var summary string
+		r, err := scanRelease(scanAlso{rows, []any{&summary}})
 		if err != nil {
 			return 0, nil, fmt.Errorf("store: rule matches: %w", err)
 		}
-		if m.Match(r.DepartmentSlug, r.Categories, NewMatchText(r.Title, r.Summary)) {
+		if m.Match(r.DepartmentSlug, r.Categories, NewMatchText(r.Title, summary)) {
 			n++
 			if len(examples) < limit {
 				examples = append(examples, r)

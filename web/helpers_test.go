@@ -28,6 +28,7 @@ import (
 	"herald/feeds/netguard"
 	"herald/store"
 	"herald/templates"
+	plaintext "herald/templates/text"
 	"herald/web"
 )
 
@@ -189,6 +190,9 @@ func seedSite(t *testing.T, db *store.DB, now time.Time) {
 		src, err := db.CreateSource(ctx, store.Source{Name: name, URL: "https://" + dept + ".example.org/feed.atom", DepartmentSlug: dept, Format: "auto", Enabled: true})
 		if err != nil {
 			t.Fatal(err)
+		}
+		for i, e := range entries { // as the pull side reads the HTML
+			entries[i].PlainSummary, entries[i].PlainBody = plaintext.Plain(e.Summary), plaintext.Plain(e.Body)
 		}
 		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{}); err != nil {
 			t.Fatal(err)

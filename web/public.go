@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // pageSize is how many releases a listing or search page shows.
@@ -359,21 +359,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "search", v)
 }
 
-// cleanLine trims s, drops control characters (a line break included) and
-// cuts it to max runes.
+// cleanLine makes typed text one clean line (see text.Line) and bounds it
+// at max runes. It is input, not display: no ellipsis marks the cut.
 func cleanLine(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
+	s = text.Line(s)
 	if n := []rune(s); len(n) > max {
 		s = string(n[:max])
 	}
 	return s
 }
-
-// isControl reports C0 and C1 control characters and DEL.
-func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }

@@ -3,16 +3,15 @@ package web
 import (
 	"bytes"
 	"fmt"
-	"html"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // publicPages and adminPages are the page templates, each parsed with
@@ -101,7 +100,7 @@ func (s *Server) funcs() template.FuncMap {
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":  func(t time.Time) string { return ago(s.db.Now(), t) },
 		"join": strings.Join,
-		"text": func(html string, max int) string { return excerpt(plainText(html), max) },
+		"text": func(html string, max int) string { return text.Excerpt(text.Plain(html), max) },
 	}
 }
 
@@ -212,26 +211,6 @@ func (s *Server) static() http.Handler {
 	})
 }
 
-// excerpt shortens plain text to at most max runes at a word boundary.
-func excerpt(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if max <= 0 || utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	cut, n := len(s), 0
-	for i := range s {
-		if n == max {
-			cut = i
-			break
-		}
-		n++
-	}
-	if sp := strings.LastIndexByte(s[:cut], ' '); sp > cut/2 {
-		cut = sp
-	}
-	return strings.TrimRight(s[:cut], " ,.;:") + "…"
-}
-
 // ago says how long before now t was, roughly, for the dashboard.
 func ago(now, t time.Time) string {
 	if t.IsZero() {
@@ -256,40 +235,4 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
-}
-
-// blockTags are the elements whose edges separate words; inline ones
-// (a, strong, em...) do not, so "<strong>slavery</strong>, with" reads
-// "slavery, with".
-var blockTags = map[string]bool{"p": true, "br": true, "div": true, "li": true, "ul": true, "ol": true, "h1": true,
-	"h2": true, "h3": true, "h4": true, "h5": true, "h6": true, "blockquote": true, "tr": true, "td": true, "th": true,
-	"table": true, "hr": true, "pre": true, "dd": true, "dt": true, "figure": true, "figcaption": true, "section": true}
-
-// plainText is the text of sanitised HTML, for excerpts.
-func plainText(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(s, '<')
-		if i < 0 {
-			b.WriteString(s)
-			break
-		}
-		b.WriteString(s[:i])
-		j := strings.IndexByte(s[i:], '>')
-		if j < 0 {
-			break
-		}
-		name := strings.TrimPrefix(s[i+1:i+j], "/")
-		if k := strings.IndexAny(name, " \t\n/"); k >= 0 {
-			name = name[:k]
-		}
-		if blockTags[strings.ToLower(name)] {
-			b.WriteByte(' ')
-		}
-		s = s[i+j+1:]
-	}
-	return html.UnescapeString(b.String())
 }

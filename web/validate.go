@@ -16,6 +16,7 @@ import (
 
 	"herald/alerts/address"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // The API and the console take the same inputs and check them with the same
@@ -60,7 +61,7 @@ func checkSlug(fe fieldErrors, field, v string) {
 	switch {
 	case v == "":
 		fe.add(field, "is required")
-	case hasControl(v):
+	case text.HasControl(v):
 		fe.add(field, "must not contain line breaks or control characters")
 	case !store.ValidSlug(v):
 		fe.add(field, slugHelp)
@@ -71,7 +72,7 @@ func checkSlug(fe fieldErrors, field, v string) {
 func checkLine(fe fieldErrors, field, v string, required bool, max int) string {
 	v = strings.TrimSpace(v)
 	switch {
-	case hasControl(v):
+	case text.HasControl(v):
 		fe.add(field, "must not contain line breaks or control characters")
 	case required && v == "":
 		fe.add(field, "is required")
@@ -88,7 +89,7 @@ func checkLine(fe fieldErrors, field, v string, required bool, max int) string {
 func checkText(fe fieldErrors, field, v string, max int) string {
 	v = strings.TrimSpace(strings.ReplaceAll(v, "\r\n", "\n"))
 	switch {
-	case strings.ContainsFunc(v, func(r rune) bool { return r != '\n' && r != '\t' && isControl(r) }):
+	case strings.ContainsFunc(v, func(r rune) bool { return r != '\n' && r != '\t' && text.IsControl(r) }):
 		fe.add(field, "must not contain control characters")
 	case utf8.RuneCountInString(v) > max:
 		fe.add(field, "must be at most %d characters", max)
@@ -97,8 +98,6 @@ func checkText(fe fieldErrors, field, v string, max int) string {
 	}
 	return v
 }
-
-func hasControl(s string) bool { return strings.ContainsFunc(s, isControl) }
 
 // checkHTTPURL checks an optional absolute http(s) URL.
 func checkHTTPURL(fe fieldErrors, field, v string, required bool) string {
@@ -109,7 +108,7 @@ func checkHTTPURL(fe fieldErrors, field, v string, required bool) string {
 		}
 		return v
 	}
-	if hasControl(v) || strings.ContainsAny(v, " <>\"") {
+	if text.HasControl(v) || strings.ContainsAny(v, " <>\"") {
 		fe.add(field, "must be a URL without spaces, quotes or line breaks")
 		return v
 	}
@@ -146,7 +145,7 @@ func cleanList(fe fieldErrors, field string, items []string, max int) []string {
 			continue
 		}
 		f := fmt.Sprintf("%s[%d]", field, i)
-		if hasControl(it) {
+		if text.HasControl(it) {
 			fe.add(f, "must not contain line breaks or control characters")
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"herald/feeds"
 	"herald/store"
 	"herald/web"
 )
@@ -46,13 +47,22 @@ func openConfigured(ctx context.Context, cfgFlag string, stderr io.Writer) (*app
 	return openApp(ctx, cfg, stderr)
 }
 
-// openApp opens the store and provisions the departments, sources and
-// topics of the config file.
+// openApp opens the store, gives it the plain text of releases stored
+// before it kept any (so topics saved below match them fully), and
+// provisions the departments, sources and topics of the config file.
 func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 	log := newLogger(cfg.Log, stderr)
 	db, err := store.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, err
+	}
+	n, err := feeds.BackfillPlainText(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.InfoContext(ctx, "indexed releases stored by an earlier version for topic matching and search", slog.Int("releases", n))
 	}
 	a := &app{cfg: cfg, db: db, log: log, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // releaseJSON is the stable shape `herald releases --json` prints.
@@ -74,16 +75,7 @@ func runReleases(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPUBLISHED\tDEPARTMENT\tTITLE")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.Published.Format("2006-01-02 15:04"), r.DepartmentSlug, truncate(r.Title, 90))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.Published.Format("2006-01-02 15:04"), r.DepartmentSlug, text.Excerpt(r.Title, 90))
 	}
 	return tw.Flush()
-}
-
-// truncate shortens s to at most n runes for a terminal table.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }
