@@ -57,15 +57,30 @@ func (h logHandler) WithGroup(name string) slog.Handler { return logHandler{h.Ha
 // (a proxy's id joins the logs up); anything else is replaced.
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-func newRequestID(incoming string) string {
+// requestIDs names requests: a random prefix per server and a counter,
+// unique across restarts and replicas for all practical purposes, and
+// cheap on the feed path.
+type requestIDs struct {
+	prefix [8]byte
+	seq    atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	ids := &requestIDs{}
+	var b [4]byte
+	rand.Read(b[:])
+	hex.Encode(ids.prefix[:], b[:])
+	return ids
+}
+
+// next returns incoming when it is a usable id, else a new one.
+func (ids *requestIDs) next(incoming string) string {
 	if incoming != "" && requestIDRE.MatchString(incoming) {
 		return incoming
 	}
-	// A random per-process prefix and a counter: unique across restarts
-	// and replicas for all practical purposes, and cheap on the feed path.
-	n := requestSeq.Add(1)
+	n := ids.seq.Add(1)
 	var b [16]byte
-	copy(b[:], requestPrefix)
+	copy(b[:], ids.prefix[:])
 	for i := 15; i >= 8; i-- {
 		b[i] = hexDigits[n&0xf]
 		n >>= 4
@@ -74,15 +89,6 @@ func newRequestID(incoming string) string {
 }
 
 const hexDigits = "0123456789abcdef"
-
-var (
-	requestSeq    atomic.Uint64
-	requestPrefix = func() string {
-		var b [4]byte
-		rand.Read(b[:])
-		return hex.EncodeToString(b[:])
-	}()
-)
 
 // recorder remembers the status and size of a response.
 type recorder struct {
@@ -123,7 +129,7 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID(r.Header.Get("X-Request-Id"))
+		id := s.requestIDs.next(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)

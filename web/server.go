@@ -167,15 +167,16 @@ type SearchFeedRenderer interface {
 
 // Server is Herald's HTTP server.
 type Server struct {
-	db       *store.DB
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	base     *url.URL
-	pages    *pages
-	metrics  *httpMetrics
-	sessions *sessions
-	logins   *limiter
+	db         *store.DB
+	cfg        Config
+	deps       Deps
+	log        *slog.Logger
+	base       *url.URL
+	pages      *pages
+	metrics    *httpMetrics
+	sessions   *sessions
+	logins     *limiter
+	requestIDs *requestIDs
 	// security are the headers every response carries.
 	security http.Header
 	mux      *http.ServeMux
@@ -230,13 +231,14 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		reg = prometheus.NewRegistry()
 	}
 	s := &Server{
-		db:       db,
-		cfg:      cfg,
-		deps:     deps,
-		log:      slog.New(NewLogHandler(log.Handler())),
-		base:     base,
-		sessions: newSessions(12*time.Hour, cfg.Now),
-		logins:   newLimiter(loginRate, loginBurst, cfg.Now),
+		db:         db,
+		cfg:        cfg,
+		deps:       deps,
+		log:        slog.New(NewLogHandler(log.Handler())),
+		base:       base,
+		sessions:   newSessions(12*time.Hour, cfg.Now),
+		logins:     newLimiter(loginRate, loginBurst, cfg.Now),
+		requestIDs: newRequestIDs(),
 	}
 	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
 	if err != nil {
