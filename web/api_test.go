@@ -15,6 +15,7 @@ import (
 
 	"herald/store"
 	"herald/web"
+	"herald/web/admin"
 )
 
 // openAPIOperations lists "METHOD path" of the served OpenAPI document.
@@ -386,7 +387,7 @@ func TestAPISubscribers(t *testing.T) {
 
 	r := s.api("GET", "/api/v1/subscribers?address=ana@example.org", nil)
 	wantStatus(t, r, 200)
-	var info web.SubscriberInfo
+	var info admin.SubscriberInfo
 	r.json(t, &info)
 	if info.Address != "ana@example.org" || info.Status != "confirmed" || !info.Suppressed || info.SuppressionReason != "550 mailbox unavailable" ||
 		len(info.Subscriptions) != 1 || info.Subscriptions[0].Topic != "human-trafficking" || info.Subscriptions[0].Status != "active" {

@@ -7,43 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 
 	"herald/store"
+	"herald/web/admin"
 )
-
-// fieldErrors names each bad field of a request and what is wrong with it.
-// It answers 400, in JSON for the API and beside the fields in forms.
-type fieldErrors map[string]string
-
-func (fe fieldErrors) Error() string {
-	keys := make([]string, 0, len(fe))
-	for k := range fe {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ": " + fe[k]
-	}
-	return "invalid input: " + strings.Join(parts, "; ")
-}
-
-// add records a problem with field unless one is already recorded.
-func (fe fieldErrors) add(field, format string, args ...any) {
-	if _, ok := fe[field]; !ok {
-		fe[field] = fmt.Sprintf(format, args...)
-	}
-}
-
-// err returns fe as an error, or nil when there is no problem.
-func (fe fieldErrors) err() error {
-	if len(fe) == 0 {
-		return nil
-	}
-	return fe
-}
 
 // httpError is an error with the status and the message a client sees.
 type httpError struct {
@@ -68,7 +36,7 @@ func errStatus(status int, format string, args ...any) error {
 // statusOf is the one place that maps errors to HTTP status codes.
 func statusOf(err error) int {
 	var he *httpError
-	var fe fieldErrors
+	var fe admin.FieldErrors
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
@@ -132,7 +100,7 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	s.logFailure(r, status, err)
 	body := apiError{Error: publicMessage(status, err)}
-	var fe fieldErrors
+	var fe admin.FieldErrors
 	if errors.As(err, &fe) {
 		body.Fields = fe
 	}

@@ -30,6 +30,7 @@ import (
 	"herald/templates"
 	plaintext "herald/templates/text"
 	"herald/web"
+	"herald/web/admin"
 )
 
 const adminToken = "test-admin-token-0123456789abcdef"
@@ -43,7 +44,7 @@ type site struct {
 	srv    *httptest.Server
 	server *web.Server
 	now    time.Time
-	subs   web.StoreSubscribers
+	subs   *admin.Service
 	logs   *syncBuffer
 	reg    *prometheus.Registry
 	client *http.Client
@@ -103,7 +104,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	db.Now = func() time.Time { return now }
 	seedSite(t, db, now)
 
-	s := &site{t: t, db: db, now: now, subs: web.StoreSubscribers{DB: db}, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	s := &site{t: t, db: db, now: now, subs: admin.New(db), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	london, _ := time.LoadLocation("Europe/London")
 	c := siteConfig{
 		cfg: web.Config{BaseURL: "http://news.example.org", AdminTokens: []string{adminToken}, SiteName: "Herald",

@@ -1,7 +1,9 @@
 // Package web is Herald's HTTP surface: the server's middleware, the public
 // news pages and search, the admin JSON API and the admin console. It mounts
 // the feeds and alerts handlers it is given and reaches everything else
-// through the store and the small interfaces declared here.
+// through the store and the small interfaces declared here. The admin
+// API and console are thin adapters over the operations of web/admin,
+// which the CLI calls too.
 package web
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"herald/feeds"
 	"herald/store"
+	"herald/web/admin"
 )
 
 // Config is what the web server needs from Herald's configuration.
@@ -72,31 +75,12 @@ type Puller interface {
 	PullSource(ctx context.Context, name string) error
 }
 
-// SubscriberInfo is what the admin sees about one address.
-type SubscriberInfo struct {
-	Address           string             `json:"address"`
-	Status            string             `json:"status"`
-	CreatedAt         time.Time          `json:"created_at"`
-	ConfirmedAt       time.Time          `json:"confirmed_at,omitzero"`
-	Suppressed        bool               `json:"suppressed"`
-	SuppressionReason string             `json:"suppression_reason,omitempty"`
-	Subscriptions     []SubscriptionInfo `json:"subscriptions"`
-}
-
-// SubscriptionInfo is one subscription of a subscriber: to a topic or to a
-// department.
-type SubscriptionInfo struct {
-	Topic      string    `json:"topic,omitempty"`
-	Department string    `json:"department,omitempty"`
-	Frequency  string    `json:"frequency"`
-	Status     string    `json:"status"`
-	CreatedAt  time.Time `json:"created_at"`
-}
-
 // SubscriberAdmin answers an admin's questions and privacy requests about
-// one address. Unknown addresses are errors wrapping store.ErrNotFound.
+// one address (*admin.Service is one). Each method takes the address as it
+// was typed and checks it: a refused one is an admin.FieldErrors naming
+// "address"; an unknown one is an error wrapping store.ErrNotFound.
 type SubscriberAdmin interface {
-	LookupSubscriber(ctx context.Context, address string) (SubscriberInfo, error)
+	LookupSubscriber(ctx context.Context, address string) (admin.SubscriberInfo, error)
 	// ExportSubscriber returns everything stored about address as JSON.
 	ExportSubscriber(ctx context.Context, address string) ([]byte, error)
 	// EraseSubscriber deletes the address and everything kept about it.
@@ -168,6 +152,7 @@ type SearchFeedRenderer interface {
 // Server is Herald's HTTP server.
 type Server struct {
 	db         *store.DB
+	admin      *admin.Service
 	cfg        Config
 	deps       Deps
 	log        *slog.Logger
@@ -232,6 +217,7 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	}
 	s := &Server{
 		db:         db,
+		admin:      admin.New(db),
 		cfg:        cfg,
 		deps:       deps,
 		log:        slog.New(NewLogHandler(log.Handler())),
@@ -336,38 +322,38 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /admin/login", s.adminLoginForm)
 	mux.HandleFunc("POST /admin/login", s.adminLogin)
-	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireSession(h)) }
-	admin("POST /admin/logout", s.adminLogout)
+	console := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireSession(h)) }
+	console("POST /admin/logout", s.adminLogout)
 	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusSeeOther))
-	admin("GET /admin/{$}", s.adminDashboard)
-	admin("GET /admin/topics", s.adminTopics)
-	admin("GET /admin/topics/new", s.adminNewTopic)
-	admin("POST /admin/topics", s.adminCreateTopic)
-	admin("POST /admin/topics/preview", s.adminPreviewTopic)
-	admin("GET /admin/topics/{slug}/edit", s.adminTopic)
-	admin("POST /admin/topics/{slug}/edit", s.adminUpdateTopic)
-	admin("POST /admin/topics/{slug}/retire", s.adminRetireTopic)
-	admin("GET /admin/sources", s.adminSources)
-	admin("POST /admin/sources", s.adminCreateSource)
-	admin("GET /admin/sources/{name}/edit", s.adminSource)
-	admin("POST /admin/sources/{name}/edit", s.adminUpdateSource)
-	admin("POST /admin/sources/{name}/disable", s.adminEnableSource(false))
-	admin("POST /admin/sources/{name}/enable", s.adminEnableSource(true))
+	console("GET /admin/{$}", s.adminDashboard)
+	console("GET /admin/topics", s.adminTopics)
+	console("GET /admin/topics/new", s.adminNewTopic)
+	console("POST /admin/topics", s.adminCreateTopic)
+	console("POST /admin/topics/preview", s.adminPreviewTopic)
+	console("GET /admin/topics/{slug}/edit", s.adminTopic)
+	console("POST /admin/topics/{slug}/edit", s.adminUpdateTopic)
+	console("POST /admin/topics/{slug}/retire", s.adminRetireTopic)
+	console("GET /admin/sources", s.adminSources)
+	console("POST /admin/sources", s.adminCreateSource)
+	console("GET /admin/sources/{name}/edit", s.adminSource)
+	console("POST /admin/sources/{name}/edit", s.adminUpdateSource)
+	console("POST /admin/sources/{name}/disable", s.adminEnableSource(false))
+	console("POST /admin/sources/{name}/enable", s.adminEnableSource(true))
 	if s.deps.Puller != nil {
-		admin("POST /admin/sources/{name}/pull", s.adminPullSource)
+		console("POST /admin/sources/{name}/pull", s.adminPullSource)
 	}
-	admin("GET /admin/departments", s.adminDepartments)
-	admin("POST /admin/departments", s.adminCreateDepartment)
-	admin("GET /admin/departments/{slug}/edit", s.adminDepartment)
-	admin("POST /admin/departments/{slug}/edit", s.adminUpdateDepartment)
+	console("GET /admin/departments", s.adminDepartments)
+	console("POST /admin/departments", s.adminCreateDepartment)
+	console("GET /admin/departments/{slug}/edit", s.adminDepartment)
+	console("POST /admin/departments/{slug}/edit", s.adminUpdateDepartment)
 	if s.deps.Subscribers != nil {
-		admin("GET /admin/subscribers", s.adminSubscribers)
-		admin("GET /admin/subscribers/export", s.adminExportSubscriber)
-		admin("POST /admin/subscribers/erase", s.adminEraseSubscriber)
-		admin("POST /admin/subscribers/lift-suppression", s.adminLiftSuppression)
+		console("GET /admin/subscribers", s.adminSubscribers)
+		console("GET /admin/subscribers/export", s.adminExportSubscriber)
+		console("POST /admin/subscribers/erase", s.adminEraseSubscriber)
+		console("POST /admin/subscribers/lift-suppression", s.adminLiftSuppression)
 	}
 	if s.deps.Outbox != nil {
-		admin("GET /admin/outbox", s.adminOutbox)
-		admin("POST /admin/outbox/{id}/retry", s.adminRetryMessage)
+		console("GET /admin/outbox", s.adminOutbox)
+		console("POST /admin/outbox/{id}/retry", s.adminRetryMessage)
 	}
 }

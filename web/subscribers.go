@@ -1,93 +1,148 @@
 package web
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"time"
+	"errors"
+	"net/http"
+	"net/url"
 
 	"herald/store"
+	"herald/web/admin"
 )
 
-// StoreSubscribers answers the admin's questions about subscribers straight
-// from the store, where the alerts side keeps them. It is the
-// SubscriberAdmin and SubscriberStats that Herald runs with.
-type StoreSubscribers struct {
-	DB *store.DB
+// Subscribers in the admin API and the console: look-up, export, erasure
+// and lifting a suppression, each of one address. The operations check the
+// address themselves (admin.Address), so a handler passes on what was
+// typed.
+
+// addressInput is the body of the API's posts about one address.
+type addressInput struct {
+	Address string `json:"address"`
 }
 
-// LookupSubscriber summarises what is stored about address.
-func (s StoreSubscribers) LookupSubscriber(ctx context.Context, address string) (SubscriberInfo, error) {
-	data, err := s.DB.SubscriberRecord(ctx, address)
+// ---- API ----
+
+func (s *Server) apiLookupSubscriber(w http.ResponseWriter, r *http.Request) {
+	info, err := s.deps.Subscribers.LookupSubscriber(r.Context(), r.URL.Query().Get("address"))
 	if err != nil {
-		return SubscriberInfo{}, err
+		s.apiFail(w, r, err)
+		return
 	}
-	info := SubscriberInfo{
-		Address:           data.Address,
-		Status:            "no subscriber (delivery records only)",
-		Suppressed:        data.Delivery.Suppressed,
-		SuppressionReason: data.Delivery.SuppressionReason,
-		Subscriptions:     []SubscriptionInfo{},
+	if info.Subscriptions == nil {
+		info.Subscriptions = []admin.SubscriptionInfo{}
 	}
-	for _, sub := range data.Subscribers {
-		switch {
-		case sub.Address == data.Address && !sub.ConfirmedAt.IsZero():
-			info.Status, info.CreatedAt, info.ConfirmedAt = "confirmed", sub.CreatedAt, sub.ConfirmedAt
-		case sub.Address == data.Address:
-			info.Status, info.CreatedAt = "not confirmed yet", sub.CreatedAt
-		case info.CreatedAt.IsZero():
-			info.Status, info.CreatedAt = "waiting to become the new address of "+sub.Address, sub.CreatedAt
-		}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) apiExportSubscriber(w http.ResponseWriter, r *http.Request) {
+	body, err := s.deps.Subscribers.ExportSubscriber(r.Context(), r.URL.Query().Get("address"))
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
 	}
-	for _, sub := range data.Subscriptions {
-		si := SubscriptionInfo{Frequency: sub.Frequency, Status: sub.Status, CreatedAt: sub.CreatedAt}
-		if sub.Kind == "topic" {
-			si.Topic = sub.Slug
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="subscriber-export.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(body)
+}
+
+func (s *Server) apiEraseSubscriber(w http.ResponseWriter, r *http.Request) {
+	var in addressInput
+	err := decodeJSON(r, &in)
+	if err == nil {
+		err = s.deps.Subscribers.EraseSubscriber(r.Context(), in.Address)
+	}
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiLiftSuppression(w http.ResponseWriter, r *http.Request) {
+	var in addressInput
+	err := decodeJSON(r, &in)
+	if err == nil {
+		err = s.deps.Subscribers.LiftSuppression(r.Context(), in.Address)
+	}
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- console ----
+
+type subscribersPage struct {
+	Address  string
+	Error    string
+	NotFound bool
+	Info     *admin.SubscriberInfo
+}
+
+func (s *Server) adminSubscribers(w http.ResponseWriter, r *http.Request) {
+	p := subscribersPage{}
+	status := http.StatusOK
+	if r.URL.Query().Has("address") {
+		p.Address = r.URL.Query().Get("address")
+		addr, err := admin.Address(p.Address)
+		if errs, ok := formErrors(err); ok {
+			p.Error, status = errs["address"], http.StatusBadRequest
 		} else {
-			si.Department = sub.Slug
+			p.Address = addr
+			info, err := s.deps.Subscribers.LookupSubscriber(r.Context(), addr)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				p.NotFound = true
+			case err != nil:
+				s.fail(w, r, err)
+				return
+			default:
+				p.Info = &info
+			}
 		}
-		info.Subscriptions = append(info.Subscriptions, si)
 	}
-	return info, nil
+	s.adminRender(w, r, status, "admin_subscribers", "subscribers", "Subscribers", p)
 }
 
-// ExportSubscriber returns everything stored about address as JSON.
-func (s StoreSubscribers) ExportSubscriber(ctx context.Context, address string) ([]byte, error) {
-	data, err := s.DB.SubscriberRecord(ctx, address)
+func (s *Server) adminExportSubscriber(w http.ResponseWriter, r *http.Request) {
+	body, err := s.deps.Subscribers.ExportSubscriber(r.Context(), r.URL.Query().Get("address"))
 	if err != nil {
-		return nil, err
+		s.fail(w, r, err)
+		return
 	}
-	out, err := json.MarshalIndent(data, "", "  ")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="subscriber-export.json"`)
+	w.Write(body)
+}
+
+func (s *Server) adminEraseSubscriber(w http.ResponseWriter, r *http.Request) {
+	addr, err := admin.Address(r.PostForm.Get("address"))
 	if err != nil {
-		return nil, fmt.Errorf("web: export subscriber: %w", err)
+		s.fail(w, r, err)
+		return
 	}
-	return append(out, '\n'), nil
+	if r.PostForm.Get("confirm") != "yes" {
+		s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), "Nothing was erased: tick the box to confirm.")
+		return
+	}
+	if err := s.deps.Subscribers.EraseSubscriber(r.Context(), addr); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "subscriber erased by an admin")
+	s.done(w, r, "/admin/subscribers", "The subscriber and everything stored about them were erased.")
 }
 
-// EraseSubscriber deletes everything stored about address.
-func (s StoreSubscribers) EraseSubscriber(ctx context.Context, address string) error {
-	found, err := s.DB.EraseSubscriber(ctx, address)
+func (s *Server) adminLiftSuppression(w http.ResponseWriter, r *http.Request) {
+	addr, err := admin.Address(r.PostForm.Get("address"))
 	if err != nil {
-		return err
+		s.fail(w, r, err)
+		return
 	}
-	if !found {
-		return fmt.Errorf("web: erase subscriber: %w", store.ErrNotFound)
+	if err := s.deps.Subscribers.LiftSuppression(r.Context(), addr); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	return nil
-}
-
-// LiftSuppression lets Herald mail a suppressed address again.
-func (s StoreSubscribers) LiftSuppression(ctx context.Context, address string) error {
-	return s.DB.LiftSuppression(ctx, address)
-}
-
-// TopicSubscriptionCounts counts active subscriptions per topic and
-// frequency.
-func (s StoreSubscribers) TopicSubscriptionCounts(ctx context.Context) (map[string]map[string]int, error) {
-	return s.DB.SubscriberCounts(ctx)
-}
-
-// SubscribersPerDay counts new confirmed subscribers per day.
-func (s StoreSubscribers) SubscribersPerDay(ctx context.Context, days int, loc *time.Location) ([]store.DayCount, error) {
-	return s.DB.SubscribersPerDay(ctx, days, loc)
+	s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), "Suppression lifted: Herald will mail this address again.")
 }

@@ -19,6 +19,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"herald/templates/text"
+
 	"golang.org/x/net/idna"
 )
 
@@ -83,7 +85,7 @@ func Parse(s string) (string, error) {
 		return refuse("must be at most 254 characters")
 	case !utf8.ValidString(s):
 		return refuse("must be UTF-8 text")
-	case strings.ContainsFunc(s, isControl):
+	case text.HasControl(s):
 		return refuse("must not contain line breaks or control characters")
 	case strings.ContainsFunc(s, isFormat):
 		return refuse("must not contain invisible formatting characters, such as a zero-width space")
@@ -184,12 +186,6 @@ func domainProblem(domain string) string {
 		}
 	}
 	return "must have a valid domain name after the @, like example.org"
-}
-
-// isControl reports C0 and C1 controls and the Unicode line and paragraph
-// separators: a line break in an address is a header injection.
-func isControl(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // isFormat reports invisible format characters (zero-width space and

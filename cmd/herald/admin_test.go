@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"herald/store"
-	"herald/web"
+	"herald/web/admin"
 )
 
 // adminTestDB is a real store in a temporary file, with one department,
@@ -138,21 +138,21 @@ func TestAdminCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"topics"}, "which topics command"},
 		{[]string{"topics", "frobnicate"}, "unknown topics command"},
 		{[]string{"topics", "add", "--slug", "Bad Slug", "--title", "x", "--keyword", "k"}, "lower-case"},
-		{[]string{"topics", "add", "--slug", "x", "--title", "x"}, "match rule is empty"},
-		{[]string{"topics", "add", "--slug", "x", "--title", "x", "--department", "nowhere"}, `no department with slug "nowhere"`},
+		{[]string{"topics", "add", "--slug", "x", "--title", "x"}, "must give at least one department, category or keyword"},
+		{[]string{"topics", "add", "--slug", "x", "--title", "x", "--department", "nowhere"}, `--department names no department: "nowhere"`},
 		{[]string{"topics", "update", "missing", "--title", "x"}, `no topic with slug "missing"`},
 		{[]string{"topics", "retire"}, "give exactly one topic slug"},
-		{[]string{"topics", "preview"}, "give the rule"},
-		{[]string{"departments", "add", "--slug", "home-office", "--name", "Again"}, "already exists"},
-		{[]string{"departments", "add", "--slug", "x", "--name", "X", "--url", "ftp://x"}, "must start with http"},
+		{[]string{"topics", "preview"}, "the rule (--department, --category, --keyword) must give at least one"},
+		{[]string{"departments", "add", "--slug", "home-office", "--name", "Again"}, "already taken"},
+		{[]string{"departments", "add", "--slug", "x", "--name", "X", "--url", "ftp://x"}, "must be an absolute http:// or https:// URL"},
 		{[]string{"sources", "add", "--name", "n", "--url", "https://e.org/f", "--department", "nowhere"}, "no department"},
-		{[]string{"sources", "add", "--name", "ho-news", "--url", "https://e.org/f", "--department", "home-office"}, "already exists"},
+		{[]string{"sources", "add", "--name", "ho-news", "--url", "https://e.org/f", "--department", "home-office"}, "already taken"},
 		{[]string{"sources", "disable", "missing"}, `no source named "missing"`},
 		{[]string{"subscribers", "erase", "not an address"}, `email address "not an address" must not contain spaces`},
 		{[]string{"subscribers", "erase", "a@example.org\r\nBcc: b@example.org"}, "must not contain line breaks"},
-		{[]string{"subscribers", "add", "--email", "a@example.org", "--topic", "nowhere"}, `no active topic with slug "nowhere"`},
+		{[]string{"subscribers", "add", "--email", "a@example.org", "--topic", "nowhere"}, `names no active topic: "nowhere"`},
 		{[]string{"subscribers", "add", "--email", "a@example.org\r\nBcc: b@example.org", "--department", "home-office"}, "must not contain line breaks"},
-		{[]string{"subscribers", "add", "--email", "a@example.org", "--department", "home-office", "--frequency", "hourly"}, "is not one of"},
+		{[]string{"subscribers", "add", "--email", "a@example.org", "--department", "home-office", "--frequency", "hourly"}, `--frequency "hourly" must be one of`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -215,9 +215,9 @@ func TestSubscribersImportExport(t *testing.T) {
 	}
 	for _, want := range []string{
 		`line 6: email address "not-an-address" must contain an @`,
-		`line 7: give exactly one of topic and department`,
-		`line 8: no active topic with slug "unknown-topic"`,
-		`line 9: frequency "hourly" is not one of immediately, daily, weekly`,
+		`line 7: department "home-office" must be empty when a topic is given`,
+		`line 8: topic names no active topic: "unknown-topic"`,
+		`line 9: frequency "hourly" must be one of immediately, daily, weekly`,
 		`line 10: email address "eve@example.org\nBcc: x@example.org" must not contain line breaks`,
 	} {
 		if !strings.Contains(errOut, want) {
@@ -259,7 +259,7 @@ func TestSubscribersImportExport(t *testing.T) {
 	if err != nil || !strings.Contains(out, "added a new subscriber") {
 		t.Errorf("add = %q, %v", out, err)
 	}
-	if info, err := (web.StoreSubscribers{DB: db}).LookupSubscriber(ctx, "dan@example.org"); err != nil || info.Subscriptions[0].Frequency != "weekly" || info.Status != "confirmed" {
+	if info, err := admin.New(db).LookupSubscriber(ctx, "dan@example.org"); err != nil || info.Subscriptions[0].Frequency != "weekly" || info.Status != "confirmed" {
 		t.Errorf("after add: %+v, %v", info, err)
 	}
 

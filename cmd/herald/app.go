@@ -14,6 +14,7 @@ import (
 	"herald/feeds"
 	"herald/store"
 	"herald/web"
+	"herald/web/admin"
 )
 
 // app is what every command that touches the database starts from.
@@ -75,30 +76,28 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 
 func (a *app) Close() error { return a.db.Close() }
 
-// provision upserts what the config file declares. The store stays the
-// source of truth: things added at run time are left alone.
+// provision creates or updates what the config file declares, through
+// the admin operations (Validate has run their checks already). The store
+// stays the source of truth: things added at run time are left alone.
 func (a *app) provision(ctx context.Context) error {
+	ops := admin.New(a.db)
 	for _, d := range a.cfg.Departments {
-		if _, err := a.db.UpsertDepartment(ctx, store.Department{Slug: d.Slug, Name: d.Name, URL: d.URL}); err != nil {
-			return err
+		if _, err := ops.UpsertDepartment(ctx, d.input()); err != nil {
+			return fmt.Errorf("config: department %q: %w", d.Slug, err)
 		}
 	}
 	for _, s := range a.cfg.Sources {
-		f := s.Format
-		if f == "" {
-			f = store.FormatAuto
-		}
-		if _, err := a.db.UpsertSource(ctx, store.Source{Name: s.Name, URL: s.URL, DepartmentSlug: s.Department, Format: f, Enabled: !s.Disabled}); err != nil {
-			return err
+		if _, err := ops.UpsertSource(ctx, s.input()); err != nil {
+			return fmt.Errorf("config: source %q: %w", s.Name, err)
 		}
 	}
 	for _, t := range a.cfg.Topics {
-		if _, err := a.db.UpsertTopic(ctx, store.Topic{Slug: t.Slug, Title: t.Title, Description: t.Description, Rule: t.Match}); err != nil {
-			return err
+		if _, err := ops.UpsertTopic(ctx, t.input()); err != nil {
+			return fmt.Errorf("config: topic %q: %w", t.Slug, err)
 		}
 		if t.Retired {
-			if err := a.db.RetireTopic(ctx, t.Slug); err != nil {
-				return err
+			if _, err := ops.RetireTopic(ctx, t.Slug); err != nil {
+				return fmt.Errorf("config: topic %q: %w", t.Slug, err)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"herald/feeds/netguard"
 	"herald/store"
+	"herald/web/admin"
 )
 
 // Config mirrors config.example.yaml. Unknown keys are an error.
@@ -166,6 +167,15 @@ type SourceConfig struct {
 	Disabled   bool   `yaml:"disabled"`
 }
 
+func (d DepartmentConfig) input() admin.DepartmentInput {
+	return admin.DepartmentInput{Slug: d.Slug, Name: d.Name, URL: d.URL}
+}
+
+func (s SourceConfig) input() admin.SourceInput {
+	enabled := !s.Disabled
+	return admin.SourceInput{Name: s.Name, URL: s.URL, Department: s.Department, Format: s.Format, Enabled: &enabled}
+}
+
 // TopicConfig provisions a topic.
 type TopicConfig struct {
 	Slug        string     `yaml:"slug"`
@@ -173,6 +183,10 @@ type TopicConfig struct {
 	Description string     `yaml:"description"`
 	Match       store.Rule `yaml:"match"`
 	Retired     bool       `yaml:"retired"`
+}
+
+func (t TopicConfig) input() admin.TopicInput {
+	return admin.TopicInput{Slug: t.Slug, Title: t.Title, Description: t.Description, Match: t.Match}
 }
 
 // Secret is a string that may be written as ${ENV_NAME} and never prints.
@@ -417,28 +431,33 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	// Departments, sources and topics get the admin operations' own
+	// checks, against the departments declared here.
+	inputProblems := func(prefix string, err error, in any) {
+		var fe admin.FieldErrors
+		if errors.As(err, &fe) {
+			for _, msg := range problems(fe, in, nil) {
+				add("%s: %s", prefix, msg)
+			}
+		}
+	}
+	var deptSlugs []string
 	depts := map[string]bool{}
 	for i, d := range c.Departments {
-		for _, msg := range (store.Department{Slug: d.Slug, Name: d.Name}).Problems() {
-			add("departments[%d]: %s", i, msg)
-		}
+		in := d.input()
+		_, err := admin.CheckDepartment(in)
+		inputProblems(fmt.Sprintf("departments[%d]", i), err, in)
 		if depts[d.Slug] {
 			add("departments[%d]: slug %q is listed twice", i, d.Slug)
 		}
 		depts[d.Slug] = true
+		deptSlugs = append(deptSlugs, d.Slug)
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
-		f := s.Format
-		if f == "" {
-			f = store.FormatAuto
-		}
-		for _, msg := range (store.Source{Name: s.Name, URL: s.URL, DepartmentSlug: s.Department, Format: f}).Problems() {
-			add("sources[%d] (%s): %s", i, s.Name, msg)
-		}
-		if s.Department != "" && !depts[s.Department] {
-			add("sources[%d] (%s): unknown department %q (add it under departments)", i, s.Name, s.Department)
-		}
+		in := s.input()
+		_, err := admin.CheckSource(in, deptSlugs)
+		inputProblems(fmt.Sprintf("sources[%d] (%s)", i, s.Name), err, in)
 		if names[s.Name] {
 			add("sources[%d]: name %q is listed twice", i, s.Name)
 		}
@@ -446,14 +465,9 @@ func (c *Config) Validate() error {
 	}
 	topics := map[string]bool{}
 	for i, t := range c.Topics {
-		for _, msg := range (store.Topic{Slug: t.Slug, Title: t.Title, Rule: t.Match}).Problems() {
-			add("topics[%d] (%s): %s", i, t.Slug, msg)
-		}
-		for _, d := range t.Match.Departments {
-			if !depts[d] {
-				add("topics[%d] (%s): match.departments names unknown department %q", i, t.Slug, d)
-			}
-		}
+		in := t.input()
+		_, err := admin.CheckTopic(in, deptSlugs)
+		inputProblems(fmt.Sprintf("topics[%d] (%s)", i, t.Slug), err, in)
 		if topics[t.Slug] {
 			add("topics[%d]: slug %q is listed twice", i, t.Slug)
 		}

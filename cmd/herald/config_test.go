@@ -33,8 +33,8 @@ schedule: {pull: "every five minutes"}
 departments: [{slug: Home Office, name: ""}]
 sources: [{name: a, url: "file:///etc/passwd", department: nowhere}]
 topics: [{slug: t, title: T, match: {departments: [nowhere], keywords: [trafficking]}}]
-`, []string{"base_url", "timezone", "schedule.pull", "departments[0]", "must start with http", `unknown department "nowhere"`, "match.departments"}},
-		{"empty rule", "topics: [{slug: t, title: T}]\n", []string{"match rule is empty"}},
+`, []string{"base_url", "timezone", "schedule.pull", "departments[0]", "must be an absolute http:// or https:// URL", `department names no department: "nowhere"`, "match.departments"}},
+		{"empty rule", "topics: [{slug: t, title: T}]\n", []string{"match must give at least one department, category or keyword"}},
 		{"metrics on the site's address", "listen: 127.0.0.1:8080\nmetrics: {listen: 127.0.0.1:8080}\n", []string{"metrics.listen"}},
 		{"metrics address without a port", "metrics: {listen: localhost}\n", []string{"metrics.listen"}},
 		{"negative HSTS", "hsts_max_age: -1h\n", []string{"hsts_max_age"}},

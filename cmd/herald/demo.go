@@ -115,13 +115,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Provisioning (in openApp) has pointed the sources at the sample
+	// publisher's port of this run.
 	defer a.Close()
-	// The sample publisher listens on a new port at every start.
-	for _, d := range demoDepartments {
-		if _, err := a.db.UpsertSource(ctx, store.Source{Name: d.Slug, URL: pub.base + d.Path, DepartmentSlug: d.Slug, Format: d.Format, Enabled: true}); err != nil {
-			return err
-		}
-	}
 	fmt.Fprintf(stdout, `Herald demo
   site:     %[1]s/
   feeds:    %[1]s/feeds/all.atom  (OPML: %[1]s/feeds.opml)

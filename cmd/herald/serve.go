@@ -21,6 +21,7 @@ import (
 	"herald/feeds/netguard"
 	"herald/templates"
 	"herald/web"
+	"herald/web/admin"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -238,7 +239,7 @@ func (a *app) serve(ctx context.Context) error {
 		tokens = append(tokens, t.Value())
 	}
 	var schedulerUp atomic.Bool
-	subs := web.StoreSubscribers{DB: a.db}
+	subs := admin.New(a.db)
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,

@@ -1,0 +1,256 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"herald/alerts/address"
+	"herald/store"
+)
+
+// Address checks an email address an admin typed, with the one rule every
+// entry point shares (address.Parse), and returns its canonical form: the
+// one the store keeps. A refused address is FieldErrors{"address": why}.
+func Address(raw string) (string, error) {
+	a, err := address.Parse(raw)
+	if err != nil {
+		return "", FieldErrors{"address": address.Problem(err)}
+	}
+	return a, nil
+}
+
+// SubscriberInfo is what the admin sees about one address.
+type SubscriberInfo struct {
+	Address           string             `json:"address"`
+	Status            string             `json:"status"`
+	CreatedAt         time.Time          `json:"created_at"`
+	ConfirmedAt       time.Time          `json:"confirmed_at,omitzero"`
+	Suppressed        bool               `json:"suppressed"`
+	SuppressionReason string             `json:"suppression_reason,omitempty"`
+	Subscriptions     []SubscriptionInfo `json:"subscriptions"`
+}
+
+// SubscriptionInfo is one subscription of a subscriber: to a topic or to a
+// department.
+type SubscriptionInfo struct {
+	Topic      string    `json:"topic,omitempty"`
+	Department string    `json:"department,omitempty"`
+	Frequency  string    `json:"frequency"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// LookupSubscriber summarises what is stored about an address. An address
+// Herald knows nothing about is store.ErrNotFound.
+func (s *Service) LookupSubscriber(ctx context.Context, raw string) (SubscriberInfo, error) {
+	a, err := Address(raw)
+	if err != nil {
+		return SubscriberInfo{}, err
+	}
+	data, err := s.db.SubscriberRecord(ctx, a)
+	if err != nil {
+		return SubscriberInfo{}, err
+	}
+	info := SubscriberInfo{
+		Address:           data.Address,
+		Status:            "no subscriber (delivery records only)",
+		Suppressed:        data.Delivery.Suppressed,
+		SuppressionReason: data.Delivery.SuppressionReason,
+		Subscriptions:     []SubscriptionInfo{},
+	}
+	for _, sub := range data.Subscribers {
+		switch {
+		case sub.Address == data.Address && !sub.ConfirmedAt.IsZero():
+			info.Status, info.CreatedAt, info.ConfirmedAt = "confirmed", sub.CreatedAt, sub.ConfirmedAt
+		case sub.Address == data.Address:
+			info.Status, info.CreatedAt = "not confirmed yet", sub.CreatedAt
+		case info.CreatedAt.IsZero():
+			info.Status, info.CreatedAt = "waiting to become the new address of "+sub.Address, sub.CreatedAt
+		}
+	}
+	for _, sub := range data.Subscriptions {
+		si := SubscriptionInfo{Frequency: sub.Frequency, Status: sub.Status, CreatedAt: sub.CreatedAt}
+		if sub.Kind == "topic" {
+			si.Topic = sub.Slug
+		} else {
+			si.Department = sub.Slug
+		}
+		info.Subscriptions = append(info.Subscriptions, si)
+	}
+	return info, nil
+}
+
+// ExportSubscriber returns everything stored about an address as JSON,
+// whole, so that a failure half-way is an error rather than a truncated
+// file.
+func (s *Service) ExportSubscriber(ctx context.Context, raw string) ([]byte, error) {
+	a, err := Address(raw)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.db.SubscriberRecord(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.MarshalIndent(data, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("admin: export subscriber: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// EraseSubscriber deletes an address and everything kept about it.
+func (s *Service) EraseSubscriber(ctx context.Context, raw string) error {
+	a, err := Address(raw)
+	if err != nil {
+		return err
+	}
+	found, err := s.db.EraseSubscriber(ctx, a)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("admin: erase subscriber: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// LiftSuppression lets Herald mail a suppressed address again; an address
+// that is not suppressed is store.ErrNotFound.
+func (s *Service) LiftSuppression(ctx context.Context, raw string) error {
+	a, err := Address(raw)
+	if err != nil {
+		return err
+	}
+	return s.db.LiftSuppression(ctx, a)
+}
+
+// TopicSubscriptionCounts counts active subscriptions per topic and
+// frequency.
+func (s *Service) TopicSubscriptionCounts(ctx context.Context) (map[string]map[string]int, error) {
+	return s.db.SubscriberCounts(ctx)
+}
+
+// SubscribersPerDay counts new confirmed subscribers per day.
+func (s *Service) SubscribersPerDay(ctx context.Context, days int, loc *time.Location) ([]store.DayCount, error) {
+	return s.db.SubscribersPerDay(ctx, days, loc)
+}
+
+// SubscriptionInput is one confirmed subscription, to exactly one of a
+// topic and a department: what "subscribers add" takes, and one row of the
+// CSV that import reads and export writes.
+type SubscriptionInput struct {
+	Address    string `json:"address"`
+	Topic      string `json:"topic"`
+	Department string `json:"department"`
+	// Frequency is one of store.Frequencies; empty means immediately.
+	Frequency string `json:"frequency"`
+}
+
+// Import adds confirmed subscriptions in bulk, for people who agreed to
+// them elsewhere (a list moved from another service). It reads the topics
+// and departments once, so a file of millions of rows costs one write
+// each.
+type Import struct {
+	db *store.DB
+	// topics and depts map the slugs of active topics and of departments
+	// to their ids.
+	topics, depts map[string]int64
+}
+
+// NewImport starts an import against the topics and departments that
+// exist now.
+func (s *Service) NewImport(ctx context.Context) (*Import, error) {
+	im := &Import{db: s.db, topics: map[string]int64{}, depts: map[string]int64{}}
+	ts, err := s.db.Topics(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		im.topics[t.Slug] = t.ID
+	}
+	ds, err := s.db.Departments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		im.depts[d.Slug] = d.ID
+	}
+	return im, nil
+}
+
+// check cleans a subscription and finds what it is to.
+func (im *Import) check(in SubscriptionInput) (SubscriptionInput, store.Target, error) {
+	fe := FieldErrors{}
+	a, err := address.Parse(in.Address)
+	if err != nil {
+		fe.add("address", "%s", address.Problem(err))
+	}
+	out := SubscriptionInput{Address: a, Topic: strings.TrimSpace(in.Topic), Department: strings.TrimSpace(in.Department),
+		Frequency: strings.TrimSpace(in.Frequency)}
+	var target store.Target
+	switch {
+	case out.Topic == "" && out.Department == "":
+		fe.add("topic", "or department is required")
+	case out.Topic != "" && out.Department != "":
+		fe.add("department", "must be empty when a topic is given")
+	case out.Topic != "":
+		if target.TopicID = im.topics[out.Topic]; target.TopicID == 0 {
+			fe.add("topic", "names no active topic: %q", out.Topic)
+		}
+	default:
+		if target.DepartmentID = im.depts[out.Department]; target.DepartmentID == 0 {
+			fe.add("department", "names no department: %q", out.Department)
+		}
+	}
+	if out.Frequency == "" {
+		out.Frequency = store.FrequencyImmediately
+	}
+	if !store.ValidFrequency(out.Frequency) {
+		fe.add("frequency", "must be one of %s", strings.Join(store.Frequencies, ", "))
+	}
+	return out, target, fe.err()
+}
+
+// Add stores one confirmed subscription, reporting whether the subscriber
+// is new.
+func (im *Import) Add(ctx context.Context, in SubscriptionInput) (newSubscriber bool, err error) {
+	in, target, err := im.check(in)
+	if err != nil {
+		return false, err
+	}
+	return im.db.ImportSubscription(ctx, in.Address, target, in.Frequency)
+}
+
+// AddSubscription stores one confirmed subscription, as an import of one
+// row does, reporting whether the subscriber is new.
+func (s *Service) AddSubscription(ctx context.Context, in SubscriptionInput) (newSubscriber bool, err error) {
+	im, err := s.NewImport(ctx)
+	if err != nil {
+		return false, err
+	}
+	return im.Add(ctx, in)
+}
+
+// CountSubscriptions counts the active subscriptions, which is what
+// EachSubscription goes through.
+func (s *Service) CountSubscriptions(ctx context.Context) (int, error) {
+	return s.db.CountSubscriptions(ctx)
+}
+
+// EachSubscription calls fn with every active subscription, in the form
+// AddSubscription takes, so that an export imports again.
+func (s *Service) EachSubscription(ctx context.Context, fn func(SubscriptionInput) error) error {
+	return s.db.EachSubscription(ctx, func(address string, sub store.Subscription) error {
+		row := SubscriptionInput{Address: address, Frequency: sub.Frequency}
+		if sub.Kind == "topic" {
+			row.Topic = sub.Slug
+		} else {
+			row.Department = sub.Slug
+		}
+		return fn(row)
+	})
+}
