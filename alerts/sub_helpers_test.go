@@ -2,14 +2,7 @@ package alerts_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -127,87 +120,6 @@ type subOutboxRow = alertstest.Message
 func (f *subFixture) outbox(where string, args ...any) []subOutboxRow {
 	f.t.Helper()
 	return alertstest.Outbox(f.t, f.db, where, args...)
-}
-
-// server serves the service's routes over real HTTP.
-func (f *subFixture) server() *httptest.Server {
-	mux := http.NewServeMux()
-	f.svc.Routes(mux)
-	srv := httptest.NewServer(mux)
-	f.t.Cleanup(srv.Close)
-	return srv
-}
-
-// subBrowser is a client with a cookie jar that does not follow
-// redirects, so tests see each answer.
-type subBrowser struct {
-	t   *testing.T
-	srv *httptest.Server
-	c   *http.Client
-}
-
-func newSubBrowser(t *testing.T, srv *httptest.Server) *subBrowser {
-	jar, _ := cookiejar.New(nil)
-	return &subBrowser{t: t, srv: srv, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// subPage is one answer.
-type subPage struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-func (b *subBrowser) do(req *http.Request) subPage {
-	b.t.Helper()
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return subPage{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-}
-
-func (b *subBrowser) get(path string) subPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.url(path), nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *subBrowser) post(path string, form url.Values) subPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.url(path), strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// url maps a link from an email (on subBase) or a path to the test server.
-func (b *subBrowser) url(p string) string {
-	p = strings.TrimPrefix(p, subBase)
-	return b.srv.URL + p
-}
-
-var subCSRFRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-// csrf returns the form token of a page.
-func subCSRF(t *testing.T, p subPage) string {
-	t.Helper()
-	m := subCSRFRe.FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("no csrf_token in page:\n%s", p.Body)
-	}
-	return m[1]
 }
 
 // subLinks returns the links to Herald in a text body that contain part.

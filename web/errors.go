@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"herald/alerts"
 	"herald/store"
 )
 
@@ -79,8 +80,14 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case store.IsConflict(err):
+	case store.IsConflict(err), errors.Is(err, alerts.ErrAddressTaken):
 		return http.StatusConflict
+	case errors.Is(err, alerts.ErrTokenInvalid), errors.Is(err, alerts.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, alerts.ErrTokenExpired), errors.Is(err, alerts.ErrLinkGone), errors.Is(err, alerts.ErrTopicEnded):
+		return http.StatusGone
+	case errors.Is(err, alerts.ErrTooManyLinks):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
