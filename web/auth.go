@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"herald/alerts"
 )
 
 // Login attempts per client IP: a burst of five, then one every twelve
@@ -60,7 +58,7 @@ func bearer(r *http.Request) string {
 // checked, so guessing runs at the limiter's pace whatever it sends.
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := alerts.ClientKey(r)
+		key := clientKey(r)
 		if wait := s.logins.wait(key); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "Too many requests with a wrong admin token from your network; try again later."))

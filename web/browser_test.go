@@ -314,7 +314,6 @@ func TestBrowserSubscribeConfirmManageUnsubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Alerts = svc
-		d.CSRF = alerts.NewCSRF(base)
 	}))
 	// The subscription pages get the site's security policy too.
 	for _, p := range []string{"/subscribe?topic=human-trafficking", "/manage"} {

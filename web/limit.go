@@ -1,13 +1,16 @@
 package web
 
 import (
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// limiter is a token bucket per client (alerts.ClientKey), kept in memory: it
+// limiter is a token bucket per client (clientKey), kept in memory: it
 // slows one client guessing admin tokens or flooding strangers' mailboxes
 // with sign-ups. Limits that must survive a restart, like the hourly
 // allowance of each address, are counted in the outbox instead.
@@ -76,4 +79,26 @@ func (l *limiter) wait(key string) time.Duration {
 		return 0
 	}
 	return time.Duration(missing / float64(l.limit) * float64(time.Second))
+}
+
+// clientKey is the rate-limit key of a request's client: its IP address,
+// or for IPv6 its /64 network, which one client usually holds whole. It
+// uses RemoteAddr only; a reverse proxy in front must be trusted to set
+// it, or every client shares one key. Sign-ups, manage-link requests,
+// console sign-ins and admin API authentication are all limited by it.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

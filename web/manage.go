@@ -22,7 +22,7 @@ func (s *Server) renderManageRequest(w http.ResponseWriter, r *http.Request, sta
 }
 
 func (s *Server) manageRequestForm(w http.ResponseWriter, r *http.Request) {
-	s.renderManageRequest(w, r, http.StatusOK, manageRequestPage{CSRF: s.deps.CSRF.Token(w, r)})
+	s.renderManageRequest(w, r, http.StatusOK, manageRequestPage{CSRF: s.csrf.token(w, r)})
 }
 
 // manageSentPage is the data of manage_sent.html: the same whether or not
@@ -43,17 +43,17 @@ func (s *Server) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		p.Errors.add("csrf", "This form had expired, so nothing was sent. Please press “Send me a link” again.")
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
 		p.Email = cleanLine(p.Email, subMaxForm)
-		p.CSRF = s.deps.CSRF.Token(w, r)
+		p.CSRF = s.csrf.token(w, r)
 		s.renderManageRequest(w, r, status, p)
 		return
 	}
-	if s.signups.allow(alerts.ClientKey(r)) {
+	if s.signups.allow(clientKey(r)) {
 		if err := s.deps.Alerts.RequestManageLink(ctx, addr); err != nil {
 			s.fail(w, r, err)
 			return
@@ -126,7 +126,7 @@ func (s *Server) renderManage(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	p.CSRF = s.deps.CSRF.Token(w, r)
+	p.CSRF = s.csrf.token(w, r)
 	p.Action = "/manage/" + r.PathValue("token")
 	p.Address, p.PendingAddress = sub.Address, sub.PendingAddress
 	p.Frequencies = store.Frequencies
@@ -154,7 +154,7 @@ func (s *Server) manageAction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		s.renderManage(w, r, http.StatusForbidden, sub, managePage{Notice: "This page had expired, so nothing changed. Please try again."}, nil)
 		return
 	}
@@ -191,7 +191,7 @@ var manageAgain = restart{"/manage", "Manage your subscriptions"}
 
 func (s *Server) askAddress(w http.ResponseWriter, r *http.Request, status int, sub store.Subscriber, problem string) {
 	s.renderConfirm(w, r, status, confirmPage{Mode: "address", State: "ask", Action: "/manage/address/" + r.PathValue("token"),
-		CSRF: s.deps.CSRF.Token(w, r), Address: sub.PendingAddress, Error: problem})
+		CSRF: s.csrf.token(w, r), Address: sub.PendingAddress, Error: problem})
 }
 
 func (s *Server) addressForm(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +214,7 @@ func (s *Server) addressPost(w http.ResponseWriter, r *http.Request) {
 		s.linkFailed(w, r, err, addressGone, manageAgain)
 		return
 	}
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		s.askAddress(w, r, http.StatusForbidden, sub, "This page had expired, so nothing changed. Please press the button again.")
 		return
 	}

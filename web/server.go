@@ -1,7 +1,7 @@
 // Package web is Herald's HTTP surface: the server's middleware, the public
 // news pages and search, the subscription pages, the admin JSON API and the
 // admin console. It owns every HTTP concern (routes, the one layout and
-// error page, security headers, rate limits, form errors); it mounts
+// error page, security headers, CSRF, rate limits, form errors); it mounts
 // the feeds handler it is given and reaches everything else through the
 // store and the small interfaces declared here.
 package web
@@ -60,16 +60,6 @@ type Config struct {
 // handler.
 type Mounter interface {
 	Routes(mux *http.ServeMux)
-}
-
-// CSRF issues and checks the token that public forms carry (a
-// double-submit cookie kept by the alerts side).
-type CSRF interface {
-	// Token returns the token to put in a form's csrf_token field, setting
-	// its cookie on w when needed.
-	Token(w http.ResponseWriter, r *http.Request) string
-	// Valid reports whether r's csrf_token field matches its cookie.
-	Valid(r *http.Request) bool
 }
 
 // Alerts is the subscription side (alerts.Service is one): the operations
@@ -159,8 +149,8 @@ type OutboxAdmin interface {
 	RetryMessage(ctx context.Context, id int64) error
 }
 
-// Deps are the parts of Herald the web server composes. Only CSRF is
-// required; a nil part turns its routes and its corner of the pages off.
+// Deps are the parts of Herald the web server composes. A nil part turns
+// its routes and its corner of the pages off.
 type Deps struct {
 	// Feeds serves /feeds/..., /feeds.opml and /websub.
 	Feeds Mounter
@@ -170,8 +160,6 @@ type Deps struct {
 	// Alerts does the work of /subscribe, /subscribe/confirm, /manage and
 	// /unsubscribe/{token}.
 	Alerts Alerts
-	// CSRF guards the public forms and the admin login form.
-	CSRF CSRF
 	// Puller serves "pull now" for a source.
 	Puller Puller
 	// Subscribers serves subscriber look-up, export, erasure and lifting
@@ -205,6 +193,7 @@ type Server struct {
 	pages    *pages
 	metrics  *httpMetrics
 	sessions *sessions
+	csrf     csrf
 	logins   *limiter
 	// signups limits the requests for confirmation and manage-link
 	// emails per client.
@@ -223,9 +212,6 @@ type Server struct {
 func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if db == nil {
 		return nil, errors.New("web: no database")
-	}
-	if deps.CSRF == nil {
-		return nil, errors.New("web: no CSRF protection for forms (Deps.CSRF)")
 	}
 	if cfg.TemplatesFS == nil {
 		return nil, errors.New("web: no templates (Config.TemplatesFS)")
@@ -272,6 +258,7 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		log:      slog.New(NewLogHandler(log.Handler())),
 		base:     base,
 		sessions: newSessions(12*time.Hour, cfg.Now),
+		csrf:     csrf{secure: base.Scheme == "https"},
 		logins:   newLimiter(loginRate, loginBurst, cfg.Now),
 		signups:  perHour(cfg.ConfirmPerIPHour, cfg.Now),
 	}

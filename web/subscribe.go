@@ -148,7 +148,7 @@ func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Target = t
-	p.CSRF = s.deps.CSRF.Token(w, r)
+	p.CSRF = s.csrf.token(w, r)
 	s.render(w, r, http.StatusOK, "subscribe", &view{Title: p.title(), Data: p})
 }
 
@@ -175,7 +175,7 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Target = req.Target()
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		p.Errors.add("csrf", "This form had expired, so nothing was sent. Please check it and press “Subscribe” again.")
 		status = http.StatusForbidden
 	}
@@ -183,11 +183,11 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 		if hasControl(p.Email) {
 			p.Email = cleanLine(p.Email, subMaxForm)
 		}
-		p.CSRF = s.deps.CSRF.Token(w, r)
+		p.CSRF = s.csrf.token(w, r)
 		s.render(w, r, status, "subscribe", &view{Title: p.title(), Data: p})
 		return
 	}
-	if s.signups.allow(alerts.ClientKey(r)) {
+	if s.signups.allow(clientKey(r)) {
 		s.deps.Alerts.RequestSubscription(ctx, req)
 	} else {
 		s.log.WarnContext(ctx, "subscription request over the per-client hourly limit; no email sent")
@@ -245,7 +245,7 @@ func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) {
 	if sub.Status == store.SubscriptionActive {
 		p.State = "already"
 	} else {
-		p.CSRF = s.deps.CSRF.Token(w, r)
+		p.CSRF = s.csrf.token(w, r)
 	}
 	s.renderConfirm(w, r, http.StatusOK, p)
 }
@@ -256,14 +256,14 @@ func (s *Server) confirmPost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	tok := r.PostForm.Get("token")
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		sub, err := s.deps.Alerts.PendingSubscription(ctx, tok)
 		if err != nil {
 			s.linkFailed(w, r, err, confirmGone, subscribeAgain)
 			return
 		}
 		p := askConfirm(tok, sub)
-		p.CSRF, p.Error = s.deps.CSRF.Token(w, r), "This page had expired, so nothing changed. Please press the button again."
+		p.CSRF, p.Error = s.csrf.token(w, r), "This page had expired, so nothing changed. Please press the button again."
 		s.renderConfirm(w, r, http.StatusForbidden, p)
 		return
 	}

@@ -75,7 +75,6 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config, *web.Config)) *subFixt
 			t.Fatal(err)
 		}
 		d.Alerts = f.svc
-		d.CSRF = alerts.NewCSRF(base)
 	}))
 	return f
 }

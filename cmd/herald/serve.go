@@ -245,7 +245,6 @@ func (a *app) serve(ctx context.Context) error {
 		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
-		CSRF:   alerts.NewCSRF(a.cfg.BaseURL),
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
 		Ready: func() error {
 			if !schedulerUp.Load() {
