@@ -273,8 +273,9 @@ func subHTTPURL(u string) string {
 	return ""
 }
 
-// frequencyPhrase says how often a frequency sends mail.
-func frequencyPhrase(f string) string {
+// FrequencyPhrase says how often a frequency sends mail, in the words of
+// the emails and of the subscription pages.
+func FrequencyPhrase(f string) string {
 	switch f {
 	case store.FrequencyImmediately:
 		return "as soon as something is published"
@@ -286,8 +287,9 @@ func frequencyPhrase(f string) string {
 	return f
 }
 
-// kindLabel names a subscription target kind for people.
-func kindLabel(k string) string {
+// KindLabel names a subscription target kind ("topic" or "department")
+// for people, in emails and on the subscription pages.
+func KindLabel(k string) string {
 	if k == "topic" {
 		return "topic"
 	}
@@ -345,8 +347,8 @@ func (s *Service) composeConfirm(sub store.Subscriber, p store.Subscription, now
 	d.Address = sub.Address
 	d.ActionURL = s.link("/subscribe/confirm?token=" + s.keys.Sign(Token{Purpose: PurposeConfirm, Subject: p.ID, Expires: expires}))
 	d.ActionExpires = s.subDate(expires)
-	d.Name, d.Kind = text.Line(p.Name), kindLabel(p.Kind)
-	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
+	d.Name, d.Kind = text.Line(p.Name), KindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, FrequencyPhrase(p.Frequency)
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
 	d.Unsubscribes = []mailLink{{Label: "Did not ask for this? Cancel the request", URL: d.UnsubscribeURL}}
 	d.Preheader = "Confirm your subscription to " + d.Name
@@ -358,10 +360,10 @@ func (s *Service) composeWelcome(res store.ConfirmResult, now time.Time) (store.
 	p := res.Subscription
 	d := s.baseData()
 	d.Address = res.Subscriber.Address
-	d.Name, d.Kind = text.Line(p.Name), kindLabel(p.Kind)
-	d.Frequency, d.FrequencyPhrase = p.Frequency, frequencyPhrase(p.Frequency)
+	d.Name, d.Kind = text.Line(p.Name), KindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, FrequencyPhrase(p.Frequency)
 	if res.Replaced != nil {
-		d.OldFrequencyPhrase = frequencyPhrase(res.Replaced.Frequency)
+		d.OldFrequencyPhrase = FrequencyPhrase(res.Replaced.Frequency)
 	}
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
 	d.Unsubscribes = []mailLink{{Label: "Unsubscribe from " + d.Name, URL: d.UnsubscribeURL}}
@@ -424,7 +426,7 @@ func (s *Service) composeImmediate(r store.AlertRelease, mr *mailRelease, rc sto
 	var names []string
 	for _, sub := range rc.Subscriptions {
 		name := text.Line(sub.Name)
-		names = append(names, name+" ("+kindLabel(sub.Kind)+")")
+		names = append(names, name+" ("+KindLabel(sub.Kind)+")")
 		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from " + name,
 			URL: s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: sub.ID})})
 	}

@@ -394,13 +394,13 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 	for limit := s.cfg.DigestMaxEntries; ; limit /= 2 {
 		d := s.baseData()
 		d.Address = rc.Address
-		d.Frequency, d.FrequencyPhrase = frequency, frequencyPhrase(frequency)
+		d.Frequency, d.FrequencyPhrase = frequency, FrequencyPhrase(frequency)
 		d.Period = s.digestPeriodLabel(frequency, p)
 		d.Count = total
 		left := limit
 		for _, g := range groups {
 			name := text.Line(g.sub.Name)
-			mg := mailGroup{Name: name, Kind: kindLabel(g.sub.Kind), URL: s.targetURL(g.sub)}
+			mg := mailGroup{Name: name, Kind: KindLabel(g.sub.Kind), URL: s.targetURL(g.sub)}
 			show := min(left, len(g.entries))
 			for _, i := range g.entries[:show] {
 				mg.Entries = append(mg.Entries, idx.rels[i])
@@ -416,7 +416,7 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 		d.UnsubscribeURL = unsubAll
 		d.ManageURL = manage
 		d.Why = []string{"You are getting this digest because you subscribed to these topics or departments on " +
-			s.cfg.SiteName + ", with emails " + frequencyPhrase(frequency) + "."}
+			s.cfg.SiteName + ", with emails " + FrequencyPhrase(frequency) + "."}
 		d.Preheader = fmt.Sprintf("%d new %s", total, plural(total, "release", "releases"))
 		m, err := s.message(store.KindDigest, key, rc.SubscriberID, rc.Address, "digest", &d)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/store"
 	"herald/templates"
 )
@@ -38,7 +39,7 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	clock := &subClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := alertstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	db.Now = clock.Now
 	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "dept", Name: "Department of Examples"}); err != nil {
 		b.Fatal(err)

@@ -4,6 +4,11 @@
 // immediate alerts and daily or weekly digests into the outbox. Sending
 // the outbox is package delivery's work.
 //
+// The subscription side offers operations, not pages: requesting,
+// confirming, managing and ending subscriptions return results and typed
+// errors (FieldErrors, ErrLinkGone, the token errors...), and package web
+// turns them into pages.
+//
 // Nothing here sends mail directly: every message is first an outbox row
 // with an idempotency key, written in the same transaction as the state
 // change that caused it, so a crash loses nothing and a re-run adds nothing

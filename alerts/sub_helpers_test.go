@@ -2,46 +2,15 @@ package alerts_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/store"
 	"herald/templates"
 )
-
-// subClock is the only fake part of these tests: a time the test sets.
-type subClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *subClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *subClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *subClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // subFixture is a database with two departments, two topics and a source
 // that has been pulled once (so new releases are alertable), and a service.
@@ -49,7 +18,7 @@ type subFixture struct {
 	t        *testing.T
 	ctx      context.Context
 	db       *store.DB
-	clock    *subClock
+	clock    *alertstest.Clock
 	svc      *alerts.Service
 	keys     alerts.Keys
 	src      store.Source
@@ -69,7 +38,7 @@ var subLondon = func() *time.Location {
 	return loc
 }()
 
-const subBase = "https://news.example.org"
+const subBase = alertstest.BaseURL
 
 func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 	t.Helper()
@@ -79,7 +48,7 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clock := &subClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clock := alertstest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	db.Now = clock.Now
 	f := &subFixture{t: t, ctx: ctx, db: db, clock: clock}
 	if f.home, err = db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"}); err != nil {
@@ -137,151 +106,26 @@ func (f *subFixture) pull(src store.Source, entries ...store.Entry) store.PullRe
 	return res
 }
 
-// subscribe creates an active subscription through the store, the way a
-// confirmed sign-up leaves it.
+// subscribe creates an active subscription the way a confirmed sign-up
+// leaves it.
 func (f *subFixture) subscribe(addr string, target store.Target, freq string) store.ConfirmResult {
 	f.t.Helper()
-	req, err := f.db.RequestSubscription(f.ctx, store.SubscriptionRequest{Address: addr, Target: target, Frequency: freq})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	res, err := f.db.ConfirmSubscription(f.ctx, req.Subscription.ID, nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return res
+	return alertstest.Subscribe(f.t, f.db, addr, target, freq)
 }
 
 // subOutboxRow is an outbox row as tests look at it.
-type subOutboxRow struct {
-	Key, Kind, To, Subject, Text, HTML, Unsubscribe string
-	SubscriberID                                    int64
-}
+type subOutboxRow = alertstest.Message
 
+// outbox returns the outbox rows matching where (SQL, with args).
 func (f *subFixture) outbox(where string, args ...any) []subOutboxRow {
 	f.t.Helper()
-	q := `SELECT key, kind, to_addr, subject, text_body, html_body, unsubscribe_url, subscriber_id FROM outbox`
-	if where != "" {
-		q += " WHERE " + where
-	}
-	rows, err := f.db.SQL().QueryContext(f.ctx, q+" ORDER BY id", args...)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []subOutboxRow
-	for rows.Next() {
-		var r subOutboxRow
-		if err := rows.Scan(&r.Key, &r.Kind, &r.To, &r.Subject, &r.Text, &r.HTML, &r.Unsubscribe, &r.SubscriberID); err != nil {
-			f.t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		f.t.Fatal(err)
-	}
-	return out
+	return alertstest.Outbox(f.t, f.db, where, args...)
 }
-
-// server serves the service's routes over real HTTP.
-func (f *subFixture) server() *httptest.Server {
-	mux := http.NewServeMux()
-	f.svc.Routes(mux)
-	srv := httptest.NewServer(mux)
-	f.t.Cleanup(srv.Close)
-	return srv
-}
-
-// subBrowser is a client with a cookie jar that does not follow
-// redirects, so tests see each answer.
-type subBrowser struct {
-	t   *testing.T
-	srv *httptest.Server
-	c   *http.Client
-}
-
-func newSubBrowser(t *testing.T, srv *httptest.Server) *subBrowser {
-	jar, _ := cookiejar.New(nil)
-	return &subBrowser{t: t, srv: srv, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// subPage is one answer.
-type subPage struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-func (b *subBrowser) do(req *http.Request) subPage {
-	b.t.Helper()
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return subPage{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-}
-
-func (b *subBrowser) get(path string) subPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.url(path), nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *subBrowser) post(path string, form url.Values) subPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.url(path), strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// url maps a link from an email (on subBase) or a path to the test server.
-func (b *subBrowser) url(p string) string {
-	p = strings.TrimPrefix(p, subBase)
-	return b.srv.URL + p
-}
-
-var subCSRFRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-// csrf returns the form token of a page.
-func subCSRF(t *testing.T, p subPage) string {
-	t.Helper()
-	m := subCSRFRe.FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("no csrf_token in page:\n%s", p.Body)
-	}
-	return m[1]
-}
-
-var subLinkRe = regexp.MustCompile(`https://news\.example\.org/[^\s"<>]+`)
 
 // subLinks returns the links to Herald in a text body that contain part.
-func subLinks(text, part string) []string {
-	var out []string
-	for _, l := range subLinkRe.FindAllString(text, -1) {
-		if strings.Contains(l, part) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+func subLinks(text, part string) []string { return alertstest.Links(text, part) }
 
 func subLink(t *testing.T, text, part string) string {
 	t.Helper()
-	l := subLinks(text, part)
-	if len(l) == 0 {
-		t.Fatalf("no link with %q in:\n%s", part, text)
-	}
-	return l[0]
+	return alertstest.Link(t, text, part)
 }

@@ -1,14 +1,11 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -38,10 +35,8 @@ type Config struct {
 	DailyDigest  string
 	WeeklyDigest string
 	// ConfirmPerHour caps confirmation and magic-link emails per address
-	// per hour (default 5); ConfirmPerIPHour caps such requests per client
-	// per hour (default 20).
-	ConfirmPerHour   int
-	ConfirmPerIPHour int
+	// per hour (default 5). The cap per client is the web server's.
+	ConfirmPerHour int
 	// DigestMaxEntries is the most releases listed in one digest; the rest
 	// are linked. Default 200.
 	DigestMaxEntries int
@@ -51,15 +46,15 @@ type Config struct {
 	// PurgeBodiesAfter: bodies of sent messages are deleted this long
 	// after sending. Default 7 days.
 	PurgeBodiesAfter time.Duration
-	// TemplatesFS holds pages/ and email/ (templates.FS(dir)). Default: the
-	// embedded templates.
+	// TemplatesFS holds email/ (templates.FS(dir)). Default: the embedded
+	// templates.
 	TemplatesFS fs.FS
 	// BatchSize is how many subscriptions one fan-out transaction covers.
 	// Default 1000.
 	BatchSize int
-	// Notify, if set, is called after a page queues an email (a
-	// confirmation, a welcome, a magic link), so the sender can go at once
-	// instead of at its next poll.
+	// Notify, if set, is called after a visitor's request queues an email
+	// (a confirmation, a welcome, a magic link), so the sender can go at
+	// once instead of at its next poll.
 	Notify func()
 }
 
@@ -84,9 +79,6 @@ func (c *Config) defaults() error {
 	if c.ConfirmPerHour <= 0 {
 		c.ConfirmPerHour = 5
 	}
-	if c.ConfirmPerIPHour <= 0 {
-		c.ConfirmPerIPHour = 20
-	}
 	if c.DigestMaxEntries <= 0 {
 		c.DigestMaxEntries = 200
 	}
@@ -105,18 +97,16 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Service is the subscription side of alerts: the subscribe, confirm,
-// manage and unsubscribe pages, immediate alerts, digests and privacy
-// housekeeping. It is safe for concurrent use.
+// Service is the subscription side of alerts: the operations behind the
+// subscribe, confirm, manage and unsubscribe pages (which package web
+// serves), immediate alerts, digests and privacy housekeeping. It is safe
+// for concurrent use.
 type Service struct {
 	db      *store.DB
 	cfg     Config
 	keys    Keys
 	log     *slog.Logger
-	pages   map[string]*template.Template
 	mail    *subMailer
-	ipLimit *subLimiter
-	csrf    CSRF
 	sched   map[string]cron.Schedule
 	metrics subMetrics
 
@@ -168,13 +158,9 @@ func newSubMetrics(reg prometheus.Registerer) (subMetrics, error) {
 	return m, nil
 }
 
-// pageNames are the templates in pages/ the service renders.
-var pageNames = []string{"subscribe", "subscribe_sent", "confirm", "manage", "manage_request", "manage_sent",
-	"unsubscribe", "unsubscribed", "error_alerts"}
-
-// NewService checks cfg, parses every template it will use (so a broken
-// override fails at start, not at the first subscriber), and registers its
-// metrics with reg when reg is not nil.
+// NewService checks cfg, parses every email template it will use (so a
+// broken override fails at start, not at the first subscriber), and
+// registers its metrics with reg when reg is not nil.
 func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -185,8 +171,7 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: db, cfg: cfg, keys: keys, log: log, pages: map[string]*template.Template{},
-		ipLimit: newSubLimiter(cfg.ConfirmPerIPHour), csrf: NewCSRF(cfg.BaseURL), bgSem: make(chan struct{}, 16), sched: map[string]cron.Schedule{}}
+	s := &Service{db: db, cfg: cfg, keys: keys, log: log, bgSem: make(chan struct{}, 16), sched: map[string]cron.Schedule{}}
 	for freq, spec := range map[string]string{store.FrequencyDaily: cfg.DailyDigest, store.FrequencyWeekly: cfg.WeeklyDigest} {
 		if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
 			return nil, fmt.Errorf("alerts: %s digest schedule %q: the time zone comes from the config, not the spec", freq, spec)
@@ -196,17 +181,6 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 			return nil, fmt.Errorf("alerts: %s digest schedule %q: %w", freq, spec, err)
 		}
 		s.sched[freq] = sched
-	}
-	funcs := template.FuncMap{
-		"frequencyPhrase": frequencyPhrase,
-		"site":            func() string { return cfg.SiteName },
-	}
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(cfg.TemplatesFS, "pages/layout.html", "pages/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("alerts: page template %s: %w", name, err)
-		}
-		s.pages[name] = t
 	}
 	var err error
 	if s.mail, err = newSubMailer(cfg.TemplatesFS); err != nil {
@@ -223,20 +197,21 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 // has finished. Call it at shutdown after the HTTP server has stopped.
 func (s *Service) Wait() { s.bgWG.Wait() }
 
-// subBackground runs fn after the response, with its own deadline. It
-// waits for a free slot first, so a flood queues up instead of spawning
-// goroutines without bound; the wait depends on load, never on the address.
-func (s *Service) subBackground(r *http.Request, what string, fn func(context.Context) error) {
+// subBackground runs fn after the caller has answered, with its own
+// deadline. It waits for a free slot first, so a flood queues up instead
+// of spawning goroutines without bound; the wait depends on load, never on
+// the address. A request given up (ctx done) while waiting is dropped.
+func (s *Service) subBackground(ctx context.Context, what string, fn func(context.Context) error) {
 	select {
 	case s.bgSem <- struct{}{}:
-	case <-r.Context().Done():
+	case <-ctx.Done():
 		return
 	}
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
 		defer func() { <-s.bgSem }()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := fn(ctx); err != nil {
 			s.log.Error("alerts: "+what, slog.Any("error", err))
@@ -247,26 +222,7 @@ func (s *Service) subBackground(r *http.Request, what string, fn func(context.Co
 // now is the service's clock: the store's, so tests move both together.
 func (s *Service) now() time.Time { return s.db.Now() }
 
-// render writes a page. Every page here either carries a CSRF token or
-// acts on a subscriber, so none may be cached or framed, and none sends
-// its URL (which may hold a token) as a Referer.
-func (s *Service) render(w http.ResponseWriter, status int, name string, data any) {
-	var buf bytes.Buffer
-	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("alerts: render page", slog.String("page", name), slog.Any("error", err))
-		http.Error(w, "Something went wrong on our side. Please try again later.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-}
-
-// enqueued counts n messages of kind queued by a page and wakes the sender.
+// enqueued counts n messages of kind queued for a visitor and wakes the sender.
 func (s *Service) enqueued(kind string, n int) {
 	if n <= 0 {
 		return
@@ -275,26 +231,4 @@ func (s *Service) enqueued(kind string, n int) {
 	if s.cfg.Notify != nil {
 		s.cfg.Notify()
 	}
-}
-
-// errorPage is the data of error_alerts.html.
-type errorPage struct {
-	Status    int
-	Heading   string
-	Message   string
-	LinkURL   string
-	LinkLabel string
-}
-
-// fail renders the error page; only server faults are logged.
-func (s *Service) fail(w http.ResponseWriter, r *http.Request, status int, p errorPage, err error) {
-	if status >= 500 {
-		s.log.Error("alerts: request failed", slog.String("method", r.Method), slog.String("route", r.Pattern), slog.Any("error", err))
-		if p.Heading == "" {
-			p.Heading = "Sorry, something went wrong"
-			p.Message = "Herald could not do that just now. Please try again in a few minutes."
-		}
-	}
-	p.Status = status
-	s.render(w, status, "error_alerts", p)
 }

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"herald/alerts"
 )
 
 // Login attempts per client IP: a burst of five, then one every twelve
@@ -60,7 +58,7 @@ func bearer(r *http.Request) string {
 // checked, so guessing runs at the limiter's pace whatever it sends.
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := alerts.ClientKey(r)
+		key := clientKey(r)
 		if wait := s.logins.wait(key); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "Too many requests with a wrong admin token from your network; try again later."))
@@ -217,59 +215,4 @@ func safeNext(next string) string {
 		return next
 	}
 	return "/admin/"
-}
-
-// limiter is a token bucket per key, forgetting keys idle for long.
-type limiter struct {
-	mu    sync.Mutex
-	m     map[string]*bucket
-	limit rate.Limit
-	burst int
-	now   func() time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newLimiter(limit rate.Limit, burst int, now func() time.Time) *limiter {
-	return &limiter{m: map[string]*bucket{}, limit: limit, burst: burst, now: now}
-}
-
-// allow takes one token from key's bucket, reporting whether there was one.
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.m) > 10000 {
-		for k, b := range l.m {
-			if now.Sub(b.seen) > time.Hour {
-				delete(l.m, k)
-			}
-		}
-	}
-	b, ok := l.m[key]
-	if !ok {
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.m[key] = b
-	}
-	b.seen = now
-	return b.lim.AllowN(now, 1)
-}
-
-// wait is how long key must wait for its next token: 0 when it has one
-// now. It takes nothing.
-func (l *limiter) wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.m[key]
-	if !ok {
-		return 0
-	}
-	missing := 1 - b.lim.TokensAt(l.now())
-	if missing <= 0 {
-		return 0
-	}
-	return time.Duration(missing / float64(l.limit) * float64(time.Second))
 }

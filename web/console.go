@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"herald/alerts"
 	"herald/store"
 	"herald/web/admin"
 )
@@ -124,13 +123,13 @@ func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.deps.CSRF.Token(w, r),
+	s.render(w, r, http.StatusOK, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.csrf.token(w, r),
 		Data: loginPage{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !s.logins.allow(alerts.ClientKey(r)) {
+	if !s.logins.allow(clientKey(r)) {
 		w.Header().Set("Retry-After", "60")
 		s.renderError(w, r, http.StatusTooManyRequests, "There have been too many sign-in attempts from your network. Wait a minute and try again.")
 		return
@@ -139,14 +138,14 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, formError(err))
 		return
 	}
-	if !s.deps.CSRF.Valid(r) {
+	if !s.csrf.valid(r) {
 		s.renderError(w, r, http.StatusForbidden, "The sign-in form has expired. Go back, reload the page and try again.")
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	if !s.tokenOK(strings.TrimSpace(r.PostForm.Get("token"))) {
 		s.log.WarnContext(r.Context(), "admin sign-in refused", slog.String("reason", "wrong token"))
-		s.render(w, r, http.StatusForbidden, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.deps.CSRF.Token(w, r),
+		s.render(w, r, http.StatusForbidden, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.csrf.token(w, r),
 			Data: loginPage{Next: next, Error: "That token is not valid. Use one of the tokens under admin.tokens in Herald's configuration."}})
 		return
 	}

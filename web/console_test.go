@@ -92,7 +92,7 @@ func TestSecureCookieOnHTTPS(t *testing.T) {
 	ctx := context.Background()
 	s := newSite(t)
 	server, err := web.New(s.db, web.Config{BaseURL: "https://news.example.org", AdminTokens: []string{adminToken}, TemplatesFS: templates.Embedded()},
-		web.Deps{CSRF: cookieCSRF{}}, nil, nil)
+		web.Deps{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

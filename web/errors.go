@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"herald/alerts"
 	"herald/store"
 	"herald/web/admin"
 )
@@ -47,8 +48,14 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case store.IsConflict(err):
+	case store.IsConflict(err), errors.Is(err, alerts.ErrAddressTaken):
 		return http.StatusConflict
+	case errors.Is(err, alerts.ErrTokenInvalid), errors.Is(err, alerts.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, alerts.ErrTokenExpired), errors.Is(err, alerts.ErrLinkGone), errors.Is(err, alerts.ErrTopicEnded):
+		return http.StatusGone
+	case errors.Is(err, alerts.ErrTooManyLinks):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

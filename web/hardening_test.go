@@ -106,7 +106,6 @@ func TestTokenPagesSendNoReferrer(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Alerts = svc
-		d.CSRF = alerts.NewCSRF(base)
 	}))
 	for _, path := range []string{"/subscribe?topic=human-trafficking", "/subscribe/confirm?token=bad", "/manage", "/manage/bad-token", "/unsubscribe/bad-token"} {
 		if got := s.get(path).Header.Get("Referrer-Policy"); got != "no-referrer" {

@@ -3,9 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,8 +33,8 @@ import (
 const adminToken = "test-admin-token-0123456789abcdef"
 
 // site is a running Herald web server over a real SQLite file, with the
-// parts that exist today: the store's outbox, the feeds puller, and small
-// real stand-ins for the subscriber side and its CSRF cookie.
+// parts that exist today: the store's outbox, the feeds puller, and a small
+// real stand-in for the subscriber admin.
 type site struct {
 	t      *testing.T
 	db     *store.DB
@@ -110,7 +107,6 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 		cfg: web.Config{BaseURL: "http://news.example.org", AdminTokens: []string{adminToken}, SiteName: "Herald",
 			TemplatesFS: templates.Embedded(), Location: london},
 		deps: web.Deps{
-			CSRF:            cookieCSRF{},
 			Puller:          feedsPuller{feeds.NewPuller(db, feeds.PullConfig{Timeout: 5 * time.Second, Guard: netguard.Guard{AllowPrivate: true}}, nil)},
 			Subscribers:     s.subs,
 			SubscriberStats: s.subs,
@@ -329,30 +325,8 @@ func (s *site) login() {
 	}
 }
 
-// cookieCSRF is a double-submit CSRF token: a random value in an HttpOnly
-// cookie that the form must repeat. It is the contract alerts.CSRF keeps.
-type cookieCSRF struct{}
-
-const csrfCookie = "test_csrf"
-
-func (cookieCSRF) Token(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
-		return c.Value
-	}
-	var b [32]byte
-	rand.Read(b[:])
-	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return tok
-}
-
-func (cookieCSRF) Valid(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || c.Value == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf_token"))) == 1
-}
+// csrfCookie is the cookie of the public forms' double-submit token.
+const csrfCookie = "herald_csrf"
 
 // feedsPuller adapts the feeds package's Puller to "pull this source now",
 // as cmd/herald does.

@@ -163,7 +163,7 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, p listingPage, 
 	}
 	p.Releases = s.items(rs)
 	if !p.Retired {
-		p.Subscribe = subscribeForm{Kind: p.Kind, Slug: p.Slug, Name: p.Name, CSRF: s.deps.CSRF.Token(w, r)}
+		p.Subscribe = subscribeForm{Kind: p.Kind, Slug: p.Slug, Name: p.Name, CSRF: s.csrf.token(w, r)}
 	}
 	// The form's token cookie makes the page one visitor's.
 	w.Header().Set("Cache-Control", "private, no-cache")

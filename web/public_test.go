@@ -295,7 +295,7 @@ func (panicky) Routes(mux *http.ServeMux) {
 }
 
 func TestPanicsAnswer500AndAreLogged(t *testing.T) {
-	s := newSite(t, withDeps(func(d *web.Deps) { d.Alerts = panicky{} }))
+	s := newSite(t, withDeps(func(d *web.Deps) { d.Feeds = panicky{} }))
 	r := s.get("/boom")
 	wantStatus(t, r, 500)
 	if !strings.Contains(r.body, "Sorry, there is a problem with the service") || strings.Contains(r.body, "kaboom") {
@@ -476,7 +476,7 @@ func (loosePolicy) Routes(mux *http.ServeMux) {
 }
 
 func TestMountedHandlersKeepTheSitePolicy(t *testing.T) {
-	s := newSite(t, withDeps(func(d *web.Deps) { d.Alerts = loosePolicy{} }))
+	s := newSite(t, withDeps(func(d *web.Deps) { d.Feeds = loosePolicy{} }))
 	r := s.get("/loose")
 	wantStatus(t, r, 200)
 	if got := r.Header.Get("Content-Security-Policy"); !strings.HasPrefix(got, "default-src 'self'; ") {

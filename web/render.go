@@ -15,10 +15,12 @@ import (
 )
 
 // publicPages and adminPages are the page templates, each parsed with
-// pages/layout.html and its side's partials (partials_public.html or partials_admin.html).
+// pages/layout.html and its side's partials (partials_public.html or
+// partials_admin.html). The subscription pages are public ones.
 var (
-	publicPages = []string{"home", "listing", "release", "search", "error"}
-	adminPages  = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
+	publicPages = []string{"home", "listing", "release", "search", "error",
+		"subscribe", "subscribe_sent", "confirm", "manage_request", "manage_sent", "manage", "unsubscribe", "unsubscribed"}
+	adminPages = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
 		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_outbox"}
 )
 
@@ -131,10 +133,15 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Write(buf.Bytes())
 }
 
+// errorPage is the data of error.html, the one error page of the site.
 type errorPage struct {
 	Status  int
 	Heading string
 	Message string
+	// LinkURL, when set, offers a way on, such as where a fresh link
+	// comes from.
+	LinkURL   string
+	LinkLabel string
 }
 
 // renderError shows the error page; an empty message gives the status's.
@@ -156,8 +163,17 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 			heading = http.StatusText(status)
 		}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, status, "error", &view{Title: heading, NoIndex: true, Data: errorPage{Status: status, Heading: heading, Message: msg}})
+	s.showError(w, r, errorPage{Status: status, Heading: heading, Message: msg})
+}
+
+// showError renders the error page with p. It is never stored by a
+// cache; a stricter Cache-Control set before (private, no-store on the
+// subscription pages) stays.
+func (s *Server) showError(w http.ResponseWriter, r *http.Request, p errorPage) {
+	if h := w.Header(); !strings.Contains(h.Get("Cache-Control"), "no-store") {
+		h.Set("Cache-Control", "no-store")
+	}
+	s.render(w, r, p.Status, "error", &view{Title: p.Heading, NoIndex: true, Data: p})
 }
 
 // unmatched answers a request no route took: 405 with an Allow header when

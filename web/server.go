@@ -1,9 +1,11 @@
 // Package web is Herald's HTTP surface: the server's middleware, the public
-// news pages and search, the admin JSON API and the admin console. It mounts
-// the feeds and alerts handlers it is given and reaches everything else
-// through the store and the small interfaces declared here. The admin
-// API and console are thin adapters over the operations of web/admin,
-// which the CLI calls too.
+// news pages and search, the subscription pages, the admin JSON API and the
+// admin console. It owns every HTTP concern (routes, the one layout and
+// error page, security headers, CSRF, rate limits, form errors); it mounts
+// the feeds handler it is given and reaches everything else through the
+// store and the small interfaces declared here. The admin API and console
+// are thin adapters over the operations of web/admin, which the CLI calls
+// too.
 package web
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/alerts"
 	"herald/feeds"
 	"herald/store"
 	"herald/web/admin"
@@ -44,28 +47,45 @@ type Config struct {
 	// Language is the language of the site's content, for search feeds;
 	// default "en".
 	Language string
-	// Now is the clock of console sessions and the sign-in limiter;
-	// default time.Now.
+	// Now is the clock of console sessions and of the sign-in and sign-up
+	// limiters; default time.Now.
 	Now func() time.Time
 	// HSTSMaxAge is sent as Strict-Transport-Security's max-age when
 	// BaseURL is https; 0 sends none.
 	HSTSMaxAge time.Duration
+	// ConfirmPerIPHour caps the requests for confirmation and manage-link
+	// emails from one client network per hour; default 20. The cap per
+	// address is the alerts side's.
+	ConfirmPerIPHour int
 }
 
 // Mounter is a handler that registers its own routes, such as the feeds
-// handler and the alerts service.
+// handler.
 type Mounter interface {
 	Routes(mux *http.ServeMux)
 }
 
-// CSRF issues and checks the token that public forms carry (a
-// double-submit cookie kept by the alerts side).
-type CSRF interface {
-	// Token returns the token to put in a form's csrf_token field, setting
-	// its cookie on w when needed.
-	Token(w http.ResponseWriter, r *http.Request) string
-	// Valid reports whether r's csrf_token field matches its cookie.
-	Valid(r *http.Request) bool
+// Alerts is the subscription side (alerts.Service is one): the operations
+// behind the subscribe, confirm, manage and unsubscribe pages. Its errors
+// say what became of a request (alerts.FieldErrors, alerts.ErrLinkGone,
+// the token errors...); the pages choose the words and the status.
+type Alerts interface {
+	FindTarget(ctx context.Context, topic, department string) (alerts.Target, error)
+	CheckRequest(ctx context.Context, email, topic, department, frequency string) (alerts.Request, error)
+	// RequestSubscription and RequestManageLink return at once and do
+	// their work in the background, so an answer takes the same time
+	// whether the address is known.
+	RequestSubscription(ctx context.Context, req alerts.Request)
+	RequestManageLink(ctx context.Context, email string) error
+	PendingSubscription(ctx context.Context, token string) (store.Subscription, error)
+	Confirm(ctx context.Context, token string) (alerts.Confirmation, error)
+	ManageSubscriber(ctx context.Context, token string) (store.Subscriber, error)
+	Subscriptions(ctx context.Context, subscriberID int64) ([]store.Subscription, error)
+	ApplyManageAction(ctx context.Context, sub store.Subscriber, a alerts.ManageAction) error
+	PendingAddressChange(ctx context.Context, token string) (store.Subscriber, error)
+	ChangeAddress(ctx context.Context, token string) (alerts.AddressChange, error)
+	CheckUnsubscribe(ctx context.Context, token string) (alerts.UnsubscribeLink, error)
+	Unsubscribe(ctx context.Context, token string) ([]store.Subscription, error)
 }
 
 // Puller pulls one source now, outside the schedule, and records the
@@ -113,19 +133,17 @@ type OutboxAdmin interface {
 	RetryMessage(ctx context.Context, id int64) error
 }
 
-// Deps are the parts of Herald the web server composes. Only CSRF is
-// required; a nil part turns its routes and its corner of the pages off.
+// Deps are the parts of Herald the web server composes. A nil part turns
+// its routes and its corner of the pages off.
 type Deps struct {
 	// Feeds serves /feeds/..., /feeds.opml and /websub.
 	Feeds Mounter
 	// SearchFeeds renders /feeds/search.{atom,rss,json}; nil turns those
 	// routes off.
 	SearchFeeds SearchFeedRenderer
-	// Alerts serves /subscribe, /subscribe/confirm, /manage and
+	// Alerts does the work of /subscribe, /subscribe/confirm, /manage and
 	// /unsubscribe/{token}.
-	Alerts Mounter
-	// CSRF guards the public subscribe form and the admin login form.
-	CSRF CSRF
+	Alerts Alerts
 	// Puller serves "pull now" for a source.
 	Puller Puller
 	// Subscribers serves subscriber look-up, export, erasure and lifting
@@ -160,8 +178,12 @@ type Server struct {
 	pages      *pages
 	metrics    *httpMetrics
 	sessions   *sessions
+	csrf       csrf
 	logins     *limiter
 	requestIDs *requestIDs
+	// signups limits the requests for confirmation and manage-link
+	// emails per client.
+	signups *limiter
 	// security are the headers every response carries.
 	security http.Header
 	mux      *http.ServeMux
@@ -176,9 +198,6 @@ type Server struct {
 func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if db == nil {
 		return nil, errors.New("web: no database")
-	}
-	if deps.CSRF == nil {
-		return nil, errors.New("web: no CSRF protection for forms (Deps.CSRF)")
 	}
 	if cfg.TemplatesFS == nil {
 		return nil, errors.New("web: no templates (Config.TemplatesFS)")
@@ -202,6 +221,9 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ConfirmPerIPHour <= 0 {
+		cfg.ConfirmPerIPHour = 20
+	}
 	var tokens []string
 	for _, t := range cfg.AdminTokens {
 		if t = strings.TrimSpace(t); t != "" {
@@ -223,7 +245,9 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		log:        slog.New(NewLogHandler(log.Handler())),
 		base:       base,
 		sessions:   newSessions(12*time.Hour, cfg.Now),
+		csrf:       csrf{secure: base.Scheme == "https"},
 		logins:     newLimiter(loginRate, loginBurst, cfg.Now),
+		signups:    perHour(cfg.ConfirmPerIPHour, cfg.Now),
 		requestIDs: newRequestIDs(),
 	}
 	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
@@ -271,7 +295,25 @@ func (s *Server) routes(mux *http.ServeMux) {
 		s.deps.Feeds.Routes(mux)
 	}
 	if s.deps.Alerts != nil {
-		s.deps.Alerts.Routes(mux)
+		// Confirmation links open a page with one button rather than
+		// confirming on GET: mail security scanners and link previews
+		// fetch links in incoming mail, and a confirmation they could
+		// trigger would prove nothing about the person. The button costs
+		// the subscriber one click. The same goes for unsubscribe links;
+		// mail clients use the RFC 8058 one-click POST instead.
+		sub := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, private(h)) }
+		sub("GET /subscribe", s.subscribeForm)
+		sub("POST /subscribe", s.subscribePost)
+		sub("GET /subscribe/confirm", s.confirmForm)
+		sub("POST /subscribe/confirm", s.confirmPost)
+		sub("GET /manage", s.manageRequestForm)
+		sub("POST /manage", s.manageRequestPost)
+		sub("GET /manage/{token}", s.managePage)
+		sub("POST /manage/{token}", s.manageAction)
+		sub("GET /manage/address/{token}", s.addressForm)
+		sub("POST /manage/address/{token}", s.addressPost)
+		sub("GET /unsubscribe/{token}", s.unsubscribeForm)
+		sub("POST /unsubscribe/{token}", s.unsubscribePost)
 	}
 	mux.HandleFunc("/", s.unmatched)
 

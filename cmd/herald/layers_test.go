@@ -69,6 +69,21 @@ func TestPackageLayers(t *testing.T) {
 	}
 }
 
+// TestHTTPStaysInWeb: the subscription side offers operations and
+// results, and web owns every page and HTTP concern, so package alerts
+// does not import net/http itself (its libraries may).
+func TestHTTPStaysInWeb(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", "herald/alerts").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if imp == "net/http" {
+			t.Errorf("herald/alerts imports net/http: its pages belong in herald/web")
+		}
+	}
+}
+
 func layerMatch(pattern, pkg string) bool {
 	if tree, ok := strings.CutSuffix(pattern, "/..."); ok {
 		return pkg == tree || strings.HasPrefix(pkg, tree+"/")

@@ -110,7 +110,7 @@ func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, er
 	return alerts.NewService(a.db, alerts.Config{
 		BaseURL: a.cfg.BaseURL, SiteName: a.cfg.Feeds.Title, Location: a.cfg.Location(),
 		DailyDigest: a.cfg.Schedule.DailyDigest, WeeklyDigest: a.cfg.Schedule.WeeklyDigest,
-		ConfirmPerHour: a.cfg.Alerts.ConfirmPerHour, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
+		ConfirmPerHour:   a.cfg.Alerts.ConfirmPerHour,
 		DigestMaxEntries: a.cfg.Alerts.DigestMaxEntries, EraseAfter: a.cfg.Alerts.EraseAfter,
 		PurgeBodiesAfter: a.cfg.Alerts.PurgeBodiesAfter, TemplatesFS: templates.FS(a.cfg.TemplatesDir),
 		Notify: notify,
@@ -243,10 +243,9 @@ func (a *app) serve(ctx context.Context) error {
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
-		HSTSMaxAge: a.cfg.HSTSMaxAge,
+		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
-		CSRF:   alerts.NewCSRF(a.cfg.BaseURL),
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
 		Ready: func() error {
 			if !schedulerUp.Load() {

@@ -53,9 +53,9 @@ func (fe FieldErrors) Fields() []string {
 	return keys
 }
 
-// add records a problem with field unless one is already recorded: the
+// Add records a problem with field unless one is already recorded: the
 // first problem found is the one to fix first.
-func (fe FieldErrors) add(field, format string, args ...any) {
+func (fe FieldErrors) Add(field, format string, args ...any) {
 	if _, ok := fe[field]; !ok {
 		fe[field] = fmt.Sprintf(format, args...)
 	}

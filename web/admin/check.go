@@ -24,11 +24,11 @@ const maxListItems = 500
 func checkSlug(fe FieldErrors, field, v string) {
 	switch {
 	case v == "":
-		fe.add(field, "is required")
+		fe.Add(field, "is required")
 	case text.HasControl(v):
-		fe.add(field, "must not contain line breaks or control characters")
+		fe.Add(field, "must not contain line breaks or control characters")
 	case !store.ValidSlug(v):
-		fe.add(field, slugHelp)
+		fe.Add(field, slugHelp)
 	}
 }
 
@@ -37,13 +37,13 @@ func checkLine(fe FieldErrors, field, v string, required bool, max int) string {
 	v = strings.TrimSpace(v)
 	switch {
 	case text.HasControl(v):
-		fe.add(field, "must not contain line breaks or control characters")
+		fe.Add(field, "must not contain line breaks or control characters")
 	case required && v == "":
-		fe.add(field, "is required")
+		fe.Add(field, "is required")
 	case utf8.RuneCountInString(v) > max:
-		fe.add(field, "must be at most %d characters", max)
+		fe.Add(field, "must be at most %d characters", max)
 	case !utf8.ValidString(v):
-		fe.add(field, "must be UTF-8 text")
+		fe.Add(field, "must be UTF-8 text")
 	}
 	return v
 }
@@ -54,11 +54,11 @@ func checkText(fe FieldErrors, field, v string, max int) string {
 	v = strings.TrimSpace(strings.ReplaceAll(v, "\r\n", "\n"))
 	switch {
 	case strings.ContainsFunc(v, func(r rune) bool { return r != '\n' && r != '\t' && text.IsControl(r) }):
-		fe.add(field, "must not contain control characters")
+		fe.Add(field, "must not contain control characters")
 	case utf8.RuneCountInString(v) > max:
-		fe.add(field, "must be at most %d characters", max)
+		fe.Add(field, "must be at most %d characters", max)
 	case !utf8.ValidString(v):
-		fe.add(field, "must be UTF-8 text")
+		fe.Add(field, "must be UTF-8 text")
 	}
 	return v
 }
@@ -68,19 +68,19 @@ func checkHTTPURL(fe FieldErrors, field, v string, required bool) string {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		if required {
-			fe.add(field, "is required")
+			fe.Add(field, "is required")
 		}
 		return v
 	}
 	if text.HasControl(v) || strings.ContainsAny(v, " <>\"") {
-		fe.add(field, "must be a URL without spaces, quotes or line breaks")
+		fe.Add(field, "must be a URL without spaces, quotes or line breaks")
 		return v
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fe.add(field, "must be an absolute http:// or https:// URL")
+		fe.Add(field, "must be an absolute http:// or https:// URL")
 	} else if len(v) > 2000 {
-		fe.add(field, "must be at most 2000 characters")
+		fe.Add(field, "must be at most 2000 characters")
 	}
 	return v
 }
@@ -92,7 +92,7 @@ func checkHTTPURL(fe FieldErrors, field, v string, required bool) string {
 func cleanList(fe FieldErrors, field string, items []string, max int, check func(string) string) []string {
 	out := []string{}
 	if len(items) > maxListItems {
-		fe.add(field, "must have at most %d items", maxListItems)
+		fe.Add(field, "must have at most %d items", maxListItems)
 		return out
 	}
 	for i, it := range items {
@@ -102,18 +102,18 @@ func cleanList(fe FieldErrors, field string, items []string, max int, check func
 		}
 		f := fmt.Sprintf("%s[%d]", field, i)
 		if text.HasControl(it) {
-			fe.add(f, "must not contain line breaks or control characters")
+			fe.Add(f, "must not contain line breaks or control characters")
 			continue
 		}
 		if utf8.RuneCountInString(it) > max {
-			fe.add(f, "must be at most %d characters", max)
+			fe.Add(f, "must be at most %d characters", max)
 			continue
 		}
 		// An item check refuses sits in the list all the same: the list is
 		// not empty, it has a bad item.
 		if check != nil {
 			if p := check(it); p != "" {
-				fe.add(f, "%s", p)
+				fe.Add(f, "%s", p)
 			}
 		}
 		if !slices.Contains(out, it) {

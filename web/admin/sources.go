@@ -49,12 +49,12 @@ func checkSource(in SourceInput, isNew bool, depts departmentSet) (store.Source,
 		src.Format = store.FormatAuto
 	}
 	if !slices.Contains(store.Formats, src.Format) {
-		fe.add("format", "must be one of %s", strings.Join(store.Formats, ", "))
+		fe.Add("format", "must be one of %s", strings.Join(store.Formats, ", "))
 	}
 	checkSlug(fe, "department", src.DepartmentSlug)
 	if _, bad := fe["department"]; !bad {
 		if p := depts.problem(src.DepartmentSlug); p != "" {
-			fe.add("department", "%s", p)
+			fe.Add("department", "%s", p)
 		}
 	}
 	return src, fe.err()

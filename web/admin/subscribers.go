@@ -187,30 +187,30 @@ func (im *Import) check(in SubscriptionInput) (SubscriptionInput, store.Target, 
 	fe := FieldErrors{}
 	a, err := address.Parse(in.Address)
 	if err != nil {
-		fe.add("address", "%s", address.Problem(err))
+		fe.Add("address", "%s", address.Problem(err))
 	}
 	out := SubscriptionInput{Address: a, Topic: strings.TrimSpace(in.Topic), Department: strings.TrimSpace(in.Department),
 		Frequency: strings.TrimSpace(in.Frequency)}
 	var target store.Target
 	switch {
 	case out.Topic == "" && out.Department == "":
-		fe.add("topic", "or department is required")
+		fe.Add("topic", "or department is required")
 	case out.Topic != "" && out.Department != "":
-		fe.add("department", "must be empty when a topic is given")
+		fe.Add("department", "must be empty when a topic is given")
 	case out.Topic != "":
 		if target.TopicID = im.topics[out.Topic]; target.TopicID == 0 {
-			fe.add("topic", "names no active topic: %q", out.Topic)
+			fe.Add("topic", "names no active topic: %q", out.Topic)
 		}
 	default:
 		if target.DepartmentID = im.depts[out.Department]; target.DepartmentID == 0 {
-			fe.add("department", "names no department: %q", out.Department)
+			fe.Add("department", "names no department: %q", out.Department)
 		}
 	}
 	if out.Frequency == "" {
 		out.Frequency = store.FrequencyImmediately
 	}
 	if !store.ValidFrequency(out.Frequency) {
-		fe.add("frequency", "must be one of %s", strings.Join(store.Frequencies, ", "))
+		fe.Add("frequency", "must be one of %s", strings.Join(store.Frequencies, ", "))
 	}
 	return out, target, fe.err()
 }

@@ -34,7 +34,7 @@ func checkRule(fe FieldErrors, rule store.Rule, depts departmentSet) store.Rule 
 	}
 	// Exclusions alone would match nearly every release.
 	if len(out.Departments)+len(out.Categories)+len(out.Keywords) == 0 {
-		fe.add("match", "must give at least one department, category or keyword")
+		fe.Add("match", "must give at least one department, category or keyword")
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package alerts_test
+package web_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 
 	"herald/alerts"
 	"herald/store"
+	"herald/web"
 )
 
 // subscribeForm fetches the form for topic and returns a filled POST body.
@@ -286,7 +287,7 @@ func TestSubscribePages(t *testing.T) {
 
 func TestConfirmationRateLimits(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
-		f := newSubFixture(t, func(c *alerts.Config) { c.ConfirmPerHour = 3; c.ConfirmPerIPHour = 100 })
+		f := newSubFixture(t, func(a *alerts.Config, w *web.Config) { a.ConfirmPerHour = 3; w.ConfirmPerIPHour = 100 })
 		b := newSubBrowser(t, f.server())
 		var first subPage
 		for i := range 5 {
@@ -311,7 +312,7 @@ func TestConfirmationRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("per client", func(t *testing.T) {
-		f := newSubFixture(t, func(c *alerts.Config) { c.ConfirmPerHour = 100; c.ConfirmPerIPHour = 2 })
+		f := newSubFixture(t, func(a *alerts.Config, w *web.Config) { a.ConfirmPerHour = 100; w.ConfirmPerIPHour = 2 })
 		b := newSubBrowser(t, f.server())
 		var pages []subPage
 		for _, a := range []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org"} {
@@ -581,7 +582,7 @@ func TestUnsubscribeOneClick(t *testing.T) {
 }
 
 func TestPagesCarryTheSiteName(t *testing.T) {
-	f := newSubFixture(t, func(c *alerts.Config) { c.SiteName = "Valmora News" })
+	f := newSubFixture(t, func(_ *alerts.Config, w *web.Config) { w.SiteName = "Valmora News" })
 	p := newSubBrowser(t, f.server()).get("/manage")
 	if !strings.Contains(p.Body, "<title>Manage your subscriptions – Valmora News</title>") || !strings.Contains(p.Body, `class="brand" href="/">Valmora News</a>`) {
 		t.Errorf("site name missing:\n%s", p.Body)

@@ -1,4 +1,4 @@
-package alerts_test
+package web_test
 
 import (
 	"html"
@@ -9,6 +9,7 @@ import (
 	"herald/alerts"
 	"herald/alerts/address/addresstest"
 	"herald/store"
+	"herald/web"
 )
 
 // TestSubscribeFormAddresses sends the shared address table through the
@@ -17,7 +18,7 @@ import (
 // subscriber. The console, the API, the CLI and CSV import run the same
 // table.
 func TestSubscribeFormAddresses(t *testing.T) {
-	f := newSubFixture(t, func(c *alerts.Config) { c.ConfirmPerIPHour = 1000 })
+	f := newSubFixture(t, func(_ *alerts.Config, w *web.Config) { w.ConfirmPerIPHour = 1000 })
 	b := newSubBrowser(t, f.server())
 	for _, tc := range addresstest.Cases() {
 		t.Run(tc.Name, func(t *testing.T) {
