@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"herald/alerts/smtptest"
+	"herald/cmd/herald/harness"
 	"herald/store"
 )
 
@@ -37,8 +37,9 @@ func BenchmarkDigestFanout(b *testing.B) {
 	if v := os.Getenv("BENCH_SUBSCRIBERS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	bin := heraldBinary(b)
 	for i := 0; i < b.N; i++ {
-		benchDigestFanout(b, n)
+		benchDigestFanout(b, bin, n)
 	}
 }
 
@@ -47,55 +48,60 @@ var (
 	sentRE   = regexp.MustCompile(`(\d+) messages sent`)
 )
 
-func benchDigestFanout(b *testing.B, subscribers int) {
+func benchDigestFanout(b *testing.B, bin string, subscribers int) {
 	b.StopTimer()
 	const topics, releases = 200, 300
-	dir := workDir(b)
 	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
-	pub := newPublisher(b)
+	pub := harness.NewPublisher(b, harness.PublisherOptions{ETags: true})
 	now := time.Now().UTC().Truncate(time.Second)
 	for n := 1; n <= 5; n++ {
-		pub.add(sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
+		pub.Add("coastal", sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
 	}
-	cfg := baseConfig(dir, freeAddr(b), pub.URL())
-	cfg["mail"] = smtpMail(srv.Host(), srv.Port())
+	in := newInstance(b, bin, pub)
+	useSMTP(in, srv)
 	var tl []map[string]any
 	for i := range topics {
 		tl = append(tl, map[string]any{"slug": fmt.Sprintf("topic-%03d", i), "title": fmt.Sprintf("Subject %03d", i),
 			"match": map[string]any{"keywords": []string{fmt.Sprintf("subject%03d", i)}}})
 	}
-	cfg["topics"] = tl
-	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
-	run(b, time.Minute, "pull", "--config", cfgPath) // the back catalogue: never alerted
+	in.Config["topics"] = tl
+	in.WriteConfig()
+	in.Run(time.Minute, "pull") // the back catalogue: never alerted
 	for i := range releases {
 		it := sampleItem(100+i, now.Add(-time.Hour), fmt.Sprintf("subject%03d", i%topics), fmt.Sprintf("subject%03d", (i*7)%topics))
-		pub.add(it)
+		pub.Add("coastal", it)
 	}
-	run(b, time.Minute, "pull", "--config", cfgPath)
+	in.Run(time.Minute, "pull")
 	// The daily period ends at the next whole minute, after the releases
 	// were stored; the digest runs once it has, on the real clock, as the
 	// scheduler of `herald serve` would run it.
 	end := time.Now().UTC().Add(2 * time.Second).Truncate(time.Minute).Add(time.Minute)
-	cfg["schedule"] = map[string]any{"pull": "0 0 1 1 *", "daily_digest": fmt.Sprintf("%d %d * * *", end.Minute(), end.Hour()),
+	in.Config["schedule"] = map[string]any{"pull": "0 0 1 1 *", "daily_digest": fmt.Sprintf("%d %d * * *", end.Minute(), end.Hour()),
 		"weekly_digest": "0 0 1 1 *"}
-	cfg.write(b, cfgPath)
-	insertSubscribers(b, filepath.Join(dir, "herald.db"), subscribers, topics)
+	in.WriteConfig()
+	insertSubscribers(b, in.DBPath, subscribers, topics)
 	time.Sleep(time.Until(end.Add(time.Second)))
 
 	b.StartTimer()
-	out, ruCompose, tCompose := run(b, 10*time.Minute, "digest", "--config", cfgPath, "--frequency", "daily", "--no-send")
-	out2, ruSend, tSend := run(b, 15*time.Minute, "digest", "--config", cfgPath, "--frequency", "daily")
+	compose := in.Run(10*time.Minute, "digest", "--frequency", "daily", "--no-send")
+	send := in.Run(15*time.Minute, "digest", "--frequency", "daily")
 	b.StopTimer()
-	queued, sent := sumMatches(queuedRE, out), sumMatches(sentRE, out2)
-	if queued != subscribers || sent != subscribers || srv.Count() != subscribers || !strings.Contains(out2, "no daily digest period was due") {
-		b.Fatalf("queued %d, sent %d, SMTP server got %d; want %d each\n%s\n%s", queued, sent, srv.Count(), subscribers, out, out2)
+	queued, sent := sumMatches(queuedRE, compose.Stdout), sumMatches(sentRE, send.Stdout)
+	if queued != subscribers || sent != subscribers || srv.Count() != subscribers || !strings.Contains(send.Stdout, "no daily digest period was due") {
+		b.Fatalf("queued %d, sent %d, SMTP server got %d; want %d each\n%s\n%s", queued, sent, srv.Count(), subscribers, compose.Stdout, send.Stdout)
 	}
-	b.ReportMetric(float64(queued)/tCompose.Seconds(), "compose-msgs/s")
-	b.ReportMetric(float64(sent)/tSend.Seconds(), "send-msgs/s")
-	b.ReportMetric(float64(sent)/(tCompose+tSend).Seconds(), "msgs/s")
-	b.ReportMetric(float64(ruCompose.Maxrss)/1024, "compose-peak-RSS-MB")
-	b.ReportMetric(float64(ruSend.Maxrss)/1024, "send-peak-RSS-MB")
+	b.ReportMetric(float64(queued)/compose.Elapsed.Seconds(), "compose-msgs/s")
+	b.ReportMetric(float64(sent)/send.Elapsed.Seconds(), "send-msgs/s")
+	b.ReportMetric(float64(sent)/(compose.Elapsed+send.Elapsed).Seconds(), "msgs/s")
+	b.ReportMetric(float64(compose.MaxRSS)/(1<<20), "compose-peak-RSS-MB")
+	b.ReportMetric(float64(send.MaxRSS)/(1<<20), "send-peak-RSS-MB")
 	b.ReportMetric(float64(subscribers), "subscribers")
+}
+
+// useSMTP points the installation's mail at srv without the default rate
+// cap: these runs measure what Herald can do.
+func useSMTP(in *harness.Instance, srv *smtptest.Server) {
+	in.UseSMTP(srv, 30*time.Second, 1_000_000)
 }
 
 func sumMatches(re *regexp.Regexp, s string) int {
@@ -170,47 +176,41 @@ func BenchmarkImmediateAlerts(b *testing.B) {
 	if v := os.Getenv("BENCH_IMMEDIATE"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	bin := heraldBinary(b)
 	for i := 0; i < b.N; i++ {
-		benchImmediate(b, n)
+		benchImmediate(b, bin, n)
 	}
 }
 
-func benchImmediate(b *testing.B, subscribers int) {
+func benchImmediate(b *testing.B, bin string, subscribers int) {
 	b.StopTimer()
-	dir := workDir(b)
 	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
-	pub := newPublisher(b)
+	pub := harness.NewPublisher(b, harness.PublisherOptions{ETags: true})
 	now := time.Now().UTC().Truncate(time.Second)
 	for n := 1; n <= 5; n++ {
-		pub.add(sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
+		pub.Add("coastal", sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
 	}
-	addr := freeAddr(b)
-	cfg := baseConfig(dir, addr, pub.URL())
-	cfg["mail"] = smtpMail(srv.Host(), srv.Port())
-	cfg["schedule"] = map[string]any{"pull": "@every 1s", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"}
-	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
-	run(b, time.Minute, "pull", "--config", cfgPath)
+	in := newInstance(b, bin, pub)
+	useSMTP(in, srv)
+	in.Config["schedule"] = map[string]any{"pull": "@every 1s", "daily_digest": "0 0 1 1 *", "weekly_digest": "0 0 1 1 *"}
+	in.WriteConfig()
+	in.Run(time.Minute, "pull")
 
-	var csv strings.Builder
-	csv.WriteString("email,topic,department,frequency\n")
-	for i := range subscribers {
-		fmt.Fprintf(&csv, "reader%d@example.net,,coastal,immediately\n", i)
+	rows := make([]string, subscribers)
+	for i := range rows {
+		rows[i] = fmt.Sprintf("reader%d@example.net,,coastal,immediately", i)
 	}
-	csvPath := filepath.Join(dir, "subscribers.csv")
-	if err := os.WriteFile(csvPath, []byte(csv.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	run(b, 5*time.Minute, "subscribers", "import", "--config", cfgPath, csvPath)
+	in.ImportSubscribers(rows)
 
-	herald := start(b, filepath.Join(dir, "herald.log"), heraldBinary(b), "serve", "--config", cfgPath)
-	waitHTTP(b, herald, "http://"+addr+"/readyz", time.Minute)
+	herald := in.Serve()
+	herald.WaitReady(b, time.Minute)
 	if srv.Count() != 0 {
 		b.Fatalf("%d messages sent before the new release", srv.Count())
 	}
 
 	b.StartTimer()
 	it := sampleItem(1000, time.Now().UTC().Truncate(time.Second))
-	pub.add(it)
+	pub.Add("coastal", it)
 	var first, last time.Time
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -222,7 +222,7 @@ func benchImmediate(b *testing.B, subscribers int) {
 			last = time.Now()
 			break
 		}
-		if err := herald.exited(); err != nil {
+		if err := herald.Check(); err != nil {
 			b.Fatal(err)
 		}
 		if time.Now().After(deadline) {
@@ -231,7 +231,7 @@ func benchImmediate(b *testing.B, subscribers int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	b.StopTimer()
-	found, ok := pub.firstServed(it.GUID)
+	found, ok := pub.FirstServed(it.GUID)
 	if !ok {
 		b.Fatal("the publisher never served the new release")
 	}
@@ -242,7 +242,7 @@ func benchImmediate(b *testing.B, subscribers int) {
 	b.ReportMetric(last.Sub(found).Seconds(), "pull-to-last-s")
 	b.ReportMetric(first.Sub(found).Seconds(), "pull-to-first-s")
 	b.ReportMetric(float64(subscribers)/last.Sub(found).Seconds(), "msgs/s")
-	b.ReportMetric(float64(herald.peakRSS())/(1<<20), "peak-RSS-MB")
+	b.ReportMetric(float64(herald.PeakRSS())/(1<<20), "peak-RSS-MB")
 	b.ReportMetric(float64(subscribers), "subscribers")
-	herald.stop()
+	herald.Stop(b)
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"herald/cmd/herald/harness"
 )
 
 // BenchmarkFeedServing serves one pre-rendered 50-entry Atom feed from
@@ -58,37 +59,35 @@ func BenchmarkFeedServing(b *testing.B) {
 			b.Fatalf("BENCH_WRK_DURATION: %v", err)
 		}
 	}
+	bin := heraldBinary(b)
 	for i := 0; i < b.N; i++ {
-		benchFeedServing(b, wrk, nginx, duration, 3)
+		benchFeedServing(b, bin, wrk, nginx, duration, 3)
 	}
 }
 
-func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration, rounds int) {
+func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Duration, rounds int) {
 	b.StopTimer()
-	dir := workDir(b)
-	pub := newPublisher(b)
+	pub := harness.NewPublisher(b, harness.PublisherOptions{ETags: true})
 	now := time.Now().UTC().Truncate(time.Second)
 	// Fifty releases: the current feed then holds exactly the newest 50
 	// (with more, it also holds those not yet on a full archive page).
 	for n := 1; n <= 50; n++ {
-		pub.add(sampleItem(n, now.Add(-time.Duration(51-n)*time.Hour)))
+		pub.Add("coastal", sampleItem(n, now.Add(-time.Duration(51-n)*time.Hour)))
 	}
-	addr := freeAddr(b)
-	cfg := baseConfig(dir, addr, pub.URL())
-	cfg["mail"] = map[string]any{"from": "Herald <alerts@news.example.org>", "transport": "file", "dir": filepath.Join(dir, "outbox")}
-	cfgPath := cfg.write(b, filepath.Join(dir, "herald.yaml"))
-	run(b, time.Minute, "pull", "--config", cfgPath)
-	static := filepath.Join(dir, "static")
-	run(b, time.Minute, "render", "--config", cfgPath, "--out", static)
+	in := newInstance(b, bin, pub)
+	in.WriteConfig()
+	in.Run(time.Minute, "pull")
+	static := filepath.Join(in.Dir, "static")
+	in.Run(time.Minute, "render", "--out", static)
 
-	herald := start(b, filepath.Join(dir, "herald.log"), heraldBinary(b), "serve", "--config", cfgPath)
-	heraldURL := "http://" + addr + "/feeds/all.atom"
-	waitHTTP(b, herald, "http://"+addr+"/readyz", time.Minute)
+	herald := in.Serve()
+	heraldURL := in.Base() + "/feeds/all.atom"
+	herald.WaitReady(b, time.Minute)
 
-	nginxAddr := freeAddr(b)
-	ngx := startNginx(b, nginx, dir, nginxAddr, static)
+	nginxAddr := harness.FreeAddr(b)
+	ngx := startNginx(b, nginx, in.Dir, nginxAddr, static)
 	nginxURL := "http://" + nginxAddr + "/feeds/all.atom"
-	waitHTTP(b, ngx, nginxURL, 30*time.Second)
+	ngx.WaitHTTP(b, nginxURL, 30*time.Second)
 
 	// Both must serve the same bytes, or the comparison means nothing.
 	hPlain, hHdr := fetch(b, heraldURL, nil)
@@ -103,7 +102,7 @@ func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration, r
 	hGz, hGzHdr := fetch(b, heraldURL, gzHdr)
 	nGz, nGzHdr := fetch(b, nginxURL, gzHdr)
 	for name, gz := range map[string][]byte{"Herald": hGz, "nginx": nGz} {
-		plain, err := gunzip(gz)
+		plain, err := harness.Gunzip(gz)
 		if err != nil || !bytes.Equal(plain, hPlain) {
 			b.Fatalf("%s's gzip response does not decode to the feed (%v)", name, err)
 		}
@@ -131,8 +130,8 @@ func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration, r
 		etag      string
 		statuses  func() map[int]int64
 	}{
-		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, "http://"+addr+"/metrics") }},
-		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(dir, "nginx", "access.log"))},
+		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, in.Base()+"/metrics") }},
+		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(in.Dir, "nginx", "access.log"))},
 		{"floor", floor.url, hHdr.Get("ETag"), floor.statuses},
 	}
 	for _, m := range modes {
@@ -141,7 +140,7 @@ func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration, r
 		// machine runs weighs on each about equally; the median is kept.
 		for round := 0; round < rounds; round++ {
 			for _, s := range servers {
-				if err := herald.exited(); err != nil {
+				if err := herald.Check(); err != nil {
 					b.Fatal(err)
 				}
 				hdrs := m.headers(s.etag)
@@ -174,9 +173,9 @@ func benchFeedServing(b *testing.B, wrk, nginx string, duration time.Duration, r
 	}
 	b.ReportMetric(float64(len(hPlain)), "feed-bytes")
 	b.ReportMetric(float64(len(hGz)), "feed-gz-bytes")
-	b.ReportMetric(float64(herald.peakRSS())/(1<<20), "herald-peak-RSS-MB")
-	ngx.stop()
-	herald.stop()
+	b.ReportMetric(float64(herald.PeakRSS())/(1<<20), "herald-peak-RSS-MB")
+	ngx.Stop(b)
+	herald.Stop(b)
 }
 
 // floorServer is a bare net/http server of one feed.
@@ -241,7 +240,7 @@ func median(xs []float64) float64 {
 // /feeds/ the way Herald serves feeds: ETag and Last-Modified from the
 // file, the .gz beside each file for clients that accept gzip, and
 // Herald's caching and CORS headers.
-func startNginx(b *testing.B, nginx, dir, addr, static string) *proc {
+func startNginx(b *testing.B, nginx, dir, addr, static string) *harness.Process {
 	b.Helper()
 	root := filepath.Join(dir, "nginx")
 	for _, d := range []string{root, filepath.Join(root, "tmp")} {
@@ -295,7 +294,7 @@ http {
 	if out, err := exec.Command(nginx, "-t", "-q", "-p", root, "-e", filepath.Join(root, "error.log"), "-c", confPath).CombinedOutput(); err != nil {
 		b.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	return start(b, filepath.Join(root, "stderr.log"), nginx, "-p", root, "-e", filepath.Join(root, "error.log"),
+	return harness.Start(b, filepath.Join(root, "stderr.log"), nginx, "-p", root, "-e", filepath.Join(root, "error.log"),
 		"-c", confPath, "-g", "daemon off;")
 }
 
@@ -317,14 +316,6 @@ func fetch(b *testing.B, url string, h http.Header) ([]byte, http.Header) {
 		b.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return body, resp.Header
-}
-
-func gunzip(b []byte) ([]byte, error) {
-	r, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
 }
 
 type wrkResult struct {
@@ -382,7 +373,7 @@ var feedRequestsRE = regexp.MustCompile(`(?m)^herald_feed_requests_total\{status
 func heraldFeedStatuses(b *testing.B, metricsURL string) map[int]int64 {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodGet, metricsURL, nil)
-	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	req.Header.Set("Authorization", "Bearer "+harness.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
