@@ -17,10 +17,7 @@ import (
 )
 
 func TestFetchIdentifiesHerald(t *testing.T) {
-	old := feeds.Version
-	feeds.Version = "1.4.0"
-	t.Cleanup(func() { feeds.Version = old })
-	env := newPullEnv(t, feeds.PullConfig{}, nil)
+	env := newPullEnv(t, feeds.PullConfig{Version: "1.4.0"}, nil)
 	pub := newPullPublisher(t)
 	env.addSource("coastal", pub.set("/feed", pullFixture(t, "good.xml"), "application/rss+xml"), store.FormatAuto)
 	env.pull(feeds.PullRequest{})

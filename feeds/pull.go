@@ -17,10 +17,6 @@ import (
 	"herald/templates/text"
 )
 
-// Version is Herald's version as named in the User-Agent of every fetch.
-// Builds set it with -ldflags "-X herald/feeds.Version=v1.2.3".
-var Version = "dev"
-
 // PullConfig tunes pulling. Zero fields take the defaults in brackets.
 type PullConfig struct {
 	// Concurrency is how many sources are fetched at once [4].
@@ -39,6 +35,8 @@ type PullConfig struct {
 	// addresses, so a pull that leads to a loopback, private or other
 	// non-public address (netguard) fails with "refused: …".
 	Guard netguard.Guard
+	// Version is the build's version, named in the default User-Agent [dev].
+	Version string
 	// UserAgent is sent with every request ["Herald/<Version> (+https://github.com/herald)"].
 	UserAgent string
 }
@@ -63,8 +61,11 @@ func (c PullConfig) withDefaults() PullConfig {
 	if c.AlertMaxAge <= 0 {
 		c.AlertMaxAge = 48 * time.Hour
 	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
 	if c.UserAgent == "" {
-		c.UserAgent = "Herald/" + Version + " (+https://github.com/herald)"
+		c.UserAgent = "Herald/" + c.Version + " (+https://github.com/herald)"
 	}
 	return c
 }

@@ -13,11 +13,11 @@ import (
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // time zones work in a scratch container too
-
-	"herald/feeds"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
+// version is set at build time with -ldflags "-X main.version=v1.2.3" and
+// never changed after; the commands pass it to what names the build (the
+// User-Agent of pulls).
 var version = "dev"
 
 const usage = `Herald: syndication and email alerts for published news.
@@ -67,7 +67,6 @@ func commands() map[string]command {
 }
 
 func main() {
-	feeds.Version = version // the User-Agent of pulls names this build
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

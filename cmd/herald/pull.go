@@ -19,6 +19,7 @@ func (a *app) pullConfig() feeds.PullConfig {
 		MaxBackoff:  a.cfg.Pull.MaxBackoff,
 		AlertMaxAge: a.cfg.Alerts.MaxAge,
 		Guard:       a.cfg.Pull.guard(),
+		Version:     version,
 	}
 }
 
