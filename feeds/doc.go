@@ -1,5 +1,7 @@
-// Package feeds owns the two ends of Herald's syndication: pulling
-// publishers' feeds (fetching with conditional GET, parsing Atom, RSS, JSON
-// Feed and GOV.UK search results, sanitising, deduplicating and storing them
-// with their topics) and producing Herald's own feeds from the archive.
+// Package feeds holds the two ends of Herald's syndication, each in its
+// own package: pull (fetching publishers' feeds through the netguard rule,
+// parsing, sanitising, normalising and storing them with their topics) and
+// publish (rendering Herald's own Atom, RSS and JSON feeds from the
+// archive, caching and serving them, the WebSub hub). The two share
+// nothing but the store; netguard is the private-address rule of both.
 package feeds

@@ -21,8 +21,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"herald/feeds"
 	"herald/feeds/netguard"
+	"herald/feeds/publish"
+	"herald/feeds/pull"
 	"herald/store"
 	"herald/templates"
 	plaintext "herald/templates/text"
@@ -107,7 +108,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 		cfg: web.Config{BaseURL: "http://news.example.org", AdminTokens: []string{adminToken}, SiteName: "Herald",
 			TemplatesFS: templates.Embedded(), Location: london},
 		deps: web.Deps{
-			Puller:          feedsPuller{feeds.NewPuller(db, feeds.PullConfig{Timeout: 5 * time.Second, Guard: netguard.Guard{AllowPrivate: true}}, nil)},
+			Puller:          feedsPuller{pull.NewPuller(db, pull.Config{Timeout: 5 * time.Second, Guard: netguard.Guard{AllowPrivate: true}}, nil)},
 			Subscribers:     s.subs,
 			SubscriberStats: s.subs,
 			Outbox:          db,
@@ -126,7 +127,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	}
 	if c.deps.SearchFeeds == nil {
 		// Search feeds are rendered by the real publisher, as in serve.
-		pub, err := feeds.NewPublisher(db, feeds.PublishConfig{BaseURL: c.cfg.BaseURL}, nil, nil)
+		pub, err := publish.NewPublisher(db, publish.Config{BaseURL: c.cfg.BaseURL}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,15 +331,15 @@ const csrfCookie = "herald_csrf"
 
 // feedsPuller adapts the feeds package's Puller to "pull this source now",
 // as cmd/herald does.
-type feedsPuller struct{ p *feeds.Puller }
+type feedsPuller struct{ p *pull.Puller }
 
 func (f feedsPuller) PullSource(ctx context.Context, name string) error {
-	reports, err := f.p.Pull(ctx, feeds.PullRequest{Sources: []string{name}, Force: true})
+	reports, err := f.p.Pull(ctx, pull.Request{Sources: []string{name}, Force: true})
 	if err != nil {
 		return err
 	}
 	for _, r := range reports {
-		if r.Status == feeds.PullStatusFailed {
+		if r.Status == pull.StatusFailed {
 			return fmt.Errorf("%s", r.Err)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/mmcdole/gofeed"
 
-	"herald/feeds"
+	"herald/feeds/publish"
 	"herald/store"
 	"herald/web"
 )
@@ -446,7 +446,7 @@ func TestSearchFeedsStripWhatXMLForbids(t *testing.T) {
 // route conflict, and each answers its own paths.
 func TestMountsTheFeedsHandler(t *testing.T) {
 	s := newSite(t, withMounts(func(t *testing.T, db *store.DB, d *web.Deps, _ string) {
-		pub, err := feeds.NewPublisher(db, feeds.PublishConfig{BaseURL: "http://news.example.org"}, nil, nil)
+		pub, err := publish.NewPublisher(db, publish.Config{BaseURL: "http://news.example.org"}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"herald/feeds"
+	"herald/feeds/publish"
 )
 
 // searchFeedTypes are the Content-Types of the search feed formats.
@@ -44,7 +44,7 @@ func (s *Server) searchFeed(format string) http.HandlerFunc {
 				title += " about " + p.Topic
 			}
 		}
-		sf := feeds.SearchFeed{Title: title, Subtitle: "Search results on " + s.cfg.SiteName, PageURL: s.abs("/search"), Query: p.query()}
+		sf := publish.SearchFeed{Title: title, Subtitle: "Search results on " + s.cfg.SiteName, PageURL: s.abs("/search"), Query: p.query()}
 		if sf.Query != "" {
 			sf.PageURL += "?" + sf.Query
 		}

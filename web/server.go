@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/alerts"
-	"herald/feeds"
+	"herald/feeds/publish"
 	"herald/store"
 	"herald/web/admin"
 )
@@ -162,9 +162,9 @@ type Deps struct {
 }
 
 // SearchFeedRenderer renders search results as a feed, in the same form as
-// every other feed (feeds.Publisher is one).
+// every other feed (publish.Publisher is one).
 type SearchFeedRenderer interface {
-	RenderSearch(format string, sf feeds.SearchFeed, rs []store.Release) ([]byte, error)
+	RenderSearch(format string, sf publish.SearchFeed, rs []store.Release) ([]byte, error)
 }
 
 // Server is Herald's HTTP server.

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"herald/feeds"
+	"herald/feeds/pull"
 	"herald/store"
 	"herald/web"
 	"herald/web/admin"
@@ -57,7 +57,7 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := feeds.BackfillPlainText(ctx, db)
+	n, err := pull.BackfillPlainText(ctx, db)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -19,6 +19,9 @@ var layerRules = []struct {
 	{"herald/templates/...", []string{"herald/store/...", "herald/feeds/...", "herald/alerts/...", "herald/web/...", "herald/cmd/..."}},
 	{"herald/feeds/...", []string{"herald/alerts/...", "herald/web/...", "herald/cmd/..."}},
 	{"herald/alerts/...", []string{"herald/feeds/...", "herald/web/...", "herald/cmd/..."}},
+	// The pull side and the publish side of feeds meet only in the store.
+	{"herald/feeds/pull/...", []string{"herald/feeds/publish/..."}},
+	{"herald/feeds/publish/...", []string{"herald/feeds/pull/..."}},
 	// Delivery sends what the subscription side composed, through the
 	// store; it must not reach back into it.
 	{"herald/alerts/delivery/...", []string{"herald/alerts"}},

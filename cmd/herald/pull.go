@@ -7,12 +7,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"herald/feeds"
 	"herald/feeds/netguard"
+	"herald/feeds/pull"
 )
 
-func (a *app) pullConfig() feeds.PullConfig {
-	return feeds.PullConfig{
+func (a *app) pullConfig() pull.Config {
+	return pull.Config{
 		Concurrency: a.cfg.Pull.Concurrency,
 		Timeout:     a.cfg.Pull.Timeout,
 		MaxBody:     a.cfg.Pull.MaxBody,
@@ -51,10 +51,10 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("no source named %q (see \"herald sources list\")", n)
 		}
 	}
-	puller := feeds.NewPuller(a.db, a.pullConfig(), nil)
+	puller := pull.NewPuller(a.db, a.pullConfig(), nil)
 	// A pull from the command line is an explicit request: it ignores
 	// backoff, unlike the scheduled pulls of `serve`.
-	reports, err := puller.Pull(ctx, feeds.PullRequest{Sources: names, Force: true})
+	reports, err := puller.Pull(ctx, pull.Request{Sources: names, Force: true})
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func printPullTable(w io.Writer, reports []feeds.SourceReport) error {
+func printPullTable(w io.Writer, reports []pull.SourceReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tSTATUS\tNEW\tUPDATED\tUNCHANGED\tTIME\tDETAIL")
 	for _, r := range reports {

@@ -17,8 +17,9 @@ import (
 
 	"herald/alerts"
 	"herald/alerts/delivery"
-	"herald/feeds"
 	"herald/feeds/netguard"
+	"herald/feeds/publish"
+	"herald/feeds/pull"
 	"herald/templates"
 	"herald/web"
 	"herald/web/admin"
@@ -39,8 +40,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // parts are the running pieces of Herald, built from the config.
 type parts struct {
-	puller    *feeds.Puller
-	publisher *feeds.Publisher
+	puller    *pull.Puller
+	publisher *publish.Publisher
 	alerts    *alerts.Service
 	deliverer *delivery.Deliverer
 	// digestMu keeps the digest runs of the cron ticks and of the pull
@@ -49,11 +50,11 @@ type parts struct {
 	digestMu sync.Mutex
 }
 
-func (a *app) publishConfig() feeds.PublishConfig {
-	return feeds.PublishConfig{
+func (a *app) publishConfig() publish.Config {
+	return publish.Config{
 		BaseURL: a.cfg.BaseURL, Entries: a.cfg.Feeds.Entries, MaxAge: a.cfg.Feeds.MaxAge,
 		Language: a.cfg.Feeds.Language, Title: a.cfg.Feeds.Title, ArchiveSize: a.cfg.Feeds.ArchiveSize,
-		WebSub: feeds.WebSubConfig{
+		WebSub: publish.WebSubConfig{
 			LeaseDefault: a.cfg.WebSub.LeaseDefault, LeaseMax: a.cfg.WebSub.LeaseMax,
 			Callbacks:    netguard.Guard{AllowPrivate: a.cfg.WebSub.AllowPrivateCallbacks},
 			ExternalHubs: a.cfg.WebSub.ExternalHubs,
@@ -61,8 +62,8 @@ func (a *app) publishConfig() feeds.PublishConfig {
 	}
 }
 
-func (a *app) newPublisher() (*feeds.Publisher, error) {
-	return feeds.NewPublisher(a.db, a.publishConfig(), a.reg, a.log)
+func (a *app) newPublisher() (*publish.Publisher, error) {
+	return publish.NewPublisher(a.db, a.publishConfig(), a.reg, a.log)
 }
 
 // mailConfig maps the mail section; without one, messages are written to
@@ -127,7 +128,7 @@ func (a *app) newDeliverer() (*delivery.Deliverer, error) {
 }
 
 func (a *app) buildParts(ctx context.Context) (*parts, error) {
-	p := &parts{puller: feeds.NewPuller(a.db, a.pullConfig(), a.reg)}
+	p := &parts{puller: pull.NewPuller(a.db, a.pullConfig(), a.reg)}
 	var err error
 	if p.publisher, err = a.newPublisher(); err != nil {
 		return nil, err
@@ -145,7 +146,7 @@ func (a *app) buildParts(ctx context.Context) (*parts, error) {
 // pullOnce. It also runs digests: a period that ended in a daylight-saving
 // gap has no cron tick of its own, and checking after each pull sends it
 // once, promptly (one query when nothing is due).
-func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feeds.SourceReport {
+func (a *app) cycle(ctx context.Context, p *parts, req pull.Request) []pull.SourceReport {
 	reports := a.pullOnce(ctx, p, req)
 	a.runDigests(ctx, p, "daily", a.db.Now())
 	a.runDigests(ctx, p, "weekly", a.db.Now())
@@ -156,16 +157,16 @@ func (a *app) cycle(ctx context.Context, p *parts, req feeds.PullRequest) []feed
 // subscribers), queues immediate alerts and wakes the mail workers. Each
 // step reads its work from the store, so a step that fails is picked up
 // by the next one.
-func (a *app) pullOnce(ctx context.Context, p *parts, req feeds.PullRequest) []feeds.SourceReport {
+func (a *app) pullOnce(ctx context.Context, p *parts, req pull.Request) []pull.SourceReport {
 	reports, err := p.puller.Pull(ctx, req)
 	if err != nil {
 		a.log.Error("pull", slog.Any("error", err))
 	}
 	for _, r := range reports {
 		switch r.Status {
-		case feeds.PullStatusFailed:
+		case pull.StatusFailed:
 			a.log.Warn("pull failed", slog.String("source", r.Source), slog.String("error", r.Err), slog.Time("next_pull", r.NextPull))
-		case feeds.PullStatusNew, feeds.PullStatusUpdated:
+		case pull.StatusNew, pull.StatusUpdated:
 			a.log.Info("pulled", slog.String("source", r.Source), slog.String("status", r.Status),
 				slog.Int("new", r.New), slog.Int("updated", r.Updated), slog.Int("alerts", r.Alerts))
 		}
@@ -211,9 +212,9 @@ type pullNow struct {
 }
 
 func (n pullNow) PullSource(ctx context.Context, name string) error {
-	reports := n.a.pullOnce(ctx, n.p, feeds.PullRequest{Sources: []string{name}, Force: true})
+	reports := n.a.pullOnce(ctx, n.p, pull.Request{Sources: []string{name}, Force: true})
 	for _, r := range reports {
-		if r.Status == feeds.PullStatusFailed {
+		if r.Status == pull.StatusFailed {
 			return errors.New(r.Err)
 		}
 	}
@@ -318,7 +319,7 @@ func (a *app) serve(ctx context.Context) error {
 		spec string
 		fn   func()
 	}{
-		{a.cfg.Schedule.Pull, func() { a.cycle(ctx, p, feeds.PullRequest{}) }},
+		{a.cfg.Schedule.Pull, func() { a.cycle(ctx, p, pull.Request{}) }},
 		{a.cfg.Schedule.DailyDigest, func() { a.runDigests(ctx, p, "daily", a.db.Now()) }},
 		{a.cfg.Schedule.WeeklyDigest, func() { a.runDigests(ctx, p, "weekly", a.db.Now()) }},
 		{"17 3 * * *", func() {
@@ -346,7 +347,7 @@ func (a *app) serve(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.afterChange(ctx, p)
-		a.cycle(ctx, p, feeds.PullRequest{})
+		a.cycle(ctx, p, pull.Request{})
 		if ctx.Err() == nil {
 			c.Start()
 			schedulerUp.Store(true)

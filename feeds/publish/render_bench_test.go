@@ -1,0 +1,146 @@
+package publish_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"herald/feeds/publish"
+	"herald/store"
+)
+
+// benchArchive builds an archive of n releases across 25 departments and
+// 1,000 topics, each release tagged with one to three topics. Departments,
+// sources and topics go through the store; the releases are inserted in
+// bulk with SQL (the store's SQL handle exists for tests like this), since
+// pulling 100,000 releases one by one would take most of an hour.
+func benchArchive(b *testing.B, n int) (*store.DB, []store.Source) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "herald.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return start }
+	var sources []store.Source
+	for i := range 25 {
+		slug := fmt.Sprintf("department-%02d", i)
+		if _, err := db.UpsertDepartment(ctx, store.Department{Slug: slug, Name: fmt.Sprintf("Department %02d", i)}); err != nil {
+			b.Fatal(err)
+		}
+		src, err := db.UpsertSource(ctx, store.Source{Name: slug, URL: "https://news.example.org/" + slug + ".atom",
+			DepartmentSlug: slug, Format: "auto", Enabled: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sources = append(sources, src)
+	}
+	for i := range 1000 {
+		if _, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%04d", i), Title: fmt.Sprintf("Subject %04d", i),
+			Rule: store.Rule{Keywords: []string{fmt.Sprintf("subject%04d", i)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	body := "<p>" + strings.Repeat("The department announced a further change to the way it works with partners. ", 12) + "</p>"
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (id, source_id, department_id, guid, link, title, summary, body,
+			categories, content_hash, published_at, updated_at, first_seen_at, changed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '["News"]', ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO release_topics (topic_id, release_id, published_at)
+			VALUES ((SELECT id FROM topics WHERE slug = ?), ?, ?)`)
+		if err != nil {
+			return err
+		}
+		for id := 1; id <= n; id++ {
+			src := sources[rng.IntN(len(sources))]
+			pub := store.FormatTime(start.Add(time.Duration(id) * 10 * time.Minute))
+			topics := []int{rng.IntN(1000), rng.IntN(1000), rng.IntN(1000)}[:1+rng.IntN(3)]
+			var words []string
+			for _, t := range topics {
+				words = append(words, fmt.Sprintf("subject%04d", t))
+			}
+			title := fmt.Sprintf("Release %d on %s", id, strings.Join(words, " and "))
+			if _, err := ins.ExecContext(ctx, id, src.ID, src.DepartmentID, fmt.Sprintf("bench-%d", id),
+				fmt.Sprintf("https://news.example.org/releases/%d", id), title, "<p>"+title+".</p>", body,
+				fmt.Sprintf("hash-%d", id), pub, pub, pub, pub); err != nil {
+				return err
+			}
+			for _, t := range topics {
+				if _, err := tag.ExecContext(ctx, fmt.Sprintf("topic-%04d", t), id, pub); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sources SET pulled_once = 1`)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, sources
+}
+
+// BenchmarkNewReleaseVisible measures making one new release visible in
+// its feeds: store it (ApplyPull, which tags it and marks its feeds
+// dirty), then RenderDirty, which renders those feeds in three formats,
+// gzips and stores them; the iteration ends when the department's feed,
+// served over the handler, holds the release. The archive already holds
+// 10,000 or 100,000 releases and 1,000 topics, all rendered.
+//
+//	go test -run x -bench NewReleaseVisible -benchtime 20x ./feeds/
+func BenchmarkNewReleaseVisible(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("releases=%d", n), func(b *testing.B) {
+			db, sources := benchArchive(b, n)
+			ctx := context.Background()
+			now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			db.Now = func() time.Time { return now }
+			pub, err := publish.NewPublisher(db, publish.Config{BaseURL: "https://herald.example.org"}, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pub.Now = db.Now
+			t0 := time.Now()
+			if _, err := pub.RenderAll(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%d releases: first full render took %v", n, time.Since(t0).Round(time.Millisecond))
+			mux := http.NewServeMux()
+			pub.Routes(mux)
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				now = now.Add(time.Minute)
+				src := sources[i%len(sources)]
+				title := fmt.Sprintf("Visible release %d on subject%04d", i, (i*37)%1000)
+				if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: fmt.Sprintf("new-%d", i),
+					Link: fmt.Sprintf("https://news.example.org/new/%d", i), Title: title,
+					Summary: "<p>" + title + ".</p>", Published: now}}, store.PullOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pub.RenderDirty(ctx); err != nil {
+					b.Fatal(err)
+				}
+				w := httptest.NewRecorder()
+				mux.ServeHTTP(w, httptest.NewRequest("GET", "/feeds/departments/"+src.Name+".atom", nil))
+				if !bytes.Contains(w.Body.Bytes(), []byte(title)) {
+					b.Fatalf("release %d is not in its department's feed", i)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+		})
+	}
+}

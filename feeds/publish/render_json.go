@@ -1,0 +1,77 @@
+package publish
+
+import (
+	"bytes"
+	"encoding/json"
+
+	gfeeds "github.com/gorilla/feeds"
+)
+
+// gorilla/feeds' JSONFeed and JSONItem are filled directly; JSON Feed 1.1
+// needs two things they omit when empty: "items" (required even for an
+// empty feed) and an item's content (content_html or content_text must be
+// present). The fields below shadow theirs without omitempty.
+
+type renderJSONFeed struct {
+	gfeeds.JSONFeed
+	Items []*renderJSONItem `json:"items"`
+}
+
+type renderJSONItem struct {
+	gfeeds.JSONItem
+	ContentHTML string `json:"content_html"`
+}
+
+// renderJSON encodes a feed document as JSON Feed 1.1.
+func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
+	doc := &renderJSONFeed{
+		JSONFeed: gfeeds.JSONFeed{
+			Version:     "https://jsonfeed.org/version/1.1",
+			Title:       f.title,
+			Language:    renderClean(p.cfg.Language),
+			HomePageUrl: f.htmlURL,
+			FeedUrl:     p.renderSelf(f, "json"),
+			Description: f.subtitle,
+			Authors:     []*gfeeds.JSONAuthor{{Name: renderClean(p.cfg.Title), Url: p.base + "/"}},
+		},
+		Items: make([]*renderJSONItem, 0, len(f.entries)),
+	}
+	for _, h := range p.renderHubs(f) {
+		doc.Hubs = append(doc.Hubs, &gfeeds.JSONHub{Type: "WebSub", Url: h})
+	}
+	if !f.ended.IsZero() {
+		expired := true
+		doc.Expired = &expired
+	}
+	for i := range f.entries {
+		e := &f.entries[i]
+		published, updated := e.published, e.updated
+		it := &renderJSONItem{
+			JSONItem: gfeeds.JSONItem{
+				Id:            e.id,
+				Url:           e.url,
+				ExternalUrl:   e.related,
+				Title:         e.title,
+				Summary:       e.summaryText,
+				PublishedDate: &published,
+				ModifiedDate:  &updated,
+				Authors:       []*gfeeds.JSONAuthor{{Name: e.author, Url: e.authorURL}},
+				Tags:          e.categories,
+			},
+			ContentHTML: e.bodyHTML,
+		}
+		if it.ContentHTML == "" {
+			it.ContentHTML = e.summaryHTML
+		}
+		doc.Items = append(doc.Items, it)
+	}
+	var b bytes.Buffer
+	b.Grow(16 << 10)
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,164 @@
+package pull_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"herald/feeds/netguard"
+	"herald/feeds/pull"
+	"herald/store"
+)
+
+// pullBenchWords and pullBenchPlaces make the 200 subjects (place x
+// word) that the generated releases and topics share.
+var (
+	pullBenchWords = []string{
+		"harbour", "ferry", "flood", "coastline", "broadband", "voucher", "mast", "satellite", "archive", "census",
+		"canal", "towpath", "reservoir", "lock", "recycling", "street lighting", "fly-tipping", "grant", "consultation", "apprenticeship",
+		"school", "hospital", "railway", "bus", "cycling", "housing", "planning", "tax", "pension", "benefit",
+		"border", "passport", "visa", "policing", "prison", "court", "fraud", "cyber", "defence", "veterans",
+	}
+	pullBenchPlaces = []string{"coastal", "rural", "urban", "northern", "island"}
+)
+
+// pullBenchFeed is an RSS 2.0 document of n releases shaped like a press
+// office's: a headline, an HTML summary with a relative link, a longer
+// body, two categories and a date each.
+func pullBenchFeed(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>` +
+		`<title>Department for Coastal Resilience</title><link>https://coastal.example.org/</link><description>News</description>` + "\n")
+	start := time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		w1 := pullBenchWords[i%len(pullBenchWords)]
+		place := pullBenchPlaces[(i/len(pullBenchWords))%len(pullBenchPlaces)]
+		w2 := pullBenchWords[(i*7+3)%len(pullBenchWords)]
+		fmt.Fprintf(&b, `<item><title>Minister announces new %s %s plan, with changes to %s, in region %d</title>`+
+			`<link>https://coastal.example.org/news/release-%d</link><guid isPermaLink="false">dcr-%d</guid>`+
+			`<pubDate>%s</pubDate><category>%s</category><category>Press release</category>`+
+			`<description><![CDATA[<p>The department has set out how the <strong>%s %s</strong> programme will support communities, `+
+			`with funding confirmed for the next three years. <a href="/news/release-%d/annex">Read the annex</a>.</p>]]></description>`+
+			`<content:encoded><![CDATA[<p>Today the department published its plan for %s.</p>`+
+			`<p>Local authorities will receive guidance in the spring, and a consultation on %s runs until the summer.</p>`+
+			`<ul><li>Funding of £%d million</li><li>New advice for residents</li><li>A review after two years</li></ul>`+
+			`<p>Notes to editors: <a href="https://coastal.example.org/press">press office</a> contacts are available.</p>]]></content:encoded></item>`+"\n",
+			place, w1, w2, i%97, i, i, start.Add(-time.Duration(i)*time.Minute).Format(time.RFC1123Z), w1, place, w1, i, w1, w2, i%500+1)
+	}
+	b.WriteString("</channel></rss>\n")
+	return b.Bytes()
+}
+
+// pullBenchTopics defines 200 topics, one per subject, like a national
+// newsroom's list: keyword phrases, some limited to a department, some
+// also selecting a category, some with exclusions.
+func pullBenchTopics(ctx context.Context, db *store.DB) error {
+	for i := 0; i < 200; i++ {
+		place := pullBenchPlaces[i/len(pullBenchWords)]
+		word := pullBenchWords[i%len(pullBenchWords)]
+		r := store.Rule{Keywords: []string{place + " " + word, word + " strategy " + place}}
+		switch i % 8 {
+		case 1, 5:
+			r.Departments = []string{"coastal"}
+		case 2:
+			r.Categories = []string{pullBenchWords[(i+5)%len(pullBenchWords)]}
+		case 3, 7:
+			r.Exclude = []string{"tax avoidance"}
+		}
+		if _, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%03d", i), Title: fmt.Sprintf("%s %s", place, word), Rule: r}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkPull10k pulls a 10,000-entry feed end to end into a fresh
+// database each iteration: HTTP fetch, parse, sanitise, hash, insert and
+// tag with 200 topics.
+//
+//	go test -run '^$' -bench Pull10k -benchtime=3x -cpu 1 ./feeds/
+func BenchmarkPull10k(b *testing.B) {
+	const n = 10000
+	feed := pullBenchFeed(n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		w.Write(feed)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	b.SetBytes(int64(len(feed)))
+	b.ReportAllocs()
+	var tags int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db, err := store.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.db", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "coastal", Name: "Department for Coastal Resilience"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := pullBenchTopics(ctx, db); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.UpsertSource(ctx, store.Source{Name: "coastal", URL: srv.URL, DepartmentSlug: "coastal", Format: store.FormatAuto, Enabled: true}); err != nil {
+			b.Fatal(err)
+		}
+		p := pull.NewPuller(db, pull.Config{MaxBody: 64 << 20, Timeout: 5 * time.Minute, Guard: netguard.Guard{AllowPrivate: true}}, nil)
+		b.StartTimer()
+
+		reports, err := p.Pull(ctx, pull.Request{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(reports) != 1 || reports[0].New != n {
+			b.Fatalf("reports = %+v, want %d new", reports[0].Status+" "+reports[0].Err, n)
+		}
+
+		b.StopTimer()
+		if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM release_topics`).Scan(&tags); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+	// How many topics each release matched, so runs with different topic
+	// sets are not compared blindly.
+	b.ReportMetric(float64(tags)/n, "topics/entry")
+}
+
+// BenchmarkParseNormalize10k is the ingest side of BenchmarkPull10k alone
+// (decode, parse, sanitise, normalise; no HTTP or store), to tell the two
+// costs apart.
+func BenchmarkParseNormalize10k(b *testing.B) {
+	const n = 10000
+	feed := pullBenchFeed(n)
+	norm := pull.NewNormalizer()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(feed)))
+	b.ReportAllocs()
+	for b.Loop() {
+		pf, err := pull.ParseFeed(feed, "application/rss+xml", store.FormatAuto, "https://coastal.example.org/feed")
+		if err != nil {
+			b.Fatal(err)
+		}
+		kept := 0
+		for _, it := range pf.Items {
+			if _, ok := norm.Normalize(it, now); ok {
+				kept++
+			}
+		}
+		if kept != n {
+			b.Fatalf("kept %d entries, want %d", kept, n)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+}
