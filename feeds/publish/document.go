@@ -1,0 +1,250 @@
+package publish
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"herald/store"
+)
+
+// renderFormats are the formats every current feed is rendered in.
+var renderFormats = []string{"atom", "rss", "json"}
+
+// renderKey renders the current documents of one feed in every format and
+// any archive pages it newly filled. It returns the documents, the feed's
+// new archive state and the paths of archive pages that no longer exist.
+func (p *Publisher) renderKey(ctx context.Context, key string, meta renderMeta, full bool) ([]store.FeedDoc, store.FeedArchive, []string, error) {
+	f := p.renderHead(key, meta)
+	pages, arch, tail, removed, err := p.archiveUpdate(ctx, key, f, full)
+	if err != nil {
+		return nil, store.FeedArchive{}, nil, err
+	}
+	docs := pages
+	if f.ended.IsZero() {
+		newest, err := p.db.FeedReleases(ctx, key, p.cfg.Entries)
+		if err != nil {
+			return nil, store.FeedArchive{}, nil, fmt.Errorf("feeds: render %s: %w", key, err)
+		}
+		f.entries = p.renderEntries(renderMergeTail(newest, tail), true)
+	} else {
+		f.entries = []renderEntry{p.renderEndEntry(key, f)}
+	}
+	f.updated = renderNewest(f.entries, f.fallback)
+	if arch.Pages > 0 {
+		f.prevArchive = p.base + renderArchivePath(key, arch.Pages)
+	}
+	for _, format := range renderFormats {
+		var body []byte
+		switch format {
+		case "atom":
+			body, err = p.renderAtom(f)
+		case "rss":
+			body, err = p.renderRSS(f)
+		case "json":
+			body, err = p.renderJSON(f)
+		}
+		if err != nil {
+			return nil, store.FeedArchive{}, nil, fmt.Errorf("feeds: render %s as %s: %w", key, format, err)
+		}
+		d, err := renderDoc(renderKeyPath(key)+"."+format, key, store.FeedKindCurrent, format, 0, body)
+		if err != nil {
+			return nil, store.FeedArchive{}, nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, arch, removed, nil
+}
+
+// renderNewest is the feed's updated time: its newest entry's, or the
+// fallback for an empty feed. Never the clock.
+func renderNewest(entries []renderEntry, fallback time.Time) time.Time {
+	if len(entries) == 0 {
+		return fallback
+	}
+	t := entries[0].updated
+	for _, e := range entries[1:] {
+		if e.updated.After(t) {
+			t = e.updated
+		}
+	}
+	return t
+}
+
+// renderMergeTail adds to the newest releases those not yet on a full
+// archive page, so that the current feed and the archive together always
+// hold every release.
+func renderMergeTail(newest, tail []store.Release) []store.Release {
+	if len(tail) == 0 {
+		return newest
+	}
+	seen := make(map[int64]bool, len(newest))
+	for _, r := range newest {
+		seen[r.ID] = true
+	}
+	out := newest
+	added := false
+	for _, r := range tail {
+		if !seen[r.ID] {
+			out = append(out, r)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(out, func(a, b store.Release) int {
+			if c := b.Published.Compare(a.Published); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.ID, a.ID)
+		})
+	}
+	return out
+}
+
+// renderFeed is one feed document about to be encoded.
+type renderFeed struct {
+	key      string
+	id       string // feed id (tag URI or URL)
+	title    string
+	subtitle string
+	htmlURL  string // the page the feed belongs to
+	path     string // URL path without extension
+	updated  time.Time
+	fallback time.Time // updated of an empty feed
+	ended    time.Time // a retired topic's end
+	entries  []renderEntry
+
+	// RFC 5005: a current feed's newest archive page; an archive page's
+	// number, neighbours and current feed.
+	prevArchive string
+	page        int
+	nextArchive string
+	current     string
+
+	// query is the encoded query string of a feed rendered on request (a
+	// search); such a feed is not pushed, so it names no hub.
+	query string
+}
+
+// SearchFeed describes a feed of search results, rendered on request.
+type SearchFeed struct {
+	Title    string
+	Subtitle string
+	// PageURL is the absolute URL of the results page.
+	PageURL string
+	// Query is the encoded query string of the search, without "?".
+	Query string
+}
+
+// RenderSearch renders releases, newest first, as a search feed
+// (/feeds/search.{ext}?Query) in format "atom", "rss" or "json", with the
+// same entry ids, cleaning and validity as every other feed. It uses no
+// cache and takes no lock, so it may run while feeds are being rendered.
+func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Release) ([]byte, error) {
+	f := &renderFeed{
+		key: "search", path: "/feeds/search", query: sf.Query, htmlURL: sf.PageURL,
+		title: renderClean(sf.Title), subtitle: renderClean(sf.Subtitle), fallback: renderEpoch,
+	}
+	f.id = p.renderID("feed/search")
+	if sf.Query != "" {
+		f.id = p.base + "/feeds/search?" + sf.Query
+	}
+	f.entries = p.renderEntries(rs, true)
+	f.updated = renderNewest(f.entries, f.fallback)
+	switch format {
+	case "atom":
+		return p.renderAtom(f)
+	case "rss":
+		return p.renderRSS(f)
+	case "json":
+		return p.renderJSON(f)
+	}
+	return nil, fmt.Errorf("feeds: unknown format %q", format)
+}
+
+func (p *Publisher) renderHead(key string, meta renderMeta) *renderFeed {
+	f := &renderFeed{key: key, path: renderKeyPath(key), fallback: renderEpoch}
+	switch {
+	case key == "all":
+		f.title = p.cfg.Title
+		f.subtitle = "Every release published on " + p.cfg.Title
+		f.htmlURL = p.base + "/"
+	case strings.HasPrefix(key, "department:"):
+		d := meta.depts[strings.TrimPrefix(key, "department:")]
+		f.title = d.Name + " – " + p.cfg.Title
+		f.subtitle = "Releases from " + d.Name
+		f.htmlURL = p.base + "/departments/" + d.Slug
+		f.fallback = d.CreatedAt.UTC().Truncate(time.Second)
+	case strings.HasPrefix(key, "topic:"):
+		t := meta.topics[strings.TrimPrefix(key, "topic:")]
+		f.title = t.Title + " – " + p.cfg.Title
+		f.subtitle = t.Description
+		if strings.TrimSpace(f.subtitle) == "" {
+			f.subtitle = "Releases about " + t.Title
+		}
+		f.htmlURL = p.base + "/topics/" + t.Slug
+		f.fallback = t.CreatedAt.UTC().Truncate(time.Second)
+		if t.Retired() {
+			f.ended = t.RetiredAt.UTC().Truncate(time.Second)
+			f.fallback = f.ended
+		}
+	}
+	f.id = p.renderID("feed" + strings.TrimPrefix(f.path, "/feeds"))
+	f.title, f.subtitle = renderClean(f.title), renderClean(f.subtitle)
+	return f
+}
+
+// renderEndEntry is the last entry of a retired topic's feed.
+func (p *Publisher) renderEndEntry(key string, f *renderFeed) renderEntry {
+	title := strings.TrimSuffix(f.title, " – "+renderClean(p.cfg.Title))
+	msg := "The topic “" + title + "” was retired on " + f.ended.Format("2 January 2006") +
+		". No further releases will be added to this feed."
+	return renderEntry{
+		id:          p.renderID("feed" + strings.TrimPrefix(f.path, "/feeds") + "/ended"),
+		title:       "This feed has ended",
+		url:         f.htmlURL,
+		author:      renderClean(p.cfg.Title),
+		authorURL:   p.base + "/",
+		published:   f.ended,
+		updated:     f.ended,
+		summaryHTML: "<p>" + renderEscapeHTML(msg) + "</p>",
+		summaryText: msg,
+	}
+}
+
+// renderDoc wraps rendered bytes as a cache document with its gzip copy
+// and strong ETag.
+func renderDoc(path, key, kind, format string, page int, body []byte) (store.FeedDoc, error) {
+	gz, err := cacheGzip(body)
+	if err != nil {
+		return store.FeedDoc{}, fmt.Errorf("feeds: gzip %s: %w", path, err)
+	}
+	sum := sha256.Sum256(body)
+	return store.FeedDoc{
+		Path: path, Key: key, Kind: kind, Format: format, Page: page,
+		Body: body, Size: len(body), Gzip: gz,
+		ETag: `"` + hex.EncodeToString(sum[:16]) + `"`,
+	}, nil
+}
+
+// renderContentTypes are the media types of each format.
+var renderContentTypes = map[string]string{
+	"atom": "application/atom+xml; charset=utf-8",
+	"rss":  "application/rss+xml; charset=utf-8",
+	"json": "application/feed+json; charset=utf-8",
+	"opml": "text/x-opml; charset=utf-8",
+}
+
+// renderContentType returns the Content-Type of a format.
+func renderContentType(format string) string {
+	if ct, ok := renderContentTypes[format]; ok {
+		return ct
+	}
+	return http.DetectContentType(nil)
+}

@@ -1,0 +1,507 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"herald/feeds/netguard"
+	"herald/store"
+	"herald/templates/text"
+)
+
+// Config says how Herald's own feeds look and are served. It mirrors
+// the feeds and websub sections of the configuration file.
+type Config struct {
+	// BaseURL is the absolute http(s) URL Herald is reached at; every link
+	// in a feed starts with it.
+	BaseURL string
+	// Entries is how many of the newest releases a feed holds [50].
+	Entries int
+	// MaxAge is the Cache-Control max-age of a feed, in seconds [300].
+	MaxAge int
+	// Language is the feeds' language tag [en].
+	Language string
+	// Title names the site in feed titles and as the feeds' author [Herald].
+	Title string
+	// ArchiveSize is the number of releases on one archive page [50].
+	ArchiveSize int
+	WebSub      WebSubConfig
+}
+
+// WebSubConfig configures the built-in WebSub hub.
+type WebSubConfig struct {
+	// LeaseDefault is granted when a subscriber asks for no lease [10 days].
+	LeaseDefault time.Duration
+	// LeaseMax caps the lease a subscriber may ask for [30 days].
+	LeaseMax time.Duration
+	// Callbacks says where subscribers' callbacks may be reached: by
+	// default only public addresses, the rule pulls follow too.
+	Callbacks netguard.Guard
+	// ExternalHubs are pinged (hub.mode=publish) when a feed changes, and
+	// advertised beside the built-in hub.
+	ExternalHubs []string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Entries <= 0 {
+		c.Entries = 50
+	}
+	if c.MaxAge < 0 {
+		c.MaxAge = 0
+	} else if c.MaxAge == 0 {
+		c.MaxAge = 300
+	}
+	if c.Language == "" {
+		c.Language = "en"
+	}
+	if c.Title == "" {
+		c.Title = "Herald"
+	}
+	if c.ArchiveSize <= 0 {
+		c.ArchiveSize = 50
+	}
+	if c.WebSub.LeaseDefault <= 0 {
+		c.WebSub.LeaseDefault = 10 * 24 * time.Hour
+	}
+	if c.WebSub.LeaseMax < c.WebSub.LeaseDefault {
+		c.WebSub.LeaseMax = max(30*24*time.Hour, c.WebSub.LeaseDefault)
+	}
+	return c
+}
+
+// Store is what the publisher needs from the store.
+type Store interface {
+	Departments(ctx context.Context) ([]store.Department, error)
+	FeedTopics(ctx context.Context) ([]store.Topic, error)
+	DirtyFeeds(ctx context.Context) ([]store.DirtyFeed, error)
+	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
+	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
+	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
+	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)
+	FeedDocs(ctx context.Context, archiveBodies bool) ([]store.FeedDoc, error)
+	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
+	UpdateFeedCache(ctx context.Context, u store.FeedCacheUpdate) error
+	FeedMeta(ctx context.Context, name string) (string, error)
+	SetFeedMeta(ctx context.Context, name, value string) error
+	AddWebSubRequest(ctx context.Context, r store.WebSubRequest) (store.WebSubRequest, error)
+	DueWebSubRequests(ctx context.Context, limit int) ([]store.WebSubRequest, error)
+	CompleteWebSubRequest(ctx context.Context, id int64) (bool, error)
+	RetryWebSubRequest(ctx context.Context, id int64, errText string, retryAt time.Time) error
+	QueueWebSubDeliveries(ctx context.Context, topics []string) (int, error)
+	DueWebSubDeliveries(ctx context.Context, limit int) ([]store.WebSubDelivery, error)
+	FinishWebSubDelivery(ctx context.Context, d store.WebSubDelivery, errText string, retryAt time.Time) error
+	RemoveWebSubSubscription(ctx context.Context, id int64) error
+	PurgeExpiredWebSub(ctx context.Context) (int, error)
+	NextWebSubWork(ctx context.Context) (time.Time, bool, error)
+}
+
+// Publisher renders Herald's feeds into the feed cache, serves them, and
+// runs the WebSub hub that pushes them. It is safe for concurrent use.
+type Publisher struct {
+	db  Store
+	cfg Config
+	log *slog.Logger
+	// Now is the clock that dates changed documents (Last-Modified); tests
+	// replace it.
+	Now func() time.Time
+
+	base       string // BaseURL without a trailing slash
+	tagAuth    string // authority of entry ids, "" when ids are URLs
+	hubURL     string
+	maxAgeHdr  []string
+	archiveHdr []string
+
+	cache     cacheStore
+	renderMu  sync.Mutex // one render at a time; guards the fields below
+	archives  map[string]store.FeedArchive
+	opmlSig   string
+	deptNames string // department names the cache was rendered with
+	memo      renderMemo
+	sanitizer *text.Sanitizer
+
+	metrics  *publishMetrics
+	hub      hubState
+	hubLimit hubRateLimit
+}
+
+// NewPublisher returns a publisher over db. reg, if not nil, receives its
+// metrics; log receives what the hub worker has to say.
+func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Publisher, error) {
+	cfg = cfg.withDefaults()
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("feeds: base URL %q must be an absolute http(s) URL without query or fragment", cfg.BaseURL)
+	}
+	for _, h := range cfg.WebSub.ExternalHubs {
+		if msg := store.CheckFeedURL(h); msg != "" {
+			return nil, fmt.Errorf("feeds: external hub: %s", msg)
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Publisher{
+		db:         db,
+		cfg:        cfg,
+		log:        log,
+		Now:        time.Now,
+		base:       strings.TrimSuffix(cfg.BaseURL, "/"),
+		archives:   map[string]store.FeedArchive{},
+		metrics:    newPublishMetrics(reg),
+		maxAgeHdr:  []string{"public, max-age=" + strconv.Itoa(cfg.MaxAge)},
+		archiveHdr: []string{"public, max-age=86400"},
+		sanitizer:  text.NewSanitizer(),
+	}
+	if host := strings.ToLower(u.Hostname()); renderTagHost.MatchString(host) {
+		p.tagAuth = host
+	}
+	p.hubURL = p.base + "/websub"
+	p.cache.docs = map[string]*cacheDoc{}
+	p.hub.init(p)
+	return p, nil
+}
+
+var renderTagHost = regexp.MustCompile(`^[a-z0-9.-]+$`)
+
+// Config returns the configuration in force, defaults filled in.
+func (p *Publisher) Config() Config { return p.cfg }
+
+// FeedURL returns the absolute URL of a feed key ("all",
+// "department:SLUG", "topic:SLUG") in a format ("atom", "rss", "json"),
+// for autodiscovery links on pages.
+func (p *Publisher) FeedURL(key, format string) string {
+	return p.base + renderKeyPath(key) + "." + format
+}
+
+// HubURL returns the URL of the built-in WebSub hub.
+func (p *Publisher) HubURL() string { return p.hubURL }
+
+// renderEpoch dates an empty "all" feed: a fixed time, never the clock.
+var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// renderVersion changes whenever the renderer's output changes for the same
+// data, so a cache made by an older Herald is rendered again at start.
+const renderVersion = "2"
+
+// renderSignature names everything besides the data that shapes the bytes.
+func (p *Publisher) renderSignature() string {
+	return strings.Join([]string{renderVersion, p.base, strconv.Itoa(p.cfg.Entries), p.cfg.Language, p.cfg.Title,
+		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " ")}, "\n")
+}
+
+const renderSignatureMeta = "render_signature"
+
+// Warm makes the feed cache ready to serve: it loads the persisted cache
+// and renders everything when the cache is empty or was rendered with
+// another configuration, or else only the feeds marked dirty since.
+func (p *Publisher) Warm(ctx context.Context) error {
+	usable, err := p.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if usable {
+		_, err = p.RenderDirty(ctx)
+	} else {
+		_, err = p.RenderAll(ctx)
+	}
+	return err
+}
+
+// Load reads the persisted feed cache into memory. usable is false when
+// it is empty or was rendered with a different configuration; RenderAll
+// then replaces it.
+func (p *Publisher) Load(ctx context.Context) (usable bool, err error) {
+	p.renderMu.Lock()
+	defer p.renderMu.Unlock()
+	docs, err := p.db.FeedDocs(ctx, false)
+	if err != nil {
+		return false, fmt.Errorf("feeds: load cache: %w", err)
+	}
+	archives, err := p.db.FeedArchives(ctx)
+	if err != nil {
+		return false, fmt.Errorf("feeds: load cache: %w", err)
+	}
+	sig, err := p.db.FeedMeta(ctx, renderSignatureMeta)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("feeds: load cache: %w", err)
+	}
+	names, err := p.db.FeedMeta(ctx, renderDeptNamesMeta)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("feeds: load cache: %w", err)
+	}
+	p.deptNames = names
+	m := make(map[string]*cacheDoc, len(docs))
+	for _, d := range docs {
+		m[d.Path] = p.newCacheDoc(d)
+	}
+	p.cache.replace(m)
+	for _, a := range archives {
+		p.archives[a.Key] = a
+	}
+	return len(docs) > 0 && sig == p.renderSignature(), nil
+}
+
+// RenderAll renders every feed, every archive page and the OPML list from
+// the store, as after a change of configuration.
+func (p *Publisher) RenderAll(ctx context.Context) ([]string, error) {
+	return p.render(ctx, true)
+}
+
+// RenderDirty renders the feeds whose content changed since they were last
+// rendered (the store's dirty feed keys), plus any department or topic
+// that has no feed yet, stores what changed in the feed cache and tells
+// WebSub subscribers. It returns the keys whose documents changed.
+func (p *Publisher) RenderDirty(ctx context.Context) ([]string, error) {
+	return p.render(ctx, false)
+}
+
+// renderMeta is what a render knows about departments and topics.
+type renderMeta struct {
+	depts     map[string]store.Department
+	topics    map[string]store.Topic
+	deptList  []store.Department
+	topicList []store.Topic
+}
+
+func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
+	p.renderMu.Lock()
+	defer p.renderMu.Unlock()
+	start := time.Now()
+
+	if full {
+		p.archives = map[string]store.FeedArchive{}
+	}
+	dirty, err := p.db.DirtyFeeds(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feeds: render: %w", err)
+	}
+	meta, err := p.loadMeta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The keys to render: dirty ones, plus feeds that should exist and
+	// don't (a new department or topic), or all of them.
+	want := map[string]bool{"all": true}
+	for slug := range meta.depts {
+		want["department:"+slug] = true
+	}
+	for slug := range meta.topics {
+		want["topic:"+slug] = true
+	}
+	todo := map[string]bool{}
+	for k := range want {
+		if full || p.cache.get(renderKeyPath(k)+".atom") == nil {
+			todo[k] = true
+		}
+	}
+	var gone []string
+	for _, d := range dirty {
+		if want[d.Key] {
+			todo[d.Key] = true
+		} else {
+			gone = append(gone, d.Key)
+		}
+	}
+	// A renamed department changes its feeds' titles and the author of its
+	// releases wherever they appear, topic feeds included; the store does
+	// not mark all of those, so a rename (rare) renders every feed.
+	names := renderDeptNames(meta)
+	if !full && p.deptNames != "" && names != p.deptNames {
+		maps.Copy(todo, want)
+	}
+	keys := make([]string, 0, len(todo))
+	for k := range todo {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+
+	now := p.Now().UTC().Truncate(time.Second)
+	var upd store.FeedCacheUpdate
+	changedKeys := map[string]bool{}
+	var changedDocs []*cacheDoc
+	var changedURLs []string
+	keep := func(key string, d store.FeedDoc) {
+		old := p.cache.get(d.Path)
+		if old != nil && old.etag == d.ETag {
+			return
+		}
+		d.LastModified = now
+		if old != nil && !old.lastModified.Before(now) {
+			d.LastModified = old.lastModified.Add(time.Second)
+		}
+		upd.Save = append(upd.Save, d)
+		cd := p.newCacheDoc(d)
+		changedDocs = append(changedDocs, cd)
+		changedKeys[key] = true
+		if d.Kind == store.FeedKindCurrent {
+			changedURLs = append(changedURLs, p.base+d.Path)
+		}
+	}
+	// flush stores what was rendered so far and swaps it in; a full render
+	// of a large archive flushes as it goes, so it never holds every page
+	// in memory at once.
+	flush := func() error {
+		if len(upd.Save)+len(upd.Remove)+len(upd.Archives)+len(upd.DropArchives) == 0 {
+			return nil
+		}
+		if err := p.db.UpdateFeedCache(ctx, upd); err != nil {
+			return fmt.Errorf("feeds: render: %w", err)
+		}
+		p.cache.apply(changedDocs, upd.Remove)
+		for _, a := range upd.Archives {
+			p.archives[a.Key] = a
+		}
+		for _, k := range upd.DropArchives {
+			delete(p.archives, k)
+		}
+		upd, changedDocs = store.FeedCacheUpdate{}, nil
+		return nil
+	}
+	// Feeds render in parallel, a chunk at a time.
+	type result struct {
+		docs    []store.FeedDoc
+		arch    store.FeedArchive
+		removed []string
+		err     error
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
+	for chunk := range slices.Chunk(keys, 64) {
+		results := make([]result, len(chunk))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(workers, len(chunk)) {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(chunk) || ctx.Err() != nil {
+						return
+					}
+					r := &results[i]
+					r.docs, r.arch, r.removed, r.err = p.renderKey(ctx, chunk[i], meta, full)
+				}
+			})
+		}
+		wg.Wait()
+		for i, r := range results {
+			if r.err != nil {
+				return nil, r.err
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			for _, d := range r.docs {
+				keep(chunk[i], d)
+			}
+			upd.Archives = append(upd.Archives, r.arch)
+			upd.Remove = append(upd.Remove, r.removed...)
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	// Feeds of departments or topics that no longer exist.
+	for _, key := range gone {
+		for _, d := range p.cache.byKey(key) {
+			upd.Remove = append(upd.Remove, d.path)
+		}
+		if _, ok := p.archives[key]; ok {
+			upd.DropArchives = append(upd.DropArchives, key)
+		}
+		changedKeys[key] = true
+	}
+	if full {
+		// Archive pages left from a bigger page size or a removed feed.
+		for _, d := range p.cache.all() {
+			if d.kind == store.FeedKindArchive && !want[d.key] {
+				upd.Remove = append(upd.Remove, d.path)
+			}
+		}
+	}
+	if sig := renderOPMLSignature(meta); full || sig != p.opmlSig || p.cache.get(opmlPath) == nil {
+		body, err := p.renderOPML(meta)
+		if err != nil {
+			return nil, err
+		}
+		d, err := renderDoc(opmlPath, "opml", store.FeedKindOPML, "opml", 0, body)
+		if err != nil {
+			return nil, err
+		}
+		keep("opml", d)
+		p.opmlSig = sig
+	}
+
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if full {
+		if err := p.db.SetFeedMeta(ctx, renderSignatureMeta, p.renderSignature()); err != nil {
+			return nil, fmt.Errorf("feeds: render: %w", err)
+		}
+	}
+	if names != p.deptNames {
+		if err := p.db.SetFeedMeta(ctx, renderDeptNamesMeta, names); err != nil {
+			return nil, fmt.Errorf("feeds: render: %w", err)
+		}
+		p.deptNames = names
+	}
+	for _, d := range dirty {
+		if err := p.db.ClearDirtyFeed(ctx, d); err != nil {
+			return nil, fmt.Errorf("feeds: render: %w", err)
+		}
+	}
+	p.metrics.rendered(len(keys), time.Since(start))
+
+	if len(changedURLs) > 0 {
+		p.hub.published(ctx, changedURLs)
+	}
+	out := make([]string, 0, len(changedKeys))
+	for k := range changedKeys {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+const renderDeptNamesMeta = "department_names"
+
+// renderDeptNames lists every department's name, to notice renames.
+func renderDeptNames(m renderMeta) string {
+	var b strings.Builder
+	for _, d := range m.deptList {
+		b.WriteString(d.Slug + "=" + d.Name + "\n")
+	}
+	return b.String()
+}
+
+func (p *Publisher) loadMeta(ctx context.Context) (renderMeta, error) {
+	depts, err := p.db.Departments(ctx)
+	if err != nil {
+		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+	}
+	topics, err := p.db.FeedTopics(ctx)
+	if err != nil {
+		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+	}
+	m := renderMeta{depts: map[string]store.Department{}, topics: map[string]store.Topic{}, deptList: depts, topicList: topics}
+	for _, d := range depts {
+		m.depts[d.Slug] = d
+	}
+	for _, t := range topics {
+		m.topics[t.Slug] = t
+	}
+	return m, nil
+}
