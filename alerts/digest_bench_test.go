@@ -16,6 +16,7 @@ import (
 
 	"herald/alerts"
 	"herald/alerts/alertstest"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/templates"
 )
@@ -52,13 +53,13 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 	topicIDs := make([]int64, topics)
 	for i := range topics {
 		tp, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%d", i), Title: fmt.Sprintf("Topic number %d", i),
-			Rule: store.Rule{Keywords: []string{fmt.Sprintf("kw%d", i)}}})
+			Rule: store.Rule{Keywords: []string{fmt.Sprintf("kw%d", i)}}}, &rules.Topics{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		topicIDs[i] = tp.ID
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		b.Fatal(err)
 	}
 	keys, _ := alerts.NewKeys("benchmark key of sufficient length")
@@ -82,7 +83,7 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 			Summary:   "<p>An invented summary of a release, long enough to be cut in a digest: the department announced a plan, consulted partners, and set out what happens next, with dates and figures for each region and a note on funding.</p>",
 			Published: clock.Now()})
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		b.Fatal(err)
 	}
 	// Subscribers straight into the tables: the sign-up path is not what

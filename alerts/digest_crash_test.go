@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"herald/alerts"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/templates"
 )
@@ -76,13 +77,13 @@ func TestDigestSurvivesKill(t *testing.T) {
 	var topicIDs []int64
 	for i := range 20 {
 		tp, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%d", i), Title: fmt.Sprintf("Topic %d", i),
-			Rule: store.Rule{Keywords: []string{fmt.Sprintf("kw%d", i)}}})
+			Rule: store.Rule{Keywords: []string{fmt.Sprintf("kw%d", i)}}}, &rules.Topics{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		topicIDs = append(topicIDs, tp.ID)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	// The anchor period, then a day of releases touching every topic.
@@ -99,7 +100,7 @@ func TestDigestSurvivesKill(t *testing.T) {
 	for i := range 40 {
 		es = append(es, entry(fmt.Sprintf("r%d", i), fmt.Sprintf("Release %d on kw%d", i, i%20), "<p>Summary.</p>", db.Now()))
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 5))

@@ -8,6 +8,7 @@ import (
 
 	"herald/alerts"
 	"herald/alerts/alertstest"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/templates"
 )
@@ -64,20 +65,20 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 		t.Fatal(err)
 	}
 	if f.traffick, err = db.UpsertTopic(ctx, store.Topic{Slug: "human-trafficking", Title: "Human trafficking", Description: "Policy and enforcement.",
-		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking"}}}); err != nil {
+		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	if f.immig, err = db.UpsertTopic(ctx, store.Topic{Slug: "immigration", Title: "Immigration",
-		Rule: store.Rule{Keywords: []string{"visa", "border"}}}); err != nil {
+		Rule: store.Rule{Keywords: []string{"visa", "border"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	if f.budget, err = db.UpsertTopic(ctx, store.Topic{Slug: "budget", Title: "Budget",
-		Rule: store.Rule{Departments: []string{"treasury"}, Keywords: []string{"budget"}}}); err != nil {
+		Rule: store.Rule{Departments: []string{"treasury"}, Keywords: []string{"budget"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	// The first pull of a source stores its back catalogue silently.
 	for _, s := range []store.Source{f.src, f.trSrc} {
-		if _, err := db.ApplyPull(ctx, s.ID, nil, store.PullOptions{}); err != nil {
+		if _, err := db.ApplyPull(ctx, s.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +100,7 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 // pull stores entries as one successful pull of src at the current time.
 func (f *subFixture) pull(src store.Source, entries ...store.Entry) store.PullResult {
 	f.t.Helper()
-	res, err := f.db.ApplyPull(f.ctx, src.ID, entries, store.PullOptions{})
+	res, err := f.db.ApplyPull(f.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -91,6 +91,11 @@ type PullOptions struct {
 	// AlertMaxAge: a new release published longer ago than this is stored
 	// without alerting. Zero means 48 hours.
 	AlertMaxAge time.Duration
+	// Topics compiles the rules that tag what is stored; nil tags nothing.
+	Topics TopicRules
+	// Realert decides whether an edit of an alertable release is announced
+	// again; nil announces no edit.
+	Realert func(old Edit, e Entry) bool
 }
 
 // PullResult is what one pull changed.
@@ -106,41 +111,65 @@ type PullResult struct {
 	Feeds []string
 }
 
-// activeTopics returns the compiled rules of the active topics. Compiling a
-// thousand rules costs milliseconds, so the set is kept between pulls and
-// rebuilt only when the topics revision (bumped in the transaction of every
-// topic change, by whichever process made it) moved.
-func (db *DB) activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
+// TopicMatcher says which of a list of topics a release belongs to. The
+// rules are the pull side's (feeds/rules); the store records the answers.
+type TopicMatcher interface {
+	// MatchTopics appends to buf[:0] the indexes, in the list the matcher
+	// was compiled for, of the topics that a release of department dept
+	// with these categories, title and plain-text summary belongs to, in
+	// increasing order.
+	MatchTopics(dept string, categories []string, title, plainSummary string, buf []int) []int
+	// Topic returns the topic at index i of that list.
+	Topic(i int) Topic
+}
+
+// TopicRules compiles topics' rules into a TopicMatcher.
+type TopicRules interface {
+	// Compile returns a matcher for the topics load returns. A rev that
+	// is not "" is the revision of the active topics, which every topic
+	// change moves in its own transaction, so an implementation may
+	// reuse what it compiled for the same rev without calling load.
+	Compile(rev string, load func() ([]Topic, error)) (TopicMatcher, error)
+}
+
+// Edit is what the store knew of a release before a pull changed it, for
+// deciding whether the change is announced again.
+type Edit struct {
+	Title string
+	// MajorVersionAt is the stored major-version time (see
+	// Entry.MajorVersionAt); zero when upstream gave none.
+	MajorVersionAt time.Time
+}
+
+// activeTopics returns the matcher for the active topics, compiled by
+// rules for the topics revision read in tx.
+func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatcher, error) {
 	var version string
 	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&version)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	db.rulesMu.Lock()
-	defer db.rulesMu.Unlock()
-	if db.rules != nil && db.rulesVersion == version {
-		return db.rules, nil
+	// The revision is "" only before any topic exists; "0" keeps it from
+	// meaning "do not keep".
+	if version == "" {
+		version = "0"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+topicCols+` FROM topics WHERE retired_at = ''`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	var slugs []string
-	var rules []Rule
-	for rows.Next() {
-		t, err := scanTopic(rows)
+	return rules.Compile(version, func() ([]Topic, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT `+topicCols+` FROM topics WHERE retired_at = ''`)
 		if err != nil {
 			return nil, err
 		}
-		ids, slugs, rules = append(ids, t.ID), append(slugs, t.Slug), append(rules, t.Rule)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	db.rules, db.rulesVersion = NewRuleSet(ids, slugs, rules), version
-	return db.rules, nil
+		defer rows.Close()
+		var topics []Topic
+		for rows.Next() {
+			t, err := scanTopic(rows)
+			if err != nil {
+				return nil, err
+			}
+			topics = append(topics, t)
+		}
+		return topics, rows.Err()
+	})
 }
 
 // ApplyPull stores the entries of one successful pull of a source in one
@@ -150,8 +179,8 @@ func (db *DB) activeTopics(ctx context.Context, tx *sql.Tx) (*RuleSet, error) {
 //
 // Alerting: a new release is alertable unless this is the source's first
 // pull (its back catalogue) or it was published before now-AlertMaxAge. An
-// edit of an alertable release is announced again only when its title
-// changes or the entry is marked as a major change.
+// edit of an alertable release is announced again when opt.Realert says
+// so. Which topics a release belongs to is opt.Topics' answer.
 func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, opt PullOptions) (PullResult, error) {
 	var res PullResult
 	if opt.AlertMaxAge == 0 {
@@ -172,9 +201,11 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		if err != nil {
 			return err
 		}
-		topics, err := db.activeTopics(ctx, tx)
-		if err != nil {
-			return err
+		var topics TopicMatcher
+		if opt.Topics != nil {
+			if topics, err = activeTopics(ctx, tx, opt.Topics); err != nil {
+				return err
+			}
 		}
 		sel, err := tx.PrepareContext(ctx, `SELECT id, content_hash, title, published_at, alertable, major_version_at FROM releases WHERE source_id = ? AND guid = ?`)
 		if err != nil {
@@ -271,8 +302,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				if updated.IsZero() || updated.After(nowT.Add(24*time.Hour)) || !updated.After(parseTime(published)) {
 					updated = nowT
 				}
-				major := e.MajorChange || (oldVersion != "" && e.MajorVersionAt.After(parseTime(oldVersion)))
-				realert := alertable && (oldTitle != e.Title || major)
+				realert := alertable && opt.Realert != nil && opt.Realert(Edit{Title: oldTitle, MajorVersionAt: parseTime(oldVersion)}, e)
 				bump := 0
 				if realert {
 					bump = 1
@@ -302,13 +332,16 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			}
 			dirty["all"] = true
 			dirty["department:"+deptSlug] = true
-			text := NewMatchText(e.Title, e.PlainSummary)
-			hits = topics.Match(deptSlug, e.Categories, text, hits)
+			if topics == nil {
+				continue
+			}
+			hits = topics.MatchTopics(deptSlug, e.Categories, e.Title, e.PlainSummary, hits)
 			for _, i := range hits {
-				if _, err := tagIns.ExecContext(ctx, topics.ID(i), id, published); err != nil {
+				t := topics.Topic(i)
+				if _, err := tagIns.ExecContext(ctx, t.ID, id, published); err != nil {
 					return err
 				}
-				dirty["topic:"+topics.Slug(i)] = true
+				dirty["topic:"+t.Slug] = true
 			}
 		}
 		for _, d := range fresh {

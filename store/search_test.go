@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -25,7 +26,7 @@ func searchFixture(t testing.TB) *store.DB {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}); err != nil {
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	pull := func(name, dept string, entries []store.Entry) {
@@ -33,7 +34,7 @@ func searchFixture(t testing.TB) *store.DB {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{}); err != nil {
+		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,7 +124,7 @@ func TestSearchPagesAndFollowsEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "t-1", Link: "https://news.example.org/t-1",
-		Title: "Spring statement: excise duties unchanged", Summary: "<p>Duties stay the same.</p>"}}, store.PullOptions{})
+		Title: "Spring statement: excise duties unchanged", Summary: "<p>Duties stay the same.</p>"}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}

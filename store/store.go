@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -35,10 +34,6 @@ type DB struct {
 	db *sql.DB
 	// Now is the store's clock; tests replace it to travel in time.
 	Now func() time.Time
-
-	rulesMu      sync.Mutex
-	rules        *RuleSet // compiled active topics, see activeTopics
-	rulesVersion string
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies

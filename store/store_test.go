@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -39,7 +40,7 @@ func seed(t *testing.T, db *store.DB) store.Source {
 		t.Fatal(err)
 	}
 	_, err = db.UpsertTopic(ctx, store.Topic{Slug: "human-trafficking", Title: "Human trafficking",
-		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery"}}})
+		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery"}}}, &rules.Topics{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 		{GUID: "b", Link: "https://example.org/b", Title: "New passport fees", Summary: "Fees change.", Published: pub.Add(time.Minute)},
 		{GUID: "a", Link: "https://example.org/a-dup", Title: "Duplicate id in the same feed", Published: pub},
 	}
-	res, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{ETag: `"v1"`})
+	res, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert, ETag: `"v1"`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 	if want := []string{"all", "department:home-office", "topic:human-trafficking"}; !slices.Equal(res.Feeds, want) {
 		t.Fatalf("dirty feeds = %v, want %v", res.Feeds, want)
 	}
-	res, err = db.ApplyPull(ctx, src.ID, entries, store.PullOptions{})
+	res, err = db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 	*now = now.Add(time.Hour)
 	edited := []store.Entry{entries[0], {GUID: "c", Link: "https://example.org/c", Title: "Modern slavery statement", Published: now.Add(-time.Minute)}}
 	edited[0].Summary = "<p>Joint action, corrected.</p>"
-	res, err = db.ApplyPull(ctx, src.ID, edited, store.PullOptions{})
+	res, err = db.ApplyPull(ctx, src.ID, edited, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,18 +118,18 @@ func TestTopicRetagsArchive(t *testing.T) {
 	_, err := db.ApplyPull(ctx, src.ID, []store.Entry{
 		{GUID: "1", Title: "Border security funding", Published: *now},
 		{GUID: "2", Title: "Borderline case reviewed", Published: *now},
-	}, store.PullOptions{})
+	}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}); err != nil {
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	rs, _ := db.Releases(ctx, store.ReleaseFilter{Topic: "borders"})
 	if len(rs) != 1 || rs[0].GUID != "1" {
 		t.Fatalf("borders = %v, want only the whole-word match", rs)
 	}
-	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "borders", Title: "Again", Rule: store.Rule{Keywords: []string{"x"}}}); !errors.Is(err, store.ErrConflict) {
+	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "borders", Title: "Again", Rule: store.Rule{Keywords: []string{"x"}}}, &rules.Topics{}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("create duplicate = %v, want ErrConflict", err)
 	}
 }
@@ -139,19 +140,19 @@ func TestPullSeesTopicChanges(t *testing.T) {
 	db, now := openTest(t)
 	ctx := context.Background()
 	src := seed(t, db)
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "1", Title: "Canal repairs", Published: *now}}, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "1", Title: "Canal repairs", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "waterways", Title: "Waterways", Rule: store.Rule{Keywords: []string{"canal", "river"}}}); err != nil {
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "waterways", Title: "Waterways", Rule: store.Rule{Keywords: []string{"canal", "river"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "2", Title: "River levels", Published: *now}}, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "2", Title: "River levels", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RetireTopic(ctx, "waterways"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "3", Title: "River crossings", Published: *now}}, store.PullOptions{}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "3", Title: "River crossings", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := db.Releases(ctx, store.ReleaseFilter{Topic: "waterways"})
@@ -189,7 +190,7 @@ func TestMajorVersionRealerts(t *testing.T) {
 	db, now := openTest(t)
 	ctx := context.Background()
 	src := seed(t, db)
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{}); err != nil { // back catalogue: nothing
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil { // back catalogue: nothing
 		t.Fatal(err)
 	}
 	v1 := now.Add(-time.Hour)
@@ -207,7 +208,7 @@ func TestMajorVersionRealerts(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.edit(&e)
-		res, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{})
+		res, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,18 +56,20 @@ func scanTopic(row interface{ Scan(...any) error }) (Topic, error) {
 }
 
 // UpsertTopic creates the topic or updates its title, description and rule.
-// A new or changed rule re-tags the whole archive in the same transaction;
-// an upserted topic is active again even if it had been retired.
-func (db *DB) UpsertTopic(ctx context.Context, t Topic) (Topic, error) {
-	return db.saveTopic(ctx, t, false)
+// A new or changed rule re-tags the whole archive in the same transaction,
+// with the matcher rules compiles; an upserted topic is active again even
+// if it had been retired.
+func (db *DB) UpsertTopic(ctx context.Context, t Topic, rules TopicRules) (Topic, error) {
+	return db.saveTopic(ctx, t, rules, false)
 }
 
-// CreateTopic adds a topic, failing with ErrConflict if the slug is taken.
-func (db *DB) CreateTopic(ctx context.Context, t Topic) (Topic, error) {
-	return db.saveTopic(ctx, t, true)
+// CreateTopic adds a topic, failing with ErrConflict if the slug is taken,
+// and tags the archive with it (see UpsertTopic).
+func (db *DB) CreateTopic(ctx context.Context, t Topic, rules TopicRules) (Topic, error) {
+	return db.saveTopic(ctx, t, rules, true)
 }
 
-func (db *DB) saveTopic(ctx context.Context, t Topic, mustBeNew bool) (Topic, error) {
+func (db *DB) saveTopic(ctx context.Context, t Topic, rules TopicRules, mustBeNew bool) (Topic, error) {
 	if p := t.Problems(); len(p) > 0 {
 		return Topic{}, fmt.Errorf("store: topic %q: %s", t.Slug, strings.Join(p, "; "))
 	}
@@ -101,7 +103,7 @@ func (db *DB) saveTopic(ctx context.Context, t Topic, mustBeNew bool) (Topic, er
 			return err
 		}
 		if !exists || string(oldRule) != string(rule) {
-			if err := retagTopic(ctx, tx, out); err != nil {
+			if err := retagTopic(ctx, tx, out, rules); err != nil {
 				return err
 			}
 		}
@@ -119,12 +121,20 @@ func (db *DB) saveTopic(ctx context.Context, t Topic, mustBeNew bool) (Topic, er
 	return out, nil
 }
 
+// compileOne compiles the rule of a single topic.
+func compileOne(rules TopicRules, t Topic) (TopicMatcher, error) {
+	return rules.Compile("", func() ([]Topic, error) { return []Topic{t}, nil })
+}
+
 // retagTopic recomputes which releases of the archive belong to topic t.
-func retagTopic(ctx context.Context, tx *sql.Tx, t Topic) error {
+func retagTopic(ctx context.Context, tx *sql.Tx, t Topic, rules TopicRules) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM release_topics WHERE topic_id = ?`, t.ID); err != nil {
 		return err
 	}
-	m := t.Rule.Compile()
+	m, err := compileOne(rules, t)
+	if err != nil {
+		return err
+	}
 	q := `SELECT r.id, d.slug, r.categories, r.title, coalesce(r.plain_summary, ''), r.published_at
 		FROM releases r JOIN departments d ON d.id = r.department_id`
 	var args []any
@@ -143,6 +153,7 @@ func retagTopic(ctx context.Context, tx *sql.Tx, t Topic) error {
 		published string
 	}
 	var hits []hit
+	var buf []int
 	for rows.Next() {
 		var id int64
 		var dept, cats, title, summary, published string
@@ -150,7 +161,7 @@ func retagTopic(ctx context.Context, tx *sql.Tx, t Topic) error {
 			rows.Close()
 			return err
 		}
-		if m.Match(dept, decodeCategories(cats), NewMatchText(title, summary)) {
+		if buf = m.MatchTopics(dept, decodeCategories(cats), title, summary, buf); len(buf) > 0 {
 			hits = append(hits, hit{id, published})
 		}
 	}
@@ -233,10 +244,14 @@ func (db *DB) TopicBySlug(ctx context.Context, slug string) (Topic, error) {
 	return t, nil
 }
 
-// RuleMatches counts the releases first stored since `since` that rule
-// would match, with up to limit of the newest as examples.
-func (db *DB) RuleMatches(ctx context.Context, rule Rule, since time.Time, limit int) (int, []Release, error) {
-	m := rule.Compile()
+// RuleMatches counts the releases first stored since `since` that rule,
+// compiled by rules, would match, with up to limit of the newest as
+// examples.
+func (db *DB) RuleMatches(ctx context.Context, rule Rule, rules TopicRules, since time.Time, limit int) (int, []Release, error) {
+	m, err := compileOne(rules, Topic{Rule: rule})
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: rule matches: %w", err)
+	}
 	q := `SELECT ` + releaseCols + `, coalesce(r.plain_summary, '')` + releaseFrom + ` WHERE r.first_seen_at >= ?`
 	args := []any{fmtTime(since)}
 	if len(rule.Departments) > 0 {
@@ -252,13 +267,14 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, since time.Time, limit
 	defer rows.Close()
 	n := 0
 	var examples []Release
+	var buf []int
 	for rows.Next() {
 		var summary string
 		r, err := scanRelease(scanAlso{rows, []any{&summary}})
 		if err != nil {
 			return 0, nil, fmt.Errorf("store: rule matches: %w", err)
 		}
-		if m.Match(r.DepartmentSlug, r.Categories, NewMatchText(r.Title, summary)) {
+		if buf = m.MatchTopics(r.DepartmentSlug, r.Categories, r.Title, summary, buf); len(buf) > 0 {
 			n++
 			if len(examples) < limit {
 				examples = append(examples, r)

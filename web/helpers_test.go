@@ -24,6 +24,7 @@ import (
 	"herald/feeds/netguard"
 	"herald/feeds/publish"
 	"herald/feeds/pull"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/templates"
 	plaintext "herald/templates/text"
@@ -168,7 +169,7 @@ func seedSite(t *testing.T, db *store.DB, now time.Time) {
 	}
 	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "human-trafficking", Title: "Human trafficking",
 		Description: "Modern slavery and people smuggling.",
-		Rule:        store.Rule{Keywords: []string{"trafficking", "modern slavery"}}}); err != nil {
+		Rule:        store.Rule{Keywords: []string{"trafficking", "modern slavery"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	var ho []store.Entry
@@ -192,7 +193,7 @@ func seedSite(t *testing.T, db *store.DB, now time.Time) {
 		for i, e := range entries { // as the pull side reads the HTML
 			entries[i].PlainSummary, entries[i].PlainBody = plaintext.Plain(e.Summary), plaintext.Plain(e.Body)
 		}
-		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{}); err != nil {
+		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}

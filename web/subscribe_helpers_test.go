@@ -13,6 +13,7 @@ import (
 
 	"herald/alerts"
 	"herald/alerts/alertstest"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/web"
 )
@@ -63,11 +64,11 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config, *web.Config)) *subFixt
 			t.Fatal(err)
 		}
 		if f.immig, err = db.CreateTopic(ctx, store.Topic{Slug: "immigration", Title: "Immigration",
-			Rule: store.Rule{Keywords: []string{"visa", "border"}}}); err != nil {
+			Rule: store.Rule{Keywords: []string{"visa", "border"}}}, &rules.Topics{}); err != nil {
 			t.Fatal(err)
 		}
 		if f.budget, err = db.CreateTopic(ctx, store.Topic{Slug: "budget", Title: "Budget",
-			Rule: store.Rule{Departments: []string{"treasury"}, Keywords: []string{"budget"}}}); err != nil {
+			Rule: store.Rule{Departments: []string{"treasury"}, Keywords: []string{"budget"}}}, &rules.Topics{}); err != nil {
 			t.Fatal(err)
 		}
 		ac.BaseURL = base

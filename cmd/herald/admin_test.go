@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/web/admin"
 )
@@ -39,7 +40,7 @@ func adminTestDB(t *testing.T) *store.DB {
 	_, err = db.ApplyPull(ctx, src.ID, []store.Entry{
 		{GUID: "1", Link: "https://news.example.org/1", Title: "Partners pledge to tackle human trafficking", Published: now.Add(-time.Hour)},
 		{GUID: "2", Link: "https://news.example.org/2", Title: "New passport fees announced", Published: now.Add(-2 * time.Hour)},
-	}, store.PullOptions{})
+	}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestDepartmentsAndSourcesCommands(t *testing.T) {
 func TestSubscribersImportExport(t *testing.T) {
 	db := adminTestDB(t)
 	ctx := context.Background()
-	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "passports", Title: "Passports", Rule: store.Rule{Keywords: []string{"passport"}}}); err != nil {
+	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "passports", Title: "Passports", Rule: store.Rule{Keywords: []string{"passport"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	csvPath := filepath.Join("testdata", "subscribers.csv")

@@ -22,6 +22,8 @@ var layerRules = []struct {
 	// The pull side and the publish side of feeds meet only in the store.
 	{"herald/feeds/pull/...", []string{"herald/feeds/publish/..."}},
 	{"herald/feeds/publish/...", []string{"herald/feeds/pull/..."}},
+	// The topic rules serve pulls and the admin operations alike.
+	{"herald/feeds/rules/...", []string{"herald/feeds/pull/...", "herald/feeds/publish/..."}},
 	// Delivery sends what the subscription side composed, through the
 	// store; it must not reach back into it.
 	{"herald/alerts/delivery/...", []string{"herald/alerts"}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"herald/feeds/publish"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -168,7 +169,7 @@ func TestArchiveTopicRuleChange(t *testing.T) {
 	}
 	e.now = e.now.Add(time.Hour)
 	if _, err := e.db.UpsertTopic(e.ctx, store.Topic{Slug: "human-trafficking", Title: "Human trafficking and modern slavery",
-		Rule: store.Rule{Keywords: []string{"ferry", "harbour", "helpline"}}}); err != nil {
+		Rule: store.Rule{Keywords: []string{"ferry", "harbour", "helpline"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	changed := e.renderDirty()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"herald/feeds/publish"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -47,7 +48,7 @@ func benchArchive(b *testing.B, n int) (*store.DB, []store.Source) {
 	}
 	for i := range 1000 {
 		if _, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%04d", i), Title: fmt.Sprintf("Subject %04d", i),
-			Rule: store.Rule{Keywords: []string{fmt.Sprintf("subject%04d", i)}}}); err != nil {
+			Rule: store.Rule{Keywords: []string{fmt.Sprintf("subject%04d", i)}}}, &rules.Topics{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -128,7 +129,7 @@ func BenchmarkNewReleaseVisible(b *testing.B) {
 				title := fmt.Sprintf("Visible release %d on subject%04d", i, (i*37)%1000)
 				if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: fmt.Sprintf("new-%d", i),
 					Link: fmt.Sprintf("https://news.example.org/new/%d", i), Title: title,
-					Summary: "<p>" + title + ".</p>", Published: now}}, store.PullOptions{}); err != nil {
+					Summary: "<p>" + title + ".</p>", Published: now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := pub.RenderDirty(ctx); err != nil {

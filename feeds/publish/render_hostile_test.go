@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"herald/feeds/publish"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -30,7 +31,7 @@ func renderHostile(t testing.TB) *renderEnv {
 	}
 	e.sources["trade"] = src
 	if _, err := e.db.UpsertTopic(ctx, store.Topic{Slug: "scripts", Title: "<script>alert('topic')</script> & more",
-		Description: "Bell \x07 and ]]> in a description", Rule: store.Rule{Departments: []string{"trade"}}}); err != nil {
+		Description: "Bell \x07 and ]]> in a description", Rule: store.Rule{Departments: []string{"trade"}}}, &rules.Topics{}); err != nil {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("Tariff schedule amended ", 250)[:5000]

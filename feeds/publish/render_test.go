@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"herald/feeds/publish"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -119,7 +120,7 @@ func (e *renderEnv) load(name string) {
 		e.sources[s.Name] = src
 	}
 	for _, t := range f.Topics {
-		if _, err := e.db.UpsertTopic(e.ctx, store.Topic{Slug: t.Slug, Title: t.Title, Description: t.Description, Rule: t.Match}); err != nil {
+		if _, err := e.db.UpsertTopic(e.ctx, store.Topic{Slug: t.Slug, Title: t.Title, Description: t.Description, Rule: t.Match}, &rules.Topics{}); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -141,7 +142,7 @@ func (e *renderEnv) pull(source string, entries ...store.Entry) store.PullResult
 	if !ok {
 		e.t.Fatalf("no source %q", source)
 	}
-	res, err := e.db.ApplyPull(e.ctx, src.ID, entries, store.PullOptions{})
+	res, err := e.db.ApplyPull(e.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
 	if err != nil {
 		e.t.Fatal(err)
 	}

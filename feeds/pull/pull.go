@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/feeds/netguard"
+	"herald/feeds/rules"
 	"herald/store"
 	"herald/templates/text"
 )
@@ -139,6 +140,7 @@ type Puller struct {
 	db      Store
 	cfg     Config
 	norm    *Normalizer
+	rules   rules.Topics // tags what is stored
 	metrics *pullMetrics
 }
 
@@ -279,6 +281,8 @@ func (p *Puller) pullSource(ctx context.Context, src store.Source) SourceReport 
 		StartedAt:    started,
 		Duration:     time.Since(t0),
 		AlertMaxAge:  p.cfg.AlertMaxAge,
+		Topics:       &p.rules,
+		Realert:      rules.Realert,
 	})
 	if err != nil {
 		return p.pullFailed(ctx, src, rep, started, t0, err)

@@ -12,6 +12,7 @@ import (
 
 	"herald/feeds/netguard"
 	"herald/feeds/pull"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -71,7 +72,7 @@ func pullBenchTopics(ctx context.Context, db *store.DB) error {
 		case 3, 7:
 			r.Exclude = []string{"tax avoidance"}
 		}
-		if _, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%03d", i), Title: fmt.Sprintf("%s %s", place, word), Rule: r}); err != nil {
+		if _, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("topic-%03d", i), Title: fmt.Sprintf("%s %s", place, word), Rule: r}, &rules.Topics{}); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/feeds/pull"
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -61,7 +62,7 @@ func newGuardedPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer)
 		}
 	}
 	_, err = db.UpsertTopic(ctx, store.Topic{Slug: "harbours", Title: "Harbours and ports",
-		Rule: store.Rule{Keywords: []string{"harbour", "ferry"}, Categories: []string{"harbours"}}})
+		Rule: store.Rule{Keywords: []string{"harbour", "ferry"}, Categories: []string{"harbours"}}}, &rules.Topics{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,12 +15,15 @@ import (
 	"slices"
 	"strings"
 
+	"herald/feeds/rules"
 	"herald/store"
 )
 
 // Service runs the admin operations against a store.
 type Service struct {
 	db *store.DB
+	// rules compiles topic rules for tagging the archive and previews.
+	rules rules.Topics
 }
 
 // New returns the admin operations over db.

@@ -98,7 +98,7 @@ func (s *Service) CreateTopic(ctx context.Context, in TopicInput) (store.Topic, 
 	if err != nil {
 		return store.Topic{}, err
 	}
-	t, err = s.db.CreateTopic(ctx, t)
+	t, err = s.db.CreateTopic(ctx, t, &s.rules)
 	if store.IsConflict(err) {
 		return store.Topic{}, FieldErrors{"slug": "is already taken by another topic"}
 	}
@@ -120,7 +120,7 @@ func (s *Service) UpdateTopic(ctx context.Context, slug string, in TopicInput) (
 	if err != nil {
 		return store.Topic{}, err
 	}
-	return s.db.UpsertTopic(ctx, t)
+	return s.db.UpsertTopic(ctx, t, &s.rules)
 }
 
 // UpsertTopic creates the topic or makes it what in says, as a config file
@@ -130,7 +130,7 @@ func (s *Service) UpsertTopic(ctx context.Context, in TopicInput) (store.Topic, 
 	if err != nil {
 		return store.Topic{}, err
 	}
-	return s.db.UpsertTopic(ctx, t)
+	return s.db.UpsertTopic(ctx, t, &s.rules)
 }
 
 // RetireTopic ends a topic (see store.RetireTopic) and returns it as it
@@ -184,7 +184,7 @@ func (s *Service) PreviewTopic(ctx context.Context, in PreviewInput) (Preview, e
 		return Preview{}, err
 	}
 	var p Preview
-	p.Matched, p.Examples, err = s.db.RuleMatches(ctx, rule, s.db.Now().Add(-PreviewWindow), previewExamples)
+	p.Matched, p.Examples, err = s.db.RuleMatches(ctx, rule, &s.rules, s.db.Now().Add(-PreviewWindow), previewExamples)
 	if err != nil {
 		return Preview{}, err
 	}

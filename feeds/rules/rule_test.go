@@ -1,9 +1,10 @@
-package store_test
+package rules_test
 
 import (
 	"slices"
 	"testing"
 
+	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -23,29 +24,29 @@ func TestRuleMatch(t *testing.T) {
 		{"no keyword", "home-office", "Passport fees", "", nil, false},
 		{"phrase across punctuation", "home-office", "Modern-slavery statement", "", nil, true},
 	}
-	m := rule.Compile()
+	m := rules.Compile(rule)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := m.Match(tt.dept, tt.cats, store.NewMatchText(tt.title, tt.summary)); got != tt.want {
+			if got := m.Match(tt.dept, tt.cats, rules.NewMatchText(tt.title, tt.summary)); got != tt.want {
 				t.Fatalf("Match = %v, want %v", got, tt.want)
 			}
 		})
 	}
-	cat := store.Rule{Categories: []string{"Press Release"}, Keywords: []string{"budget"}}.Compile()
-	if !cat.Match("x", []string{"press  release"}, store.NewMatchText("Anything", "")) {
+	cat := rules.Compile(store.Rule{Categories: []string{"Press Release"}, Keywords: []string{"budget"}})
+	if !cat.Match("x", []string{"press  release"}, rules.NewMatchText("Anything", "")) {
 		t.Fatal("category should match regardless of case and spacing")
 	}
-	if cat.Match("x", []string{"Speech"}, store.NewMatchText("Anything", "")) {
+	if cat.Match("x", []string{"Speech"}, rules.NewMatchText("Anything", "")) {
 		t.Fatal("no category or keyword should not match")
 	}
 }
 
-// FuzzRuleSetAgreesWithMatcher checks the indexed matcher against the
+// FuzzSetAgreesWithMatcher checks the indexed matcher against the
 // plain one, which is the definition.
-func FuzzRuleSetAgreesWithMatcher(f *testing.F) {
+func FuzzSetAgreesWithMatcher(f *testing.F) {
 	f.Add("Human trafficking and modern slavery", "<p>Police act</p>", "Crime", "home-office")
 	f.Add("Budget day", "tax and spending", "Press release", "treasury")
-	rules := []store.Rule{
+	ruleList := []store.Rule{
 		{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery"}},
 		{Keywords: []string{"budget", "tax"}, Exclude: []string{"spending"}},
 		{Categories: []string{"crime"}},
@@ -53,21 +54,19 @@ func FuzzRuleSetAgreesWithMatcher(f *testing.F) {
 		{Keywords: []string{"police act", "act"}, Categories: []string{"press release"}},
 		{Exclude: []string{"budget"}},
 	}
-	ids := []int64{1, 2, 3, 4, 5, 6}
-	slugs := []string{"a", "b", "c", "d", "e", "f"}
-	set := store.NewRuleSet(ids, slugs, rules)
+	set := rules.NewSet(ruleList)
 	f.Fuzz(func(t *testing.T, title, summary, cat, dept string) {
-		text := store.NewMatchText(title, summary)
+		text := rules.NewMatchText(title, summary)
 		cats := []string{cat}
 		var want []int
-		for i, r := range rules {
-			if r.Compile().Match(dept, cats, text) {
+		for i, r := range ruleList {
+			if rules.Compile(r).Match(dept, cats, text) {
 				want = append(want, i)
 			}
 		}
 		got := set.Match(dept, cats, text, nil)
 		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
-			t.Fatalf("RuleSet = %v, Matcher = %v", got, want)
+			t.Fatalf("Set = %v, Matcher = %v", got, want)
 		}
 	})
 }
