@@ -18,9 +18,11 @@ const (
 	FrequencyWeekly      = "weekly"
 )
 
-// Frequencies lists the accepted values of Subscription.Frequency, most
-// frequent first.
-var Frequencies = []string{FrequencyImmediately, FrequencyDaily, FrequencyWeekly}
+// Frequencies returns the accepted values of Subscription.Frequency, most
+// frequent first, in a fresh slice the caller may keep or change.
+func Frequencies() []string {
+	return []string{FrequencyImmediately, FrequencyDaily, FrequencyWeekly}
+}
 
 // ValidFrequency reports whether f is one of Frequencies.
 func ValidFrequency(f string) bool {

@@ -148,7 +148,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 				continue
 			}
 			used[tg] = true
-			freq := store.Frequencies[rng.IntN(3)]
+			freq := store.Frequencies()[rng.IntN(3)]
 			r := subActive(t, db, addr, tg, freq)
 			all = append(all, sub{r.Subscriber.ID, tg, freq})
 		}
@@ -163,7 +163,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 		{"many topics (one filtered scan)", topics, depts},
 	}
 	for _, tc := range tests {
-		for _, freq := range store.Frequencies {
+		for _, freq := range store.Frequencies() {
 			want := map[int64][]int64{}
 			for _, s := range all {
 				if s.freq == freq && (slices.Contains(tc.topics, s.target.TopicID) || slices.Contains(tc.depts, s.target.DepartmentID)) {
