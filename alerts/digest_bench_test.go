@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,8 +14,8 @@ import (
 	"time"
 
 	"herald/alerts"
-	"herald/alerts/alertstest"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/templates"
 )
 
@@ -34,13 +33,7 @@ func BenchmarkDigestFanout(b *testing.B) {
 
 func benchDigestFanout(b *testing.B, subscribers int) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	clock := alertstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	db.Now = clock.Now
+	db, clock := storetest.Open(b, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "dept", Name: "Department of Examples"}); err != nil {
 		b.Fatal(err)
 	}

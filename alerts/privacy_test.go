@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"herald/alerts/alertstest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 func TestExportAndErase(t *testing.T) {
@@ -50,7 +52,9 @@ func TestExportAndErase(t *testing.T) {
 	if err := f.svc.EraseSubscriber(f.ctx, "ana@example.org"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second erasure: %v", err)
 	}
-	if rows := f.outbox("to_addr = ? OR subscriber_id = ?", "ana@example.org", ana.Subscriber.ID); len(rows) != 0 {
+	if rows := f.outbox(func(m alertstest.Message) bool {
+		return m.To == "ana@example.org" || m.SubscriberID == ana.Subscriber.ID
+	}); len(rows) != 0 {
 		t.Errorf("outbox rows left: %+v", rows)
 	}
 	var n int
@@ -58,7 +62,7 @@ func TestExportAndErase(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d subscriptions left", n)
 	}
-	if subs, _ := f.db.Subscriptions(f.ctx, other.Subscriber.ID); len(subs) != 1 || len(f.outbox("to_addr = ?", "other@example.org")) != 1 {
+	if subs, _ := f.db.Subscriptions(f.ctx, other.Subscriber.ID); len(subs) != 1 || len(f.outbox(func(m alertstest.Message) bool { return m.To == "other@example.org" })) != 1 {
 		t.Errorf("erasure touched another subscriber")
 	}
 }
@@ -83,10 +87,7 @@ func TestHousekeep(t *testing.T) {
 	if _, err := f.db.SQL().Exec(`UPDATE outbox SET status = 'sent', sent_at = created_at WHERE key = 'welcome:test'`); err != nil {
 		t.Fatal(err)
 	}
-	never, err := f.db.RequestSubscription(f.ctx, store.SubscriptionRequest{Address: "never@example.org", Target: store.Target{TopicID: f.immig.ID}, Frequency: "daily"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	never := storetest.Request(t, f.db, "never@example.org", store.Target{TopicID: f.immig.ID}, "daily")
 	f.clock.Add(27 * 24 * time.Hour)
 	if _, err := f.db.EndSubscriptions(f.ctx, store.EndFilter{SubscriberID: recent.Subscriber.ID}); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestHousekeep(t *testing.T) {
 	if rep.ExpiredPending != 1 || rep.Erased != 2 || rep.PurgedBodies != 1 {
 		t.Errorf("report %+v; want the expired request, two erasures and one purged body", rep)
 	}
-	if rows := f.outbox("key = 'welcome:test'"); len(rows) != 1 || rows[0].Text != "" || rows[0].HTML != "" {
+	if rows := f.outbox(func(m alertstest.Message) bool { return m.Key == "welcome:test" }); len(rows) != 1 || rows[0].Text != "" || rows[0].HTML != "" {
 		t.Errorf("sent body not purged: %+v", rows)
 	}
 	for addr, want := range map[string]bool{"left@example.org": false, "never@example.org": false, "recent@example.org": true, "stays@example.org": true} {
