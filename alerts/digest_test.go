@@ -180,27 +180,28 @@ func TestDigestCatchesUpMissedPeriodsOnce(t *testing.T) {
 
 func TestDigestRerunAfterCrash(t *testing.T) {
 	f := newSubFixture(t, func(c *alerts.Config) { c.BatchSize = 2 })
+	var ids []int64
 	for i := range 7 {
-		f.subscribe(fmt.Sprintf("s%d@example.org", i), store.Target{DepartmentID: f.home.ID}, "daily")
+		ids = append(ids, f.subscribe(fmt.Sprintf("s%d@example.org", i), store.Target{DepartmentID: f.home.ID}, "daily").Subscriber.ID)
 	}
 	f.runDue("daily", time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	f.pull(f.src, entry("x", "A release", "", f.clock.Now()))
 	now := time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)
-	if rep := f.runDue("daily", now); rep.Enqueued() != 7 {
-		t.Fatalf("enqueued %d, want 7", rep.Enqueued())
+	// A crash after some batches: the run started and wrote the digests
+	// of the first four subscribers with its progress, and what the last
+	// batches would have written is not there.
+	end := time.Date(2026, 3, 3, 8, 30, 0, 0, time.UTC)
+	run, err := f.db.StartDigestRun(f.ctx, store.DigestRun{Frequency: "daily", Start: end.Add(-24 * time.Hour), End: end, WallEnd: "2026-03-03T08:30:00"})
+	if err != nil || run.Status != store.DigestRunning {
+		t.Fatalf("start: %+v, %v", run, err)
 	}
-	// A crash after some batches: the run never finished, and what the
-	// last batches would have written (their messages and the progress
-	// with them) is not there.
-	var cut int64
-	if err := f.db.SQL().QueryRow(`SELECT subscriber_id FROM outbox ORDER BY subscriber_id LIMIT 1 OFFSET 3`).Scan(&cut); err != nil {
-		t.Fatal(err)
+	var written []store.OutboxMessage
+	for i, id := range ids[:4] {
+		written = append(written, store.OutboxMessage{Key: fmt.Sprintf("digest:daily:%s:%d", end.Format(time.RFC3339), id),
+			Kind: store.KindDigest, SubscriberID: id, To: fmt.Sprintf("s%d@example.org", i), Subject: "Digest"})
 	}
-	if _, err := f.db.SQL().Exec(`UPDATE digest_runs SET status = 'running', finished_at = '', after_subscriber = ? WHERE period_end = ?`,
-		cut, store.FormatTime(time.Date(2026, 3, 3, 8, 30, 0, 0, time.UTC))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.SQL().Exec(`DELETE FROM outbox WHERE subscriber_id > ?`, cut); err != nil {
+	cut := ids[3]
+	if _, err := f.db.CompleteDigestBatch(f.ctx, written, store.DigestProgress{Frequency: "daily", End: end, After: cut}); err != nil {
 		t.Fatal(err)
 	}
 	rep := f.runDue("daily", now)

@@ -114,7 +114,7 @@ func TestImmediateOneEmailPerSubscriber(t *testing.T) {
 	}
 	// A crash after queueing but before clearing the flag repeats the
 	// release; the outbox keys keep it to one message each.
-	if _, err := f.db.SQL().Exec(`UPDATE releases SET alert_pending = 1 WHERE id = ?`, rid); err != nil {
+	if err := f.db.MarkAlertPending(f.ctx, rid); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.svc.ProcessPending(f.ctx); n != 0 || err != nil {

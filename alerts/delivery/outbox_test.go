@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/alerts/alertstest"
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
@@ -522,9 +523,11 @@ func TestDeliveryRunPurgesOldBodies(t *testing.T) {
 		d.Run(ctx)
 	}()
 	purged := func() int {
-		var n int
-		if err := f.db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE purged = 1 AND text_body = '' AND html_body = ''`).Scan(&n); err != nil {
-			t.Fatal(err)
+		n := 0
+		for _, m := range alertstest.Outbox(t, f.db, nil) {
+			if m.Purged && m.Text == "" && m.HTML == "" {
+				n++
+			}
 		}
 		return n
 	}

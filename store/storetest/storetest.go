@@ -145,38 +145,103 @@ func Subscribe(t testing.TB, db *store.DB, addr string, target store.Target, fre
 	t.Helper()
 	var out Subscription
 	err := db.InTx(context.Background(), func(tx *store.Tx) error {
-		sub, err := tx.EnsureSubscriber(addr)
-		if err != nil {
-			return err
-		}
-		old, err := tx.ActiveSubscription(sub.ID, target)
-		switch {
-		case err == nil && old.Frequency == freq:
-			out.Subscription = old
-		case err == nil || errors.Is(err, store.ErrNotFound):
-			if err == nil {
-				if _, err := tx.SetSubscriptionStatus(old.ID, store.SubscriptionEnded); err != nil {
-					return err
-				}
-			}
-			p, err := tx.AddSubscription(sub.ID, target, freq)
-			if err != nil {
-				return err
-			}
-			if out.Subscription, err = tx.SetSubscriptionStatus(p.ID, store.SubscriptionActive); err != nil {
-				return err
-			}
-		default:
-			return err
-		}
-		if err := tx.MarkSubscriberConfirmed(sub.ID); err != nil {
-			return err
-		}
-		out.Subscriber, err = tx.Subscriber(sub.ID)
+		var err error
+		out, err = subscribe(tx, addr, target, freq)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Wish is one subscription for SubscribeMany.
+type Wish struct {
+	Address   string
+	Target    store.Target
+	Frequency string
+}
+
+// SubscribeMany stores the subscriptions as Subscribe does, in one
+// transaction: for tests and benchmarks that need thousands.
+func SubscribeMany(t testing.TB, db *store.DB, wishes []Wish) {
+	t.Helper()
+	err := db.InTx(context.Background(), func(tx *store.Tx) error {
+		for _, w := range wishes {
+			if _, err := subscribe(tx, w.Address, w.Target, w.Frequency); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func subscribe(tx *store.Tx, addr string, target store.Target, freq string) (Subscription, error) {
+	var out Subscription
+	sub, err := tx.EnsureSubscriber(addr)
+	if err != nil {
+		return out, err
+	}
+	old, err := tx.ActiveSubscription(sub.ID, target)
+	switch {
+	case err == nil && old.Frequency == freq:
+		out.Subscription = old
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		if err == nil {
+			if _, err := tx.SetSubscriptionStatus(old.ID, store.SubscriptionEnded); err != nil {
+				return out, err
+			}
+		}
+		p, err := tx.AddSubscription(sub.ID, target, freq)
+		if err != nil {
+			return out, err
+		}
+		if out.Subscription, err = tx.SetSubscriptionStatus(p.ID, store.SubscriptionActive); err != nil {
+			return out, err
+		}
+	default:
+		return out, err
+	}
+	if err := tx.MarkSubscriberConfirmed(sub.ID); err != nil {
+		return out, err
+	}
+	out.Subscriber, err = tx.Subscriber(sub.ID)
+	return out, err
+}
+
+// Deliver settles the outbox row with key as the delivery side does after
+// one attempt: status is store.StatusSent, or store.StatusFailed with
+// reason. Other due rows it had to claim go back to the queue, due now.
+// It returns the row's id.
+func Deliver(t testing.TB, db *store.DB, key, status, reason string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	claim, err := db.ClaimDue(ctx, 1_000_000, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	var others []int64
+	var to string
+	for _, m := range claim.Messages {
+		if m.Key == key {
+			id, to = m.ID, m.To
+		} else {
+			others = append(others, m.ID)
+		}
+	}
+	if err := db.ReleaseClaim(ctx, claim.Token, others); err != nil {
+		t.Fatal(err)
+	}
+	if id == 0 {
+		t.Fatalf("no outbox row %q is due", key)
+	}
+	_, err = db.RecordDeliveries(ctx, []store.DeliveryOutcome{{ID: id, Token: claim.Token, Status: status, Error: reason, Address: to}}, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
