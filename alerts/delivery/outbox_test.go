@@ -35,14 +35,13 @@ type deliveryFixture struct {
 
 func newDeliveryFixture(t *testing.T, opts smtptest.Options) *deliveryFixture {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
+	clock := &deliveryClock{}
+	clock.ns.Store(time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC).UnixNano())
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clock := &deliveryClock{}
-	clock.ns.Store(time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC).UnixNano())
-	db.Now = clock.now
 	return &deliveryFixture{t: t, db: db, srv: smtptest.Start(t, opts), clock: clock}
 }
 
