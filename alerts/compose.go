@@ -356,7 +356,7 @@ func (s *Service) composeConfirm(sub store.Subscriber, p store.Subscription, now
 }
 
 // composeWelcome is the message sent once a subscription is confirmed.
-func (s *Service) composeWelcome(res store.ConfirmResult, now time.Time) (store.OutboxMessage, error) {
+func (s *Service) composeWelcome(res Confirmation, now time.Time) (store.OutboxMessage, error) {
 	p := res.Subscription
 	d := s.baseData()
 	d.Address = res.Subscriber.Address

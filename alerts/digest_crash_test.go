@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/templates"
 )
 
@@ -31,12 +33,7 @@ func TestDigestCrashChild(t *testing.T) {
 		return // only meaningful as TestDigestSurvivesKill's child
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.Now = func() time.Time { return digestCrashNow }
+	db := storetest.OpenFile(t, path, storetest.NewClock(digestCrashNow))
 	keys, _ := alerts.NewKeys("crash test key of enough length")
 	svc, err := alerts.NewService(db, alerts.Config{BaseURL: subBase, TemplatesFS: templates.Embedded(), BatchSize: 25}, keys, nil, nil)
 	if err != nil {
@@ -62,11 +59,8 @@ func TestDigestSurvivesKill(t *testing.T) {
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "crash.db")
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Now = func() time.Time { return time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) }
+	clock := storetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	db := storetest.OpenFile(t, path, clock)
 	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "dept", Name: "Department of Examples"}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +89,7 @@ func TestDigestSurvivesKill(t *testing.T) {
 	if _, err := svc.RunDue(ctx, "daily", db.Now()); err != nil {
 		t.Fatal(err)
 	}
-	db.Now = func() time.Time { return time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) }
+	clock.Set(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
 	var es []store.Entry
 	for i := range 40 {
 		es = append(es, entry(fmt.Sprintf("r%d", i), fmt.Sprintf("Release %d on kw%d", i, i%20), "<p>Summary.</p>", db.Now()))
@@ -104,10 +98,13 @@ func TestDigestSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 5))
-	if err := benchSubscribers(ctx, db, subscribers, topicIDs, rng); err != nil {
+	benchSubscribers(t, db, clock, subscribers, topicIDs, rng)
+	db.Close()
+	// Each episode starts from this state.
+	seed, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -165,44 +162,36 @@ func TestDigestSurvivesKill(t *testing.T) {
 	// Episodes: kill the run at random moments until one run finishes,
 	// check that every subscriber has exactly one digest, then start the
 	// period over, until the runs have been killed at least ten times.
-	verify := func() {
-		db, err := store.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
+	// digests returns the digests in the outbox.
+	digests := func() []alertstest.Message {
+		db := storetest.OpenFile(t, path, clock)
 		defer db.Close()
-		var rows, distinct int
-		if err := db.SQL().QueryRow(`SELECT count(*), count(DISTINCT subscriber_id) FROM outbox WHERE kind = 'digest'`).Scan(&rows, &distinct); err != nil {
-			t.Fatal(err)
+		return alertstest.Outbox(t, db, alertstest.Kind(store.KindDigest))
+	}
+	verify := func() {
+		rows := digests()
+		distinct := map[int64]bool{}
+		for _, m := range rows {
+			distinct[m.SubscriberID] = true
 		}
-		if rows != subscribers || distinct != subscribers {
-			t.Fatalf("%d digests for %d distinct subscribers; want exactly one each for %d", rows, distinct, subscribers)
+		if len(rows) != subscribers || len(distinct) != subscribers {
+			t.Fatalf("%d digests for %d distinct subscribers; want exactly one each for %d", len(rows), len(distinct), subscribers)
 		}
+		db := storetest.OpenFile(t, path, clock)
 		runs, err := db.DigestRuns(ctx, "daily", 5)
+		db.Close()
 		if err != nil || len(runs) != 2 || runs[0].Status != store.DigestDone || runs[0].Enqueued == 0 {
 			t.Fatalf("runs: %+v, %v", runs, err)
 		}
 		// Start the period over for the next episode.
-		if _, err := db.SQL().Exec(`DELETE FROM outbox WHERE kind = 'digest'`); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.SQL().Exec(`DELETE FROM digest_runs WHERE period_end = ?`, store.FormatTime(runs[0].End)); err != nil {
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		if err := os.WriteFile(path, seed, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// progress is how many digests are in the outbox.
-	progress := func() int {
-		db, err := store.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		var n int
-		if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE kind = 'digest'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	progress := func() int { return len(digests()) }
 	kills, episodes := 0, 0
 	for ; kills < 10; episodes++ {
 		if episodes == 30 {

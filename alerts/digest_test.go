@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/store"
 )
 
@@ -75,7 +76,7 @@ func TestDigestContent(t *testing.T) {
 	if p := rep.Periods[0]; p.Releases != 4 || p.Enqueued != 3 {
 		t.Fatalf("period: %+v; want 4 releases, digests for ana, bo and cat", p)
 	}
-	rows := f.outbox("kind = ?", store.KindDigest)
+	rows := f.outbox(alertstest.Kind(store.KindDigest))
 	byTo := map[string]subOutboxRow{}
 	for _, r := range rows {
 		byTo[r.To] = r
@@ -122,7 +123,7 @@ func TestDigestContent(t *testing.T) {
 	// The first weekly run covers the week to Saturday.
 	rep = f.runDue("weekly", time.Date(2026, 3, 7, 9, 0, 0, 0, time.UTC))
 	subSamePeriods(t, rep, "2026-02-28T08:30:00Z 2026-03-07T08:30:00Z")
-	weekly := f.outbox("key LIKE 'digest:weekly:%'")
+	weekly := f.outbox(alertstest.KeyPrefix("digest:weekly:"))
 	got := map[string]string{}
 	for _, r := range weekly {
 		got[r.To] = r.Text
@@ -147,7 +148,7 @@ func TestDigestCatchesUpMissedPeriodsOnce(t *testing.T) {
 		"2026-03-02T08:30:00Z 2026-03-03T08:30:00Z",
 		"2026-03-03T08:30:00Z 2026-03-04T08:30:00Z",
 		"2026-03-04T08:30:00Z 2026-03-05T08:30:00Z")
-	rows := f.outbox("kind = ?", store.KindDigest)
+	rows := f.outbox(alertstest.Kind(store.KindDigest))
 	if len(rows) != 3 {
 		t.Fatalf("%d digests, want 3", len(rows))
 	}
@@ -163,7 +164,7 @@ func TestDigestCatchesUpMissedPeriodsOnce(t *testing.T) {
 			t.Fatalf("rerun at %s: %v", now, subPeriods(rep))
 		}
 	}
-	if n := len(f.outbox("kind = ?", store.KindDigest)); n != 3 {
+	if n := len(f.outbox(alertstest.Kind(store.KindDigest))); n != 3 {
 		t.Fatalf("%d digests after reruns, want 3", n)
 	}
 	runs, err := f.db.DigestRuns(f.ctx, "daily", 10)
@@ -179,27 +180,28 @@ func TestDigestCatchesUpMissedPeriodsOnce(t *testing.T) {
 
 func TestDigestRerunAfterCrash(t *testing.T) {
 	f := newSubFixture(t, func(c *alerts.Config) { c.BatchSize = 2 })
+	var ids []int64
 	for i := range 7 {
-		f.subscribe(fmt.Sprintf("s%d@example.org", i), store.Target{DepartmentID: f.home.ID}, "daily")
+		ids = append(ids, f.subscribe(fmt.Sprintf("s%d@example.org", i), store.Target{DepartmentID: f.home.ID}, "daily").Subscriber.ID)
 	}
 	f.runDue("daily", time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	f.pull(f.src, entry("x", "A release", "", f.clock.Now()))
 	now := time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)
-	if rep := f.runDue("daily", now); rep.Enqueued() != 7 {
-		t.Fatalf("enqueued %d, want 7", rep.Enqueued())
+	// A crash after some batches: the run started and wrote the digests
+	// of the first four subscribers with its progress, and what the last
+	// batches would have written is not there.
+	end := time.Date(2026, 3, 3, 8, 30, 0, 0, time.UTC)
+	run, err := f.db.StartDigestRun(f.ctx, store.DigestRun{Frequency: "daily", Start: end.Add(-24 * time.Hour), End: end, WallEnd: "2026-03-03T08:30:00"})
+	if err != nil || run.Status != store.DigestRunning {
+		t.Fatalf("start: %+v, %v", run, err)
 	}
-	// A crash after some batches: the run never finished, and what the
-	// last batches would have written (their messages and the progress
-	// with them) is not there.
-	var cut int64
-	if err := f.db.SQL().QueryRow(`SELECT subscriber_id FROM outbox ORDER BY subscriber_id LIMIT 1 OFFSET 3`).Scan(&cut); err != nil {
-		t.Fatal(err)
+	var written []store.OutboxMessage
+	for i, id := range ids[:4] {
+		written = append(written, store.OutboxMessage{Key: fmt.Sprintf("digest:daily:%s:%d", end.Format(time.RFC3339), id),
+			Kind: store.KindDigest, SubscriberID: id, To: fmt.Sprintf("s%d@example.org", i), Subject: "Digest"})
 	}
-	if _, err := f.db.SQL().Exec(`UPDATE digest_runs SET status = 'running', finished_at = '', after_subscriber = ? WHERE period_end = ?`,
-		cut, store.FormatTime(time.Date(2026, 3, 3, 8, 30, 0, 0, time.UTC))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.SQL().Exec(`DELETE FROM outbox WHERE subscriber_id > ?`, cut); err != nil {
+	cut := ids[3]
+	if _, err := f.db.CompleteDigestBatch(f.ctx, written, store.DigestProgress{Frequency: "daily", End: end, After: cut}); err != nil {
 		t.Fatal(err)
 	}
 	rep := f.runDue("daily", now)
@@ -208,7 +210,7 @@ func TestDigestRerunAfterCrash(t *testing.T) {
 		t.Fatalf("rerun enqueued %d, want the 3 lost", rep.Enqueued())
 	}
 	seen := map[string]bool{}
-	for _, r := range f.outbox("kind = ?", store.KindDigest) {
+	for _, r := range f.outbox(alertstest.Kind(store.KindDigest)) {
 		if seen[r.To] {
 			t.Errorf("%s has two digests", r.To)
 		}
@@ -243,7 +245,7 @@ func TestDigestDaylightSaving(t *testing.T) {
 			"2026-03-27T01:30:00Z 2026-03-28T01:30:00Z",
 			"2026-03-28T01:30:00Z 2026-03-29T01:30:00Z",
 			"2026-03-29T01:30:00Z 2026-03-30T00:30:00Z")
-		rows := f.outbox("kind = ?", store.KindDigest)
+		rows := f.outbox(alertstest.Kind(store.KindDigest))
 		if len(rows) != 2 || !strings.Contains(rows[0].Text, "Saturday release") || !strings.Contains(rows[1].Text, "Sunday release") {
 			t.Fatalf("digests: %+v", rows)
 		}
@@ -266,7 +268,9 @@ func TestDigestDaylightSaving(t *testing.T) {
 			t.Fatalf("the repeated 01:30 started a period: %v", subPeriods(rep))
 		}
 		subSamePeriods(t, f.runDue("daily", at(2026, 10, 26, 1, 30)), "2026-10-25T00:30:00Z 2026-10-26T01:30:00Z")
-		rows := f.outbox("kind = ? AND text_body LIKE ?", store.KindDigest, "%repeated hour%")
+		rows := f.outbox(func(m alertstest.Message) bool {
+			return m.Kind == store.KindDigest && strings.Contains(m.Text, "repeated hour")
+		})
 		if len(rows) != 1 {
 			t.Fatalf("the release of the repeated hour is in %d digests, want 1", len(rows))
 		}
@@ -283,7 +287,7 @@ func TestDigestLongListsAreCut(t *testing.T) {
 	}
 	f.pull(f.src, es...)
 	f.runDue("daily", time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
-	r := f.outbox("kind = ?", store.KindDigest)[0]
+	r := f.outbox(alertstest.Kind(store.KindDigest))[0]
 	if n := strings.Count(r.Text, "Release number"); n != 3 {
 		t.Errorf("%d entries listed, want 3", n)
 	}
@@ -303,7 +307,7 @@ func TestDigestStaysUnderOneMegabyte(t *testing.T) {
 	}
 	f.pull(f.src, es...)
 	f.runDue("daily", time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
-	r := f.outbox("kind = ?", store.KindDigest)[0]
+	r := f.outbox(alertstest.Kind(store.KindDigest))[0]
 	if size := len(r.Text) + len(r.HTML); size > 600<<10 || size < 100<<10 {
 		t.Errorf("text and HTML are %d bytes; want a message well under 1 MB once encoded, yet not cut to nothing", size)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/store"
 )
 
@@ -71,7 +72,7 @@ func TestImmediateOneEmailPerSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := f.outbox("kind = ?", store.KindImmediate)
+	rows := f.outbox(alertstest.Kind(store.KindImmediate))
 	if n != 2 || len(rows) != 2 {
 		t.Fatalf("enqueued %d, outbox %d; want one each for both@ and topic@", n, len(rows))
 	}
@@ -113,7 +114,7 @@ func TestImmediateOneEmailPerSubscriber(t *testing.T) {
 	}
 	// A crash after queueing but before clearing the flag repeats the
 	// release; the outbox keys keep it to one message each.
-	if _, err := f.db.SQL().Exec(`UPDATE releases SET alert_pending = 1 WHERE id = ?`, rid); err != nil {
+	if err := f.db.MarkAlertPending(f.ctx, rid); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.svc.ProcessPending(f.ctx); n != 0 || err != nil {
@@ -136,7 +137,7 @@ func TestImmediateOneEmailPerSubscriber(t *testing.T) {
 	if n, err := f.svc.ProcessPending(f.ctx); n != 2 || err != nil {
 		t.Fatalf("retitled release enqueued %d, %v", n, err)
 	}
-	if rows := f.outbox("key LIKE ?", fmt.Sprintf("immediate:%d.2:%%", rid)); len(rows) != 2 || !strings.Contains(rows[0].Text, "updated") {
+	if rows := f.outbox(alertstest.KeyPrefix(fmt.Sprintf("immediate:%d.2:", rid))); len(rows) != 2 || !strings.Contains(rows[0].Text, "updated") {
 		t.Fatalf("second alert rows: %+v", rows)
 	}
 }
@@ -159,7 +160,7 @@ func TestImmediateBatches(t *testing.T) {
 	if err != nil || n != 11 {
 		t.Fatalf("ProcessPending = %d, %v; want 11", n, err)
 	}
-	for _, r := range f.outbox("kind = ?", store.KindImmediate) {
+	for _, r := range f.outbox(alertstest.Kind(store.KindImmediate)) {
 		if !want[r.To] {
 			t.Errorf("unexpected or repeated recipient %s", r.To)
 		}
@@ -181,7 +182,7 @@ func TestImmediateRespectsAlertability(t *testing.T) {
 	if n, err := f.svc.ProcessPending(f.ctx); n != 0 || err != nil {
 		t.Fatalf("ProcessPending = %d, %v", n, err)
 	}
-	if rows := f.outbox(""); len(rows) != 0 {
+	if rows := f.outbox(nil); len(rows) != 0 {
 		t.Fatalf("outbox: %+v", rows)
 	}
 	// A release whose topic was retired reaches only department
@@ -194,7 +195,7 @@ func TestImmediateRespectsAlertability(t *testing.T) {
 	if n, err := f.svc.ProcessPending(f.ctx); n != 1 || err != nil {
 		t.Fatalf("ProcessPending = %d, %v", n, err)
 	}
-	if rows := f.outbox(""); len(rows) != 1 || rows[0].To != "ana@example.org" {
+	if rows := f.outbox(nil); len(rows) != 1 || rows[0].To != "ana@example.org" {
 		t.Fatalf("outbox: %+v", rows)
 	}
 }
@@ -208,7 +209,7 @@ func TestImmediateSubjectsAreSafe(t *testing.T) {
 	if _, err := f.svc.ProcessPending(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := f.outbox("")[0]
+	r := f.outbox(nil)[0]
 	if strings.ContainsAny(r.Subject, "\r\n") {
 		t.Errorf("subject has a line break: %q", r.Subject)
 	}

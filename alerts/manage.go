@@ -2,8 +2,10 @@ package alerts
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
-	"time"
+	"fmt"
 
 	"herald/store"
 )
@@ -24,24 +26,31 @@ func (s *Service) RequestManageLink(ctx context.Context, email string) error {
 	}
 	s.subBackground(ctx, "manage link request", func(ctx context.Context) error {
 		now := s.now()
-		queued, err := s.db.RequestManageLink(ctx, addr, s.mailLimit(now), func(sub store.Subscriber) ([]store.OutboxMessage, error) {
-			m, err := s.composeManage(sub, now)
-			if err != nil {
-				return nil, err
+		queued := 0
+		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			queued = 0
+			sub, err := tx.SubscriberByAddress(addr)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
 			}
-			return []store.OutboxMessage{m}, nil
+			if err != nil {
+				return err
+			}
+			// Only an address that once proved it receives our mail gets
+			// a link.
+			if sub.ConfirmedAt.IsZero() {
+				return nil
+			}
+			queued, _, err = s.queueLink(tx, sub, now, func() (store.OutboxMessage, error) { return s.composeManage(sub, now) })
+			return err
 		})
-		if queued {
-			s.enqueued(store.KindManage, 1)
+		if err != nil {
+			return err
 		}
-		return err
+		s.enqueued(store.KindManage, queued)
+		return nil
 	})
 	return nil
-}
-
-// mailLimit is the per-address hourly allowance of links at now.
-func (s *Service) mailLimit(now time.Time) store.MailLimit {
-	return store.MailLimit{Max: s.cfg.ConfirmPerHour, Since: now.Add(-time.Hour)}
 }
 
 // ManageSubscriber returns the subscriber a manage link belongs to;
@@ -115,24 +124,55 @@ func (s *Service) ApplyManageAction(ctx context.Context, sub store.Subscriber, a
 		if addr == sub.Address {
 			return FieldErrors{{Field: "email", Message: "That is already your address.", Err: ErrInvalid}}
 		}
-		now := s.now()
-		queued, err := s.db.RequestAddressChange(ctx, sub.ID, addr, s.mailLimit(now), func(sub store.Subscriber) ([]store.OutboxMessage, error) {
-			m, err := s.composeAddressChange(sub, now)
-			if err != nil {
-				return nil, err
-			}
-			return []store.OutboxMessage{m}, nil
-		})
+		queued, err := s.requestAddressChange(ctx, sub.ID, addr)
 		if err != nil {
 			return err
 		}
-		if !queued {
+		if queued == 0 {
 			return ErrTooManyLinks
 		}
 		s.enqueued(store.KindAddressChange, 1)
 		return nil
 	}
 	return ErrInvalid
+}
+
+// requestAddressChange records addr as subscriberID's pending address
+// under a fresh nonce and queues the link that confirms it, sent to addr,
+// unless the subscriber had too many links this hour; it returns how many
+// messages it queued. A later request replaces an earlier one, whose link
+// then stops working, also when the limit holds the new link back.
+func (s *Service) requestAddressChange(ctx context.Context, subscriberID int64, addr string) (int, error) {
+	nonce, err := addressNonce()
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	queued := 0
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		queued = 0
+		sub, err := tx.SetPendingAddress(subscriberID, addr, nonce)
+		if err != nil {
+			return err
+		}
+		queued, _, err = s.queueLink(tx, sub, now, func() (store.OutboxMessage, error) { return s.composeAddressChange(sub, now) })
+		return err
+	})
+	return queued, err
+}
+
+// addressNonce is a fresh positive nonce naming one address-change
+// request, so the link of an earlier request stops working.
+func addressNonce() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("alerts: address change nonce: %w", err)
+	}
+	nonce := int64(binary.BigEndian.Uint64(b[:]) >> 1)
+	if nonce == 0 {
+		nonce = 1
+	}
+	return nonce, nil
 }
 
 // PendingAddressChange returns the subscriber whose change of address a
@@ -174,7 +214,20 @@ func (s *Service) ChangeAddress(ctx context.Context, token string) (AddressChang
 	if err != nil {
 		return AddressChange{}, err
 	}
-	sub, err := s.db.ConfirmAddressChange(ctx, t.Subject, t.Aux)
+	var sub store.Subscriber
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Checked again inside the transaction: a later request may have
+		// replaced this one since.
+		cur, err := tx.Subscriber(t.Subject)
+		if err != nil {
+			return err
+		}
+		if cur.PendingAddress == "" || cur.PendingNonce != t.Aux {
+			return ErrLinkGone
+		}
+		sub, err = tx.AdoptPendingAddress(t.Subject)
+		return err
+	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return AddressChange{}, ErrLinkGone

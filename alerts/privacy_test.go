@@ -7,13 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"herald/alerts/alertstest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 func TestExportAndErase(t *testing.T) {
 	f := newSubFixture(t, nil)
 	ana := f.subscribe("ana@example.org", store.Target{DepartmentID: f.home.ID}, "immediately")
-	f.subscribe("ana@example.org", store.Target{TopicID: f.budget.ID}, "weekly")
+	anaBudget := f.subscribe("ana@example.org", store.Target{TopicID: f.budget.ID}, "weekly")
 	other := f.subscribe("other@example.org", store.Target{DepartmentID: f.home.ID}, "immediately")
 	f.pull(f.src, traffickingEntry("r1", "Patrols against trafficking"))
 	if _, err := f.svc.ProcessPending(f.ctx); err != nil {
@@ -50,15 +52,17 @@ func TestExportAndErase(t *testing.T) {
 	if err := f.svc.EraseSubscriber(f.ctx, "ana@example.org"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second erasure: %v", err)
 	}
-	if rows := f.outbox("to_addr = ? OR subscriber_id = ?", "ana@example.org", ana.Subscriber.ID); len(rows) != 0 {
+	if rows := f.outbox(func(m alertstest.Message) bool {
+		return m.To == "ana@example.org" || m.SubscriberID == ana.Subscriber.ID
+	}); len(rows) != 0 {
 		t.Errorf("outbox rows left: %+v", rows)
 	}
-	var n int
-	f.db.SQL().QueryRow(`SELECT count(*) FROM subscriptions WHERE subscriber_id = ?`, ana.Subscriber.ID).Scan(&n)
-	if n != 0 {
-		t.Errorf("%d subscriptions left", n)
+	for _, id := range []int64{ana.Subscription.ID, anaBudget.Subscription.ID} {
+		if _, err := f.db.SubscriptionByID(f.ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("subscription %d left: %v", id, err)
+		}
 	}
-	if subs, _ := f.db.Subscriptions(f.ctx, other.Subscriber.ID); len(subs) != 1 || len(f.outbox("to_addr = ?", "other@example.org")) != 1 {
+	if subs, _ := f.db.Subscriptions(f.ctx, other.Subscriber.ID); len(subs) != 1 || len(f.outbox(func(m alertstest.Message) bool { return m.To == "other@example.org" })) != 1 {
 		t.Errorf("erasure touched another subscriber")
 	}
 }
@@ -80,13 +84,8 @@ func TestHousekeep(t *testing.T) {
 		To: "stays@example.org", Subject: "Welcome", Text: "hello", HTML: "<p>hello</p>"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.SQL().Exec(`UPDATE outbox SET status = 'sent', sent_at = created_at WHERE key = 'welcome:test'`); err != nil {
-		t.Fatal(err)
-	}
-	never, err := f.db.RequestSubscription(f.ctx, store.SubscriptionRequest{Address: "never@example.org", Target: store.Target{TopicID: f.immig.ID}, Frequency: "daily"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.Deliver(t, f.db, "welcome:test", store.StatusSent, "")
+	never := storetest.Request(t, f.db, "never@example.org", store.Target{TopicID: f.immig.ID}, "daily")
 	f.clock.Add(27 * 24 * time.Hour)
 	if _, err := f.db.EndSubscriptions(f.ctx, store.EndFilter{SubscriberID: recent.Subscriber.ID}); err != nil {
 		t.Fatal(err)
@@ -99,7 +98,7 @@ func TestHousekeep(t *testing.T) {
 	if rep.ExpiredPending != 1 || rep.Erased != 2 || rep.PurgedBodies != 1 {
 		t.Errorf("report %+v; want the expired request, two erasures and one purged body", rep)
 	}
-	if rows := f.outbox("key = 'welcome:test'"); len(rows) != 1 || rows[0].Text != "" || rows[0].HTML != "" {
+	if rows := f.outbox(func(m alertstest.Message) bool { return m.Key == "welcome:test" }); len(rows) != 1 || rows[0].Text != "" || rows[0].HTML != "" {
 		t.Errorf("sent body not purged: %+v", rows)
 	}
 	for addr, want := range map[string]bool{"left@example.org": false, "never@example.org": false, "recent@example.org": true, "stays@example.org": true} {

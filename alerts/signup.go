@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"herald/alerts/address"
 	"herald/store"
@@ -141,26 +142,69 @@ func (s *Service) CheckRequest(ctx context.Context, email, topic, department, fr
 func (s *Service) RequestSubscription(ctx context.Context, req Request) {
 	s.subBackground(ctx, "subscription request", func(ctx context.Context) error {
 		now := s.now()
-		res, err := s.db.RequestSubscription(ctx, store.SubscriptionRequest{
-			Address: req.address, Target: req.target.Target, Frequency: req.frequency,
-			Limit: s.mailLimit(now),
-			Compose: func(sub store.Subscriber, p store.Subscription) ([]store.OutboxMessage, error) {
-				m, err := s.composeConfirm(sub, p, now)
-				if err != nil {
-					return nil, err
-				}
-				return []store.OutboxMessage{m}, nil
-			},
+		var sub store.Subscriber
+		queued, limited := 0, false
+		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			var p store.Subscription
+			var err error
+			if sub, p, err = requestPending(tx, req.address, req.target.Target, req.frequency); err != nil {
+				return err
+			}
+			queued, limited, err = s.queueLink(tx, sub, now, func() (store.OutboxMessage, error) { return s.composeConfirm(sub, p, now) })
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		if res.Limited {
-			s.log.Warn("alerts: confirmation not sent: the address reached its hourly limit", slog.Int64("subscriber_id", res.Subscriber.ID))
+		if limited {
+			s.log.Warn("alerts: confirmation not sent: the address reached its hourly limit", slog.Int64("subscriber_id", sub.ID))
 		}
-		s.enqueued(store.KindConfirm, res.Queued)
+		s.enqueued(store.KindConfirm, queued)
 		return nil
 	})
+}
+
+// requestPending records that someone asked to subscribe address to
+// target: it creates the subscriber if needed and a pending subscription,
+// or renews an identical one still pending, so asking again reuses it.
+// Known and unknown addresses take the same statements, so the time taken
+// does not tell them apart.
+func requestPending(tx *store.Tx, address string, target store.Target, frequency string) (store.Subscriber, store.Subscription, error) {
+	sub, err := tx.EnsureSubscriber(address)
+	if err != nil {
+		return sub, store.Subscription{}, err
+	}
+	p, err := tx.PendingSubscription(sub.ID, target, frequency)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		p, err = tx.AddSubscription(sub.ID, target, frequency)
+	case err == nil:
+		p, err = tx.RenewSubscription(p.ID)
+	}
+	return sub, p, err
+}
+
+// linkKinds are the messages a visitor's request sends to an address:
+// confirmations, magic links and address-change links.
+func linkKinds() []string {
+	return []string{store.KindConfirm, store.KindManage, store.KindAddressChange}
+}
+
+// queueLink queues the message compose makes for sub, in tx, unless sub
+// has had its hourly allowance of linkKinds messages at now (limited). The
+// count lives in the outbox, so the limit survives restarts. It returns
+// how many messages were new to the outbox.
+func (s *Service) queueLink(tx *store.Tx, sub store.Subscriber, now time.Time, compose func() (store.OutboxMessage, error)) (queued int, limited bool, err error) {
+	n, err := tx.CountMail(sub.ID, linkKinds(), now.Add(-time.Hour))
+	if err != nil || n >= s.cfg.ConfirmPerHour {
+		return 0, err == nil, err
+	}
+	m, err := compose()
+	if err != nil {
+		return 0, false, err
+	}
+	queued, err = tx.Enqueue(m)
+	return queued, false, err
 }
 
 // PendingSubscription returns the subscription a confirmation link names,
@@ -181,7 +225,16 @@ func (s *Service) PendingSubscription(ctx context.Context, token string) (store.
 
 // Confirmation is what confirming a subscription did.
 type Confirmation struct {
-	store.ConfirmResult
+	Subscriber   store.Subscriber
+	Subscription store.Subscription
+	// Replaced is the active subscription to the same target that the
+	// confirmed one replaced (a change of frequency), if any.
+	Replaced *store.Subscription
+	// AlreadyActive: nothing changed, the subscription (or an identical
+	// one) was already active.
+	AlreadyActive bool
+	// Queued is how many messages (the welcome) were added to the outbox.
+	Queued int
 	// ManageURL is a fresh link to the subscriber's manage page.
 	ManageURL string
 }
@@ -195,19 +248,75 @@ func (s *Service) Confirm(ctx context.Context, token string) (Confirmation, erro
 		return Confirmation{}, err
 	}
 	now := s.now()
-	res, err := s.db.ConfirmSubscription(ctx, t.Subject, func(res store.ConfirmResult) ([]store.OutboxMessage, error) {
-		m, err := s.composeWelcome(res, now)
-		if err != nil {
-			return nil, err
-		}
-		return []store.OutboxMessage{m}, nil
+	var res Confirmation
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = s.confirm(tx, t.Subject, now)
+		return err
 	})
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSubscriptionEnded) {
-		return Confirmation{}, ErrLinkGone
-	}
 	if err != nil {
 		return Confirmation{}, err
 	}
 	s.enqueued(store.KindWelcome, res.Queued)
-	return Confirmation{ConfirmResult: res, ManageURL: s.manageURL(res.Subscriber.ID, now)}, nil
+	res.ManageURL = s.manageURL(res.Subscriber.ID, now)
+	return res, nil
+}
+
+// confirm activates pending subscription id in tx, ending any active
+// subscription of the same subscriber to the same target (a change of
+// frequency), and queues the welcome in the same transaction, so the
+// change and its message are recorded together or not at all. A
+// subscription that is gone or has ended is ErrLinkGone.
+func (s *Service) confirm(tx *store.Tx, id int64, now time.Time) (Confirmation, error) {
+	var res Confirmation
+	p, err := tx.Subscription(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return res, ErrLinkGone
+	}
+	if err != nil {
+		return res, err
+	}
+	switch p.Status {
+	case store.SubscriptionEnded:
+		return res, ErrLinkGone
+	case store.SubscriptionActive:
+		res.Subscription, res.AlreadyActive = p, true
+		res.Subscriber, err = tx.Subscriber(p.SubscriberID)
+		return res, err
+	}
+	old, err := tx.ActiveSubscription(p.SubscriberID, p.Target())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return res, err
+	case old.Frequency == p.Frequency:
+		// Same wish twice: keep the older subscription, drop this one.
+		if _, err := tx.SetSubscriptionStatus(p.ID, store.SubscriptionEnded); err != nil {
+			return res, err
+		}
+		res.Subscription, res.AlreadyActive = old, true
+		res.Subscriber, err = tx.Subscriber(p.SubscriberID)
+		return res, err
+	default:
+		ended, err := tx.SetSubscriptionStatus(old.ID, store.SubscriptionEnded)
+		if err != nil {
+			return res, err
+		}
+		res.Replaced = &ended
+	}
+	if res.Subscription, err = tx.SetSubscriptionStatus(p.ID, store.SubscriptionActive); err != nil {
+		return res, err
+	}
+	if err := tx.MarkSubscriberConfirmed(p.SubscriberID); err != nil {
+		return res, err
+	}
+	if res.Subscriber, err = tx.Subscriber(p.SubscriberID); err != nil {
+		return res, err
+	}
+	m, err := s.composeWelcome(res, now)
+	if err != nil {
+		return res, err
+	}
+	res.Queued, err = tx.Enqueue(m)
+	return res, err
 }

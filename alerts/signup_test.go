@@ -2,11 +2,14 @@ package alerts_test
 
 import (
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
 	"herald/alerts"
+	"herald/alerts/alertstest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // The pages (package web) choose their words and status from what the
@@ -69,11 +72,7 @@ func TestCheckRequestProblems(t *testing.T) {
 
 func TestLinkErrors(t *testing.T) {
 	f := newSubFixture(t, nil)
-	pending, err := f.db.RequestSubscription(f.ctx, store.SubscriptionRequest{Address: "ana@example.org",
-		Target: store.Target{TopicID: f.immig.ID}, Frequency: "daily"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pending := storetest.Request(t, f.db, "ana@example.org", store.Target{TopicID: f.immig.ID}, "daily")
 	confirm := f.keys.Sign(alerts.Token{Purpose: alerts.PurposeConfirm, Subject: pending.Subscription.ID, Expires: f.clock.Now().Add(alerts.ConfirmTTL)})
 	expired := f.keys.Sign(alerts.Token{Purpose: alerts.PurposeConfirm, Subject: pending.Subscription.ID, Expires: f.clock.Now()})
 	manage := f.keys.Sign(alerts.Token{Purpose: alerts.PurposeManage, Subject: pending.Subscriber.ID, Expires: f.clock.Now().Add(alerts.ManageTTL)})
@@ -161,5 +160,85 @@ func TestManageActionErrors(t *testing.T) {
 	}
 	if _, err := f.svc.ChangeAddress(f.ctx, link); !errors.Is(err, alerts.ErrAddressTaken) {
 		t.Errorf("change to a taken address: %v, want ErrAddressTaken", err)
+	}
+}
+
+// confirmToken is the token in the confirmation link of an email.
+func confirmToken(t *testing.T, text string) string {
+	t.Helper()
+	u, err := url.Parse(subLink(t, text, "/subscribe/confirm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("token")
+}
+
+func TestSubscriptionLifecycle(t *testing.T) {
+	f := newSubFixture(t, func(c *alerts.Config) { c.ConfirmPerHour = 2 })
+	request := func(freq string) {
+		t.Helper()
+		req, err := f.svc.CheckRequest(f.ctx, "ana@example.org", "", "home-office", freq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.svc.RequestSubscription(f.ctx, req)
+		f.svc.Wait()
+	}
+	for range 3 {
+		request("daily")
+	}
+	confirms := f.outbox(alertstest.Kind(store.KindConfirm))
+	if len(confirms) != 2 {
+		t.Fatalf("%d confirmations queued, want 2 (the third was over the limit)", len(confirms))
+	}
+	first := confirmToken(t, confirms[0].Text)
+	p1, err := f.svc.PendingSubscription(f.ctx, first)
+	if err != nil || p1.Status != store.SubscriptionPending {
+		t.Fatalf("pending: %+v, %v", p1, err)
+	}
+	if p2, err := f.svc.PendingSubscription(f.ctx, confirmToken(t, confirms[1].Text)); err != nil || p2.ID != p1.ID {
+		t.Fatalf("a repeated request should reuse the pending subscription: %+v, %v", p2, err)
+	}
+
+	res, err := f.svc.Confirm(f.ctx, first)
+	if err != nil || res.Subscription.Status != store.SubscriptionActive || res.AlreadyActive || res.Subscriber.ConfirmedAt.IsZero() || res.Queued != 1 {
+		t.Fatalf("confirm: %+v, %v", res, err)
+	}
+	if res, err = f.svc.Confirm(f.ctx, first); err != nil || !res.AlreadyActive || res.Queued != 0 {
+		t.Fatalf("second confirm: %+v, %v", res, err)
+	}
+	// Another frequency for the same department replaces it on confirmation
+	// (once the hourly limit allows another link).
+	f.clock.Add(time.Hour + time.Minute)
+	request("weekly")
+	confirms = f.outbox(alertstest.Kind(store.KindConfirm))
+	res, err = f.svc.Confirm(f.ctx, confirmToken(t, confirms[len(confirms)-1].Text))
+	if err != nil || res.Replaced == nil || res.Replaced.ID != p1.ID || res.Replaced.Status != store.SubscriptionEnded {
+		t.Fatalf("replace: %+v, %v", res, err)
+	}
+	subs, _ := f.db.Subscriptions(f.ctx, res.Subscriber.ID)
+	if len(subs) != 1 || subs[0].Frequency != "weekly" || subs[0].Name != "Home Office" || subs[0].Kind != "department" {
+		t.Fatalf("subscriptions: %+v", subs)
+	}
+	if _, err := f.svc.Confirm(f.ctx, first); !errors.Is(err, alerts.ErrLinkGone) {
+		t.Errorf("confirming a replaced subscription: %v, want ErrLinkGone", err)
+	}
+	// The same wish twice keeps the older subscription and drops the new one.
+	request("weekly")
+	confirms = f.outbox(alertstest.Kind(store.KindConfirm))
+	dup := confirmToken(t, confirms[len(confirms)-1].Text)
+	res, err = f.svc.Confirm(f.ctx, dup)
+	if err != nil || !res.AlreadyActive || res.Subscription.ID != subs[0].ID || res.Queued != 0 {
+		t.Fatalf("same wish twice: %+v, %v", res, err)
+	}
+	if _, err := f.svc.PendingSubscription(f.ctx, dup); !errors.Is(err, alerts.ErrLinkGone) {
+		t.Errorf("the duplicate request is still pending: %v", err)
+	}
+	unknown := f.keys.Sign(alerts.Token{Purpose: alerts.PurposeConfirm, Subject: 9999, Expires: f.clock.Now().Add(time.Hour)})
+	if _, err := f.svc.Confirm(f.ctx, unknown); !errors.Is(err, alerts.ErrLinkGone) {
+		t.Errorf("unknown subscription: %v, want ErrLinkGone", err)
+	}
+	if n := len(f.outbox(alertstest.Kind(store.KindWelcome))); n != 2 {
+		t.Errorf("%d welcome messages, want one per subscription made active", n)
 	}
 }

@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"herald/alerts/alertstest"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/templates"
 )
 
@@ -19,7 +19,7 @@ type subFixture struct {
 	t        *testing.T
 	ctx      context.Context
 	db       *store.DB
-	clock    *alertstest.Clock
+	clock    *storetest.Clock
 	svc      *alerts.Service
 	keys     alerts.Keys
 	src      store.Source
@@ -44,14 +44,9 @@ const subBase = alertstest.BaseURL
 func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	clock := alertstest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	db.Now = clock.Now
+	db, clock := storetest.Open(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	f := &subFixture{t: t, ctx: ctx, db: db, clock: clock}
+	var err error
 	if f.home, err = db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,18 +104,18 @@ func (f *subFixture) pull(src store.Source, entries ...store.Entry) store.PullRe
 
 // subscribe creates an active subscription the way a confirmed sign-up
 // leaves it.
-func (f *subFixture) subscribe(addr string, target store.Target, freq string) store.ConfirmResult {
+func (f *subFixture) subscribe(addr string, target store.Target, freq string) storetest.Subscription {
 	f.t.Helper()
-	return alertstest.Subscribe(f.t, f.db, addr, target, freq)
+	return storetest.Subscribe(f.t, f.db, addr, target, freq)
 }
 
 // subOutboxRow is an outbox row as tests look at it.
 type subOutboxRow = alertstest.Message
 
-// outbox returns the outbox rows matching where (SQL, with args).
-func (f *subFixture) outbox(where string, args ...any) []subOutboxRow {
+// outbox returns the outbox rows keep picks (nil: all).
+func (f *subFixture) outbox(keep alertstest.Filter) []subOutboxRow {
 	f.t.Helper()
-	return alertstest.Outbox(f.t, f.db, where, args...)
+	return alertstest.Outbox(f.t, f.db, keep)
 }
 
 // subLinks returns the links to Herald in a text body that contain part.

@@ -206,7 +206,7 @@ func (k Keys) Verify(s string, now time.Time, purposes ...Purpose) (Token, error
 
 // frequencyCode numbers frequencies for PurposeUnsubscribeAll's Aux.
 func frequencyCode(f string) int64 {
-	for i, v := range store.Frequencies {
+	for i, v := range store.Frequencies() {
 		if v == f {
 			return int64(i + 1)
 		}
@@ -219,8 +219,9 @@ func frequencyOfCode(c int64) (string, bool) {
 	if c == 0 {
 		return "", true
 	}
-	if c < 0 || c > int64(len(store.Frequencies)) {
+	freqs := store.Frequencies()
+	if c < 0 || c > int64(len(freqs)) {
 		return "", false
 	}
-	return store.Frequencies[c-1], true
+	return freqs[c-1], true
 }

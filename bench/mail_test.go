@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"herald/alerts/smtptest"
 	"herald/cmd/herald/harness"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // BenchmarkDigestFanout sends a daily digest to 100,000 subscribers with
@@ -118,10 +118,7 @@ func sumMatches(re *regexp.Regexp, s string) int {
 func insertSubscribers(b *testing.B, dbPath string, n, topics int) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbPath)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.OpenFile(b, dbPath, storetest.NewClock(time.Now().Add(-30*24*time.Hour)))
 	defer db.Close()
 	ids := map[string]int64{}
 	ts, err := db.Topics(ctx, false)
@@ -132,34 +129,14 @@ func insertSubscribers(b *testing.B, dbPath string, n, topics int) {
 		ids[t.Slug] = t.ID
 	}
 	rng := rand.New(rand.NewPCG(3, 5))
-	then := store.FormatTime(time.Now().Add(-30 * 24 * time.Hour))
-	err = db.Tx(ctx, func(tx *sql.Tx) error {
-		sub, err := tx.PrepareContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES (?, ?, ?)`)
-		if err != nil {
-			return err
+	var wishes []storetest.Wish
+	for i := range n {
+		for range 1 + rng.IntN(3) {
+			wishes = append(wishes, storetest.Wish{Address: fmt.Sprintf("reader%d@example.net", i),
+				Target: store.Target{TopicID: ids[fmt.Sprintf("topic-%03d", rng.IntN(topics))]}, Frequency: store.FrequencyDaily})
 		}
-		follow, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO subscriptions
-			(subscriber_id, topic_id, frequency, status, created_at, confirmed_at) VALUES (?, ?, 'daily', 'active', ?, ?)`)
-		if err != nil {
-			return err
-		}
-		for i := range n {
-			res, err := sub.ExecContext(ctx, fmt.Sprintf("reader%d@example.net", i), then, then)
-			if err != nil {
-				return err
-			}
-			id, _ := res.LastInsertId()
-			for range 1 + rng.IntN(3) {
-				if _, err := follow.ExecContext(ctx, id, ids[fmt.Sprintf("topic-%03d", rng.IntN(topics))], then, then); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
 	}
+	storetest.SubscribeMany(b, db, wishes)
 }
 
 // BenchmarkImmediateAlerts measures how long 10,000 subscribers wait for

@@ -299,6 +299,22 @@ func (db *DB) CompleteAlertBatch(ctx context.Context, msgs []OutboxMessage, done
 	return n, nil
 }
 
+// MarkAlertPending asks for release id's immediate alert to be sent again
+// at its current version: the subscribers who already have it get nothing
+// more, since the outbox keys are per version, so it reaches only those a
+// crash or a restored backup left out. It fails with ErrNotFound for an
+// unknown release.
+func (db *DB) MarkAlertPending(ctx context.Context, id int64) error {
+	res, err := db.db.ExecContext(ctx, `UPDATE releases SET alert_pending = 1 WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: mark alert of release %d pending: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: mark alert of release %d pending: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // Digest run statuses.
 const (
 	DigestRunning = "running"

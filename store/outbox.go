@@ -40,6 +40,8 @@ type OutboxMessage struct {
 	LastError      string    `json:"last_error,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	SentAt         time.Time `json:"sent_at,omitzero"`
+	// Purged: the bodies were deleted some time after delivery.
+	Purged bool `json:"-"`
 }
 
 // Outbox statuses.
@@ -113,4 +115,32 @@ func insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxM
 		}
 	}
 	return n, nil
+}
+
+// OutboxMessages returns up to limit outbox rows with ids above after,
+// bodies included, in the order they were queued: a page of the whole
+// outbox, for tests and for copying the outbox elsewhere.
+func (db *DB) OutboxMessages(ctx context.Context, after int64, limit int) ([]OutboxMessage, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT id, key, kind, subscriber_id, to_addr, subject, text_body, html_body, unsubscribe_url,
+		message_id, status, attempts, next_attempt_at, last_error, created_at, sent_at, purged
+		FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox messages: %w", err)
+	}
+	defer rows.Close()
+	out := []OutboxMessage{}
+	for rows.Next() {
+		var m OutboxMessage
+		var next, created, sent string
+		if err := rows.Scan(&m.ID, &m.Key, &m.Kind, &m.SubscriberID, &m.To, &m.Subject, &m.Text, &m.HTML, &m.UnsubscribeURL,
+			&m.MessageID, &m.Status, &m.Attempts, &next, &m.LastError, &created, &sent, &m.Purged); err != nil {
+			return nil, fmt.Errorf("store: outbox messages: %w", err)
+		}
+		m.NextAttemptAt, m.CreatedAt, m.SentAt = parseTime(next), parseTime(created), parseTime(sent)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: outbox messages: %w", err)
+	}
+	return out, nil
 }

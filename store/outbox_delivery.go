@@ -617,6 +617,30 @@ func (db *DB) RetryMessage(ctx context.Context, id int64) error {
 	return nil
 }
 
+// ResendMessage puts a sent message back in the queue, due now, as if
+// its sending had been cut short by a crash: it goes again with the same
+// Message-ID, so a receiver that kept the first copy can drop the second.
+// It returns ErrNotFound for an unknown id and an error wrapping
+// ErrConflict when the message is not sent or its body has been purged.
+func (db *DB) ResendMessage(ctx context.Context, id int64) error {
+	res, err := db.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = ?, claim_token = '`+noClaim+`'
+		WHERE id = ? AND status = 'sent' AND purged = 0`, fmtTime(db.Now()), id)
+	if err != nil {
+		return fmt.Errorf("store: resend message %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var exists bool
+	if err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("store: resend message %d: %w", id, err)
+	}
+	if !exists {
+		return ErrNotFound
+	}
+	return fmt.Errorf("store: resend message %d: not sent, or its body was purged: %w", id, ErrConflict)
+}
+
 // PurgeBodies blanks the bodies and unsubscribe links of settled messages
 // (sent, failed, suppressed) created before before, keeping the record of
 // what was sent to whom and when. It works in small transactions so a

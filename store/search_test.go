@@ -2,25 +2,20 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 func searchFixture(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db, clock := storetest.Open(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	now := clock.Now()
 	for _, d := range []store.Department{{Slug: "home-office", Name: "Home Office"}, {Slug: "treasury", Name: "Treasury"}} {
 		if _, err := db.UpsertDepartment(ctx, d); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,8 +20,11 @@ const (
 	FormatGovUKSearch = "govuk-search"
 )
 
-// Formats lists the accepted values of Source.Format.
-var Formats = []string{FormatAuto, FormatAtom, FormatRSS, FormatJSONFeed, FormatGovUKSearch}
+// Formats returns the accepted values of Source.Format, in a fresh slice
+// the caller may keep or change.
+func Formats() []string {
+	return []string{FormatAuto, FormatAtom, FormatRSS, FormatJSONFeed, FormatGovUKSearch}
+}
 
 // Source is one publisher feed Herald pulls, with its fetch state.
 type Source struct {
@@ -56,12 +60,8 @@ func (s Source) Problems() []string {
 	if s.DepartmentSlug == "" {
 		out = append(out, "department is empty")
 	}
-	ok := false
-	for _, f := range Formats {
-		ok = ok || s.Format == f
-	}
-	if !ok {
-		out = append(out, fmt.Sprintf("format %q is not one of %s", s.Format, strings.Join(Formats, ", ")))
+	if formats := Formats(); !slices.Contains(formats, s.Format) {
+		out = append(out, fmt.Sprintf("format %q is not one of %s", s.Format, strings.Join(formats, ", ")))
 	}
 	return out
 }

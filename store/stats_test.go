@@ -20,19 +20,20 @@ func TestDashboardCountsDaysInTheSiteZone(t *testing.T) {
 	}
 	// Three pulls: 23:30 UTC on 28 Feb and 00:30 UTC on 1 Mar are two days in
 	// London (UTC+0 in winter); 09:00 on 2 Mar is today.
+	today := *now
 	for i, at := range []time.Time{
 		time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC),
 		time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC),
 		time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC),
-		*now,
+		today,
 	} {
-		db.Now = func() time.Time { return at }
+		*now = at
 		entries := []store.Entry{{GUID: fmt.Sprint("g", i), Link: "https://example.org/x", Title: fmt.Sprint("Release ", i), Published: at}}
 		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db.Now = func() time.Time { return *now }
+	*now = today
 	_, err = db.EnqueueEmails(ctx, []store.OutboxMessage{
 		{Key: "k1", Kind: store.KindConfirm, To: "a@example.org", Subject: "s"},
 		{Key: "k2", Kind: store.KindConfirm, To: "b@example.org", Subject: "s"},

@@ -32,13 +32,24 @@ var migrations embed.FS
 // DB is Herald's store. It is safe for concurrent use.
 type DB struct {
 	db *sql.DB
-	// Now is the store's clock; tests replace it to travel in time.
+	// Now is the store's clock: every time the store records comes from
+	// it. Set it with WithClock when opening; changing it while the store
+	// is in use races with every method.
 	Now func() time.Time
+}
+
+// Option changes how Open sets up a store.
+type Option func(*DB)
+
+// WithClock makes now the store's clock, in place of time.Now: tests use
+// it to travel in time.
+func WithClock(now func() time.Time) Option {
+	return func(db *DB) { db.Now = now }
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
 // any migrations it has not seen yet, each in its own transaction.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("store: database path is empty")
 	}
@@ -60,6 +71,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db := &DB{db: sdb, Now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		sdb.Close()
 		return nil, err

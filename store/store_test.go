@@ -16,13 +16,12 @@ import (
 // openTest opens a fresh database file with a clock the test controls.
 func openTest(t *testing.T) (*store.DB, *time.Time) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
 	return db, &now
 }
 

@@ -11,23 +11,17 @@ import (
 
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
-func subActive(t *testing.T, db *store.DB, addr string, target store.Target, freq string) store.ConfirmResult {
+func subActive(t *testing.T, db *store.DB, addr string, target store.Target, freq string) storetest.Subscription {
 	t.Helper()
-	ctx := context.Background()
-	req, err := db.RequestSubscription(ctx, store.SubscriptionRequest{Address: addr, Target: target, Frequency: freq})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.ConfirmSubscription(ctx, req.Subscription.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return storetest.Subscribe(t, db, addr, target, freq)
 }
 
-func TestSubscriptionLifecycle(t *testing.T) {
+// TestSubscriptionRecords holds the transaction steps the subscription
+// side builds its state changes from (alerts tests the decisions).
+func TestSubscriptionRecords(t *testing.T) {
 	ctx := context.Background()
 	db, now := openTest(t)
 	dept, err := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
@@ -35,62 +29,101 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := store.Target{DepartmentID: dept.ID}
-	composed := 0
-	compose := func(s store.Subscriber, p store.Subscription) ([]store.OutboxMessage, error) {
-		composed++
-		return []store.OutboxMessage{{Key: fmt.Sprintf("confirm:%d:%d", s.ID, composed), Kind: store.KindConfirm, SubscriberID: s.ID, To: s.Address}}, nil
-	}
-	limit := store.MailLimit{Max: 2, Since: now.Add(-time.Hour)}
-	var first store.SubscriptionRequestResult
-	for i := range 3 {
-		res, err := db.RequestSubscription(ctx, store.SubscriptionRequest{Address: "ana@example.org", Target: target, Frequency: "daily", Limit: limit, Compose: compose})
-		if err != nil {
-			t.Fatal(err)
+	var first store.Subscription
+	var ana store.Subscriber
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if ana, err = tx.EnsureSubscriber("ana@example.org"); err != nil {
+			return err
 		}
-		if i == 0 {
-			first = res
+		if again, err := tx.EnsureSubscriber("ana@example.org"); err != nil || again.ID != ana.ID {
+			t.Errorf("a known address made a second subscriber: %+v, %v", again, err)
 		}
-		if res.Subscriber.Address != "ana@example.org" || res.Subscription.ID != first.Subscription.ID || res.Subscription.Status != store.SubscriptionPending {
-			t.Fatalf("request %d: %+v (a repeated request should reuse the pending subscription)", i, res)
+		if _, err := tx.PendingSubscription(ana.ID, target, "daily"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("pending before any request: %v", err)
 		}
-		if wantLimited := i == 2; res.Limited != wantLimited || (res.Queued == 1) == wantLimited {
-			t.Fatalf("request %d: limited %v queued %d", i, res.Limited, res.Queued)
+		if first, err = tx.AddSubscription(ana.ID, target, "daily"); err != nil {
+			return err
 		}
-	}
-	if composed != 2 {
-		t.Errorf("composed %d messages, want 2 (the third was over the limit)", composed)
-	}
-
-	res, err := db.ConfirmSubscription(ctx, first.Subscription.ID, nil)
-	if err != nil || res.Subscription.Status != store.SubscriptionActive || res.AlreadyActive || res.Subscriber.ConfirmedAt.IsZero() {
-		t.Fatalf("confirm: %+v, %v", res, err)
-	}
-	if res, err = db.ConfirmSubscription(ctx, first.Subscription.ID, nil); err != nil || !res.AlreadyActive {
-		t.Fatalf("second confirm: %+v, %v", res, err)
-	}
-	// Another frequency for the same department replaces it on confirmation.
-	weekly, err := db.RequestSubscription(ctx, store.SubscriptionRequest{Address: "ana@example.org", Target: target, Frequency: "weekly"})
+		if p, err := tx.PendingSubscription(ana.ID, target, "daily"); err != nil || p.ID != first.ID || p.Status != store.SubscriptionPending {
+			t.Errorf("pending: %+v, %v", p, err)
+		}
+		if _, err := tx.PendingSubscription(ana.ID, target, "weekly"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("pending at another frequency: %v", err)
+		}
+		_, err = tx.Enqueue(store.OutboxMessage{Key: "confirm:1:a", Kind: store.KindConfirm, SubscriberID: ana.ID, To: ana.Address})
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = db.ConfirmSubscription(ctx, weekly.Subscription.ID, nil)
-	if err != nil || res.Replaced == nil || res.Replaced.ID != first.Subscription.ID {
-		t.Fatalf("replace: %+v, %v", res, err)
+	// A step that fails rolls back the whole transaction.
+	boom := errors.New("boom")
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Enqueue(store.OutboxMessage{Key: "confirm:1:b", Kind: store.KindConfirm, SubscriberID: ana.ID, To: ana.Address}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx returned %v, want fn's error", err)
 	}
-	subs, _ := db.Subscriptions(ctx, res.Subscriber.ID)
-	if len(subs) != 1 || subs[0].Frequency != "weekly" || subs[0].Name != "Home Office" || subs[0].Kind != "department" {
-		t.Fatalf("subscriptions: %+v", subs)
+	*now = now.Add(time.Minute)
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		n, err := tx.CountMail(ana.ID, []string{store.KindConfirm, store.KindManage}, now.Add(-time.Hour))
+		if err != nil || n != 1 {
+			t.Errorf("CountMail = %d, %v; want 1 (the rolled back message is not there)", n, err)
+		}
+		if n, _ := tx.CountMail(ana.ID, []string{store.KindConfirm}, *now); n != 0 {
+			t.Errorf("CountMail since now = %d", n)
+		}
+		renewed, err := tx.RenewSubscription(first.ID)
+		if err != nil || !renewed.CreatedAt.Equal(*now) {
+			t.Errorf("renewed: %+v, %v", renewed, err)
+		}
+		if _, err := tx.ActiveSubscription(ana.ID, target); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("active before confirmation: %v", err)
+		}
+		active, err := tx.SetSubscriptionStatus(first.ID, store.SubscriptionActive)
+		if err != nil || active.Status != store.SubscriptionActive || !active.ConfirmedAt.Equal(*now) {
+			t.Fatalf("activate: %+v, %v", active, err)
+		}
+		if err := tx.MarkSubscriberConfirmed(ana.ID); err != nil {
+			return err
+		}
+		if got, err := tx.ActiveSubscription(ana.ID, target); err != nil || got.ID != first.ID {
+			t.Errorf("active: %+v, %v", got, err)
+		}
+		if _, err := tx.SetSubscriptionStatus(first.ID, store.SubscriptionPending); err == nil {
+			t.Errorf("set back to pending")
+		}
+		if _, err := tx.SetSubscriptionStatus(9999, store.SubscriptionEnded); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown subscription: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, _ := db.SubscriberByID(ctx, ana.ID); !sub.ConfirmedAt.Equal(*now) {
+		t.Errorf("confirmed_at = %v, want %v", sub.ConfirmedAt, *now)
 	}
 	// The schema itself refuses a second active subscription to one target.
-	_, err = db.SQL().Exec(`INSERT INTO subscriptions (subscriber_id, department_id, frequency, status, created_at) VALUES (?, ?, 'daily', 'active', 'x')`,
-		res.Subscriber.ID, dept.ID)
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		second, err := tx.AddSubscription(ana.ID, target, "weekly")
+		if err != nil {
+			return err
+		}
+		_, err = tx.SetSubscriptionStatus(second.ID, store.SubscriptionActive)
+		return err
+	})
 	if err == nil {
 		t.Fatalf("two active subscriptions to one department were stored")
 	}
-	if _, err := db.ConfirmSubscription(ctx, first.Subscription.ID, nil); !errors.Is(err, store.ErrSubscriptionEnded) {
-		t.Errorf("confirming a replaced subscription: %v", err)
+	subs, _ := db.Subscriptions(ctx, ana.ID)
+	if len(subs) != 1 || subs[0].Frequency != "daily" || subs[0].Name != "Home Office" || subs[0].Kind != "department" {
+		t.Fatalf("subscriptions: %+v", subs)
 	}
-	if _, err := db.ChangeFrequency(ctx, res.Subscriber.ID+1, subs[0].ID, "daily"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.ChangeFrequency(ctx, ana.ID+1, subs[0].ID, "daily"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("changing another subscriber's subscription: %v", err)
 	}
 
@@ -102,12 +135,45 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if again, err := db.EndSubscriptions(ctx, store.EndFilter{SubscriptionID: subs[0].ID}); err != nil || len(again) != 0 {
 		t.Fatalf("ending twice: %+v, %v", again, err)
 	}
-	sub, _ := db.SubscriberByID(ctx, res.Subscriber.ID)
+	sub, _ := db.SubscriberByID(ctx, ana.ID)
 	if !sub.LastEndedAt.Equal(*now) {
 		t.Errorf("last_ended_at = %v, want %v", sub.LastEndedAt, *now)
 	}
-	if _, err := db.ConfirmSubscription(ctx, 9999, nil); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown subscription: %v", err)
+}
+
+func TestPendingAddress(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	ana := storetest.Subscribe(t, db, "ana@example.org", store.Target{DepartmentID: storetest.Department(t, db, "home-office", "Home Office").ID}, "daily")
+	ben := storetest.Request(t, db, "ben@example.org", store.Target{DepartmentID: ana.Subscription.DepartmentID}, "daily")
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.SetPendingAddress(9999, "x@example.org", 1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown subscriber: %v", err)
+		}
+		s, err := tx.SetPendingAddress(ana.Subscriber.ID, "ben@example.org", 7)
+		if err != nil || s.PendingAddress != "ben@example.org" || s.PendingNonce != 7 {
+			t.Fatalf("pending address: %+v, %v", s, err)
+		}
+		if _, err := tx.AdoptPendingAddress(ana.Subscriber.ID); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("adopting a taken address: %v, want ErrConflict", err)
+		}
+		if _, err := tx.SetPendingAddress(ana.Subscriber.ID, "anna@example.org", 8); err != nil {
+			return err
+		}
+		s, err = tx.AdoptPendingAddress(ana.Subscriber.ID)
+		if err != nil || s.Address != "anna@example.org" || s.PendingAddress != "" || s.PendingNonce != 0 {
+			t.Fatalf("adopt: %+v, %v", s, err)
+		}
+		if _, err := tx.AdoptPendingAddress(ana.Subscriber.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("adopting with nothing pending: %v, want ErrNotFound", err)
+		}
+		if s, err := tx.SubscriberByAddress("ben@example.org"); err != nil || s.ID != ben.Subscriber.ID {
+			t.Errorf("by address: %+v, %v", s, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -149,7 +215,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 				continue
 			}
 			used[tg] = true
-			freq := store.Frequencies[rng.IntN(3)]
+			freq := store.Frequencies()[rng.IntN(3)]
 			r := subActive(t, db, addr, tg, freq)
 			all = append(all, sub{r.Subscriber.ID, tg, freq})
 		}
@@ -164,7 +230,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 		{"many topics (one filtered scan)", topics, depts},
 	}
 	for _, tc := range tests {
-		for _, freq := range store.Frequencies {
+		for _, freq := range store.Frequencies() {
 			want := map[int64][]int64{}
 			for _, s := range all {
 				if s.freq == freq && (slices.Contains(tc.topics, s.target.TopicID) || slices.Contains(tc.depts, s.target.DepartmentID)) {

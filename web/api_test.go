@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"herald/store"
+	"herald/store/storetest"
 	"herald/web"
 	"herald/web/admin"
 )
@@ -428,11 +429,7 @@ func TestAPIOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failedID int64
-	if err := s.db.SQL().QueryRowContext(ctx, `UPDATE outbox SET status = 'failed', last_error = '550 5.1.1 no such user', attempts = 1
-		WHERE key = 'confirm:2:b' RETURNING id`).Scan(&failedID); err != nil {
-		t.Fatal(err)
-	}
+	failedID := storetest.Deliver(t, s.db, "confirm:2:b", store.StatusFailed, "550 5.1.1 no such user")
 
 	var st struct {
 		Counts        map[string]int `json:"counts"`

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"herald/store"
+	"herald/store/storetest"
 	"herald/templates"
 	"herald/web"
 )
@@ -389,8 +390,7 @@ func TestConsoleSubscribersAndOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id int64
-	s.db.SQL().QueryRowContext(ctx, `UPDATE outbox SET status = 'failed', last_error = '550 user unknown' RETURNING id`).Scan(&id)
+	id := storetest.Deliver(t, s.db, "k", store.StatusFailed, "550 user unknown")
 	page := s.get("/admin/outbox")
 	if !strings.Contains(page.body, "550 user unknown") || !regexp.MustCompile(`action="/admin/outbox/\d+/retry"`).MatchString(page.body) {
 		t.Errorf("outbox page:\n%s", excerptBody(page.body))

@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"herald/feeds/pull"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/templates"
 	plaintext "herald/templates/text"
 	"herald/web"
@@ -52,8 +52,10 @@ type site struct {
 type siteOption func(*siteConfig)
 
 type siteConfig struct {
-	cfg    web.Config
-	deps   web.Deps
+	cfg  web.Config
+	deps web.Deps
+	// clock is the store's; options may hand it to other parts.
+	clock  *storetest.Clock
 	live   bool
 	mounts func(t *testing.T, db *store.DB, deps *web.Deps, baseURL string)
 }
@@ -93,14 +95,8 @@ func (s *syncBuffer) String() string {
 
 func newSite(t *testing.T, opts ...siteOption) *site {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db, clock := storetest.Open(t, now)
 	seedSite(t, db, now)
 
 	s := &site{t: t, db: db, now: now, subs: admin.New(db), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
@@ -108,6 +104,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	c := siteConfig{
 		cfg: web.Config{BaseURL: "http://news.example.org", AdminTokens: []string{adminToken}, SiteName: "Herald",
 			TemplatesFS: templates.Embedded(), Location: london},
+		clock: clock,
 		deps: web.Deps{
 			Puller:          feedsPuller{pull.NewPuller(db, pull.Config{Timeout: 5 * time.Second, Guard: netguard.Guard{AllowPrivate: true}}, nil)},
 			Subscribers:     s.subs,

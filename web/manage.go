@@ -130,7 +130,7 @@ func (s *Server) renderManage(w http.ResponseWriter, r *http.Request, status int
 	p.CSRF = s.csrf.token(w, r)
 	p.Action = "/manage/" + r.PathValue("token")
 	p.Address, p.PendingAddress = sub.Address, sub.PendingAddress
-	p.Frequencies = store.Frequencies
+	p.Frequencies = store.Frequencies()
 	for _, x := range subs {
 		row := s.subscriptionRow(x)
 		row.Error = rowErr[x.ID]

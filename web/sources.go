@@ -139,7 +139,7 @@ func (s *Server) fillSourceForm(ctx context.Context, f *sourceForm) error {
 		return err
 	}
 	f.Formats = nil
-	for _, fm := range store.Formats {
+	for _, fm := range store.Formats() {
 		f.Formats = append(f.Formats, option{Value: fm, Label: fm, Selected: fm == f.Format})
 	}
 	return nil

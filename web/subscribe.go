@@ -118,7 +118,7 @@ func (p subscribePage) title() string {
 func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Frequencies: store.Frequencies,
+	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Frequencies: store.Frequencies(),
 		Frequency: q.Get("frequency")}
 	if !store.ValidFrequency(p.Frequency) {
 		p.Frequency = store.FrequencyImmediately
@@ -169,7 +169,7 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f := r.PostForm
 	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Email: strings.TrimSpace(f.Get("email")),
-		Frequency: f.Get("frequency"), Frequencies: store.Frequencies, Errors: admin.FieldErrors{}}
+		Frequency: f.Get("frequency"), Frequencies: store.Frequencies(), Errors: admin.FieldErrors{}}
 	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.Topic, p.Department, p.Frequency)
 	status, err := formProblems(err, p.Errors)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"herald/alerts"
 	"herald/alerts/address/addresstest"
+	"herald/alerts/alertstest"
 	"herald/store"
 	"herald/web"
 )
@@ -41,7 +42,7 @@ func TestSubscribeFormAddresses(t *testing.T) {
 	// Every confirmation went to a canonical address, and the spellings
 	// of one mailbox reached one subscriber.
 	subscriber := map[string]int64{}
-	for _, r := range f.outbox("kind = ?", store.KindConfirm) {
+	for _, r := range f.outbox(alertstest.Kind(store.KindConfirm)) {
 		if id, ok := subscriber[r.To]; ok && id != r.SubscriberID {
 			t.Errorf("%s is subscribers %d and %d", r.To, id, r.SubscriberID)
 		}

@@ -15,6 +15,7 @@ import (
 	"herald/alerts/alertstest"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/web"
 )
 
@@ -24,7 +25,7 @@ type subFixture struct {
 	*site
 	t        *testing.T
 	ctx      context.Context
-	clock    *alertstest.Clock
+	clock    *storetest.Clock
 	svc      *alerts.Service
 	keys     alerts.Keys
 	treasury store.Department
@@ -40,7 +41,7 @@ const subBase = alertstest.BaseURL
 // web configurations first.
 func newSubFixture(t *testing.T, mod func(*alerts.Config, *web.Config)) *subFixture {
 	t.Helper()
-	f := &subFixture{t: t, ctx: context.Background(), clock: alertstest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
+	f := &subFixture{t: t, ctx: context.Background()}
 	var err error
 	f.keys, err = alerts.NewKeys("test key number one, long enough")
 	if err != nil {
@@ -49,12 +50,12 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config, *web.Config)) *subFixt
 	london, _ := time.LoadLocation("Europe/London")
 	ac := alerts.Config{Location: london}
 	f.site = newSite(t, withoutAdmin(), func(c *siteConfig) {
+		f.clock = c.clock
 		c.cfg.BaseURL, c.cfg.Now = subBase, f.clock.Now
 		if mod != nil {
 			mod(&ac, &c.cfg)
 		}
 	}, withMounts(func(t *testing.T, db *store.DB, d *web.Deps, base string) {
-		db.Now = f.clock.Now
 		ctx := f.ctx
 		var err error
 		if f.traffick, err = db.TopicBySlug(ctx, "human-trafficking"); err != nil {
@@ -85,15 +86,15 @@ func (f *subFixture) server() *httptest.Server { return f.srv }
 
 // subscribe creates an active subscription the way a confirmed sign-up
 // leaves it.
-func (f *subFixture) subscribe(addr string, target store.Target, freq string) store.ConfirmResult {
+func (f *subFixture) subscribe(addr string, target store.Target, freq string) storetest.Subscription {
 	f.t.Helper()
-	return alertstest.Subscribe(f.t, f.db, addr, target, freq)
+	return storetest.Subscribe(f.t, f.db, addr, target, freq)
 }
 
-// outbox returns the outbox rows matching where (SQL, with args).
-func (f *subFixture) outbox(where string, args ...any) []alertstest.Message {
+// outbox returns the outbox rows keep picks (nil: all).
+func (f *subFixture) outbox(keep alertstest.Filter) []alertstest.Message {
 	f.t.Helper()
-	return alertstest.Outbox(f.t, f.db, where, args...)
+	return alertstest.Outbox(f.t, f.db, keep)
 }
 
 // subBrowser is a client with a cookie jar of its own that does not follow

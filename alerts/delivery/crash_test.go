@@ -183,17 +183,19 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 
 // crashHeld adds the rows a killed process left in sending to held.
 func crashHeld(db *store.DB, held map[int64]bool) error {
-	rows, err := db.SQL().Query(`SELECT id FROM outbox WHERE status = 'sending'`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+	for after := int64(0); ; {
+		page, err := db.OutboxMessages(context.Background(), after, 500)
+		if err != nil {
 			return err
 		}
-		held[id] = true
+		for _, m := range page {
+			if m.Status == store.StatusSending {
+				held[m.ID] = true
+			}
+			after = m.ID
+		}
+		if len(page) < 500 {
+			return nil
+		}
 	}
-	return rows.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -198,8 +199,19 @@ func TestDeliveryMessageFormat(t *testing.T) {
 // forceResend puts a sent row back in the queue, as if its sending had
 // been cut short by a crash.
 func forceResend(db *store.DB, key string) error {
-	_, err := db.SQL().Exec(`UPDATE outbox SET status = 'pending' WHERE key = ?`, key)
-	return err
+	ctx := context.Background()
+	for after := int64(0); ; {
+		page, err := db.OutboxMessages(ctx, after, 500)
+		if err != nil || len(page) == 0 {
+			return fmt.Errorf("no outbox row %q: %v", key, err)
+		}
+		for _, m := range page {
+			if m.Key == key {
+				return db.ResendMessage(ctx, m.ID)
+			}
+			after = m.ID
+		}
+	}
 }
 
 func TestDeliveryDKIMSignatureVerifies(t *testing.T) {

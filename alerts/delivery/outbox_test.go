@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/alerts/alertstest"
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
@@ -34,14 +35,13 @@ type deliveryFixture struct {
 
 func newDeliveryFixture(t *testing.T, opts smtptest.Options) *deliveryFixture {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
+	clock := &deliveryClock{}
+	clock.ns.Store(time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC).UnixNano())
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clock := &deliveryClock{}
-	clock.ns.Store(time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC).UnixNano())
-	db.Now = clock.now
 	return &deliveryFixture{t: t, db: db, srv: smtptest.Start(t, opts), clock: clock}
 }
 
@@ -522,9 +522,11 @@ func TestDeliveryRunPurgesOldBodies(t *testing.T) {
 		d.Run(ctx)
 	}()
 	purged := func() int {
-		var n int
-		if err := f.db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE purged = 1 AND text_body = '' AND html_body = ''`).Scan(&n); err != nil {
-			t.Fatal(err)
+		n := 0
+		for _, m := range alertstest.Outbox(t, f.db, nil) {
+			if m.Purged && m.Text == "" && m.HTML == "" {
+				n++
+			}
 		}
 		return n
 	}

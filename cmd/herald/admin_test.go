@@ -15,6 +15,7 @@ import (
 
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/web/admin"
 )
 
@@ -23,13 +24,8 @@ import (
 func adminTestDB(t *testing.T) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db, clock := storetest.Open(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	now := clock.Now()
 	if _, err := db.CreateDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"}); err != nil {
 		t.Fatal(err)
 	}

@@ -362,7 +362,8 @@ func fuzzField(r *rand.Rand, name string) string {
 	case "department", "departments":
 		return worldDepts[r.IntN(len(worldDepts))].Slug
 	case "format":
-		return store.Formats[r.IntN(len(store.Formats))]
+		formats := store.Formats()
+		return formats[r.IntN(len(formats))]
 	case "email", "address":
 		return w() + []string{"@example.org", "@EXAMPLE.org", "@example.org\r\nBcc: x@example.org", "@localhost"}[r.IntN(4)]
 	case "frequency":

@@ -3,7 +3,6 @@ package admin_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 	"herald/web/admin"
 )
 
@@ -19,13 +19,8 @@ import (
 func testService(t *testing.T) (*admin.Service, *store.DB) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db, clock := storetest.Open(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	now := clock.Now()
 	ops := admin.New(db)
 	if _, err := ops.CreateDepartment(ctx, admin.DepartmentInput{Slug: "home-office", Name: "Home Office"}); err != nil {
 		t.Fatal(err)

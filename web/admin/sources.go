@@ -17,7 +17,7 @@ type SourceInput struct {
 	URL string `json:"url"`
 	// Department is the slug of the department its releases belong to.
 	Department string `json:"department"`
-	// Format is one of store.Formats; empty means store.FormatAuto.
+	// Format is one of store.Formats(); empty means store.FormatAuto.
 	Format string `json:"format"`
 	// Enabled says whether the source is pulled on schedule; nil means
 	// yes for a new source and unchanged for an existing one.
@@ -48,8 +48,8 @@ func checkSource(in SourceInput, isNew bool, depts departmentSet) (store.Source,
 	if src.Format == "" {
 		src.Format = store.FormatAuto
 	}
-	if !slices.Contains(store.Formats, src.Format) {
-		fe.Add("format", "must be one of %s", strings.Join(store.Formats, ", "))
+	if formats := store.Formats(); !slices.Contains(formats, src.Format) {
+		fe.Add("format", "must be one of %s", strings.Join(formats, ", "))
 	}
 	checkSlug(fe, "department", src.DepartmentSlug)
 	if _, bad := fe["department"]; !bad {

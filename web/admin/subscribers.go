@@ -146,7 +146,7 @@ type SubscriptionInput struct {
 	Address    string `json:"address"`
 	Topic      string `json:"topic"`
 	Department string `json:"department"`
-	// Frequency is one of store.Frequencies; empty means immediately.
+	// Frequency is one of store.Frequencies(); empty means immediately.
 	Frequency string `json:"frequency"`
 }
 
@@ -210,7 +210,7 @@ func (im *Import) check(in SubscriptionInput) (SubscriptionInput, store.Target, 
 		out.Frequency = store.FrequencyImmediately
 	}
 	if !store.ValidFrequency(out.Frequency) {
-		fe.Add("frequency", "must be one of %s", strings.Join(store.Frequencies, ", "))
+		fe.Add("frequency", "must be one of %s", strings.Join(store.Frequencies(), ", "))
 	}
 	return out, target, fe.err()
 }
