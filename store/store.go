@@ -1,7 +1,8 @@
 // Package store owns Herald's domain types and every SQL statement: the
 // archive of departments, sources, topics and releases, and the state the
 // feeds and alerts sides keep about them. It talks to SQLite through the
-// pure-Go modernc.org/sqlite driver, so Herald builds as a static binary.
+// pure-Go modernc.org/sqlite driver, so Herald builds as a static binary,
+// or to PostgreSQL 13 or newer through pgx (see engine.go).
 package store
 
 import (
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -26,12 +29,15 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned when a write would break a uniqueness rule.
 var ErrConflict = errors.New("already exists")
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
 // DB is Herald's store. It is safe for concurrent use.
 type DB struct {
-	db *sql.DB
+	db     *sql.DB
+	engine Engine
+	// pool is the PostgreSQL connection pool under db; nil on SQLite.
+	pool *pgxpool.Pool
 	// Now is the store's clock: every time the store records comes from
 	// it. Set it with WithClock when opening; changing it while the store
 	// is in use races with every method.
@@ -47,12 +53,35 @@ func WithClock(now func() time.Time) Option {
 	return func(db *DB) { db.Now = now }
 }
 
-// Open opens (creating if needed) the SQLite database at path and applies
-// any migrations it has not seen yet, each in its own transaction.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	if path == "" {
+// Open opens the database and applies any migrations it has not seen
+// yet, each in its own transaction. database is a SQLite file path
+// (created if needed) or a postgres:// URL.
+func Open(ctx context.Context, database string, opts ...Option) (*DB, error) {
+	if database == "" {
 		return nil, errors.New("store: database path is empty")
 	}
+	db := &DB{Now: time.Now, engine: SQLite}
+	for _, o := range opts {
+		o(db)
+	}
+	var err error
+	if IsPostgresURL(database) {
+		db.engine = Postgres
+		db.db, db.pool, err = openPostgres(ctx, database)
+	} else {
+		db.db, err = openSQLite(ctx, database)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32768)"} {
 		q.Add("_pragma", p)
@@ -70,19 +99,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{db: sdb, Now: time.Now}
-	for _, o := range opts {
-		o(db)
-	}
-	if err := db.migrate(ctx); err != nil {
-		sdb.Close()
-		return nil, err
-	}
-	return db, nil
+	return sdb, nil
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+func (db *DB) Close() error {
+	err := db.db.Close()
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return err
+}
 
 // SQL exposes the underlying handle for packages' own tests and for the
 // readiness check; application code goes through DB's methods.
@@ -99,16 +126,17 @@ func (db *DB) migrate(ctx context.Context) error {
 		name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	dir := "migrations/" + string(db.engine) + "/"
+	names, err := fs.Glob(migrations, dir+"*.sql")
 	if err != nil {
 		return fmt.Errorf("store: list migrations: %w", err)
 	}
 	sort.Strings(names)
-	if err := checkNotNewer(ctx, db.db, names); err != nil {
+	if err := checkNotNewer(ctx, db.db, dir, names); err != nil {
 		return err
 	}
 	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
+		base := strings.TrimPrefix(name, dir)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, base).Scan(&n); err != nil {
@@ -136,10 +164,10 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // checkNotNewer refuses a database that a newer Herald has migrated:
 // migrations only go forward, and an older binary would misread it.
-func checkNotNewer(ctx context.Context, db *sql.DB, embedded []string) error {
+func checkNotNewer(ctx context.Context, db *sql.DB, dir string, embedded []string) error {
 	known := map[string]bool{}
 	for _, n := range embedded {
-		known[strings.TrimPrefix(n, "migrations/")] = true
+		known[strings.TrimPrefix(n, dir)] = true
 	}
 	rows, err := db.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
 	if err != nil {
@@ -158,10 +186,33 @@ func checkNotNewer(ctx context.Context, db *sql.DB, embedded []string) error {
 	return rows.Err()
 }
 
-// tx runs fn in one write transaction (BEGIN IMMEDIATE, from the DSN),
-// committing when fn returns nil.
+// tx runs fn in one write transaction, committing when fn returns nil.
+//
+// On SQLite it is BEGIN IMMEDIATE (from the DSN): one writer at a time,
+// so what fn reads stays true until it commits. PostgreSQL gives the same
+// guarantee with SERIALIZABLE isolation, at the price that a transaction
+// which raced another may be refused at any statement or at commit; fn
+// is then run again from the start, a few times, so fn must be safe to
+// repeat (it is: it only talks to tx).
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if db.engine == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.tryTx(ctx, opts, fn)
+		if err == nil || attempt == maxTxAttempts || !isSerialization(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * time.Millisecond)
+	}
+}
+
+// maxTxAttempts bounds how often a serialization failure is retried.
+const maxTxAttempts = 20
+
+func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -248,7 +299,16 @@ func isConflict(err error) bool {
 			return true
 		}
 	}
-	return false
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
+}
+
+// isSerialization reports whether PostgreSQL refused a transaction that
+// raced another (serialization_failure, deadlock_detected): running it
+// again is the remedy.
+func isSerialization(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
 // IsConflict reports whether err came from a uniqueness violation.

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Herald keeps its data in SQLite (a file path) or PostgreSQL (a
+// postgres:// URL) through one store API. The statements are written once,
+// in SQL both engines accept, with ? placeholders; where the engines
+// differ (full-text search, row locking, upserts of the migrations), the
+// code holds both statements side by side and picks by db.engine.
+
+// Engine names a database engine.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// minPostgres is the oldest PostgreSQL Herald runs on (server_version_num).
+const minPostgres = 130000
+
+// IsPostgresURL reports whether database names a PostgreSQL server rather
+// than a SQLite file.
+func IsPostgresURL(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// Redact returns database fit for logs and errors: a URL's password is
+// replaced by xxxxx; a path is returned as it is.
+func Redact(database string) string {
+	if !IsPostgresURL(database) {
+		return database
+	}
+	u, err := url.Parse(database)
+	if err != nil {
+		return "the configured postgres URL"
+	}
+	return u.Redacted()
+}
+
+// Engine returns the engine the store runs on.
+func (db *DB) Engine() Engine { return db.engine }
+
+// pick returns the statement for the store's engine.
+func (db *DB) pick(sqlite, postgres string) string {
+	if db.engine == Postgres {
+		return postgres
+	}
+	return sqlite
+}
+
+// openPostgres connects to the server at rawURL through a pgx pool and
+// checks its version. The pool is served to database/sql through a
+// connector that rewrites ? placeholders to $n, so every statement of the
+// store runs unchanged on both engines.
+func openPostgres(ctx context.Context, rawURL string) (*sql.DB, *pgxpool.Pool, error) {
+	where := Redact(rawURL)
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot connect to %s: %s", where, pgErrorLine(err))
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot connect to %s: %s", where, pgErrorLine(err))
+	}
+	var version int
+	if err := pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("cannot connect to %s: %s", where, pgErrorLine(err))
+	}
+	if version < minPostgres {
+		pool.Close()
+		return nil, nil, fmt.Errorf("%s runs PostgreSQL %d.%d; Herald needs PostgreSQL 13 or newer", where, version/10000, version%10000)
+	}
+	sdb := sql.OpenDB(&rebinder{Connector: stdlib.GetPoolConnector(pool)})
+	sdb.SetMaxOpenConns(int(cfg.MaxConns))
+	sdb.SetMaxIdleConns(int(cfg.MaxConns))
+	return sdb, pool, nil
+}
+
+// pgErrorLine is err as one line without the URL (which may carry a
+// password): pgx's connect errors quote the host and user, never the
+// password, and end with the server's or the network's reason.
+func pgErrorLine(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// rebinder hands database/sql connections whose statements are rewritten
+// from ? to $n placeholders and whose bool arguments become 0 or 1, the
+// way SQLite stores them.
+type rebinder struct {
+	driver.Connector
+	cache sync.Map // string -> string
+}
+
+func (r *rebinder) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := r.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &rebindConn{Conn: c.(*stdlib.Conn), r: r}, nil
+}
+
+func (r *rebinder) rebind(q string) string {
+	if v, ok := r.cache.Load(q); ok {
+		return v.(string)
+	}
+	out := rebind(q)
+	r.cache.Store(q, out)
+	return out
+}
+
+type rebindConn struct {
+	*stdlib.Conn
+	r *rebinder
+}
+
+func (c *rebindConn) Prepare(q string) (driver.Stmt, error) {
+	return c.Conn.Prepare(c.r.rebind(q))
+}
+
+func (c *rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	s, err := c.Conn.PrepareContext(ctx, c.r.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	return &rebindStmt{Stmt: s.(*stdlib.Stmt)}, nil
+}
+
+func (c *rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, c.r.rebind(q), flags(args))
+}
+
+func (c *rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, c.r.rebind(q), flags(args))
+}
+
+type rebindStmt struct{ *stdlib.Stmt }
+
+func (s *rebindStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.Stmt.ExecContext(ctx, flags(args))
+}
+
+func (s *rebindStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.Stmt.QueryContext(ctx, flags(args))
+}
+
+// flags turns bool arguments into the 0 and 1 the schema stores.
+func flags(args []driver.NamedValue) []driver.NamedValue {
+	for i, a := range args {
+		if b, ok := a.Value.(bool); ok {
+			if b {
+				args[i].Value = int64(1)
+			} else {
+				args[i].Value = int64(0)
+			}
+		}
+	}
+	return args
+}
+
+// rebind rewrites the ? placeholders of q as $1, $2... outside quoted
+// strings, quoted names and comments.
+func rebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			b.WriteString(q[i:min(j+1, len(q))])
+			i = j
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				j = len(q) - i
+			}
+			b.WriteString(q[i : i+j])
+			i += j - 1
+		case c == '?':
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
