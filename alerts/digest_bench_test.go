@@ -55,7 +55,7 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 		}
 		topicIDs[i] = tp.ID
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 		b.Fatal(err)
 	}
 	keys, _ := alerts.NewKeys("benchmark key of sufficient length")
@@ -82,7 +82,7 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 			Summary:   "<p>An invented summary of a release, long enough to be cut in a digest: the department announced a plan, consulted partners, and set out what happens next, with dates and figures for each region and a note on funding.</p>",
 			Published: clock.Now()})
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 		b.Fatal(err)
 	}
 	// Subscribers straight into the tables: the sign-up path is not what

@@ -77,7 +77,7 @@ func TestDigestSurvivesKill(t *testing.T) {
 		}
 		topicIDs = append(topicIDs, tp.ID)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	// The anchor period, then a day of releases touching every topic.
@@ -94,7 +94,7 @@ func TestDigestSurvivesKill(t *testing.T) {
 	for i := range 40 {
 		es = append(es, entry(fmt.Sprintf("r%d", i), fmt.Sprintf("Release %d on kw%d", i, i%20), "<p>Summary.</p>", db.Now()))
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, es, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 5))

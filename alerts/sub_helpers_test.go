@@ -73,7 +73,7 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 	}
 	// The first pull of a source stores its back catalogue silently.
 	for _, s := range []store.Source{f.src, f.trSrc} {
-		if _, err := db.ApplyPull(ctx, s.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+		if _, err := db.ApplyPull(ctx, s.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +95,7 @@ func newSubFixture(t *testing.T, mod func(*alerts.Config)) *subFixture {
 // pull stores entries as one successful pull of src at the current time.
 func (f *subFixture) pull(src store.Source, entries ...store.Entry) store.PullResult {
 	f.t.Helper()
-	res, err := f.db.ApplyPull(f.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	res, err := f.db.ApplyPull(f.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -72,7 +71,7 @@ func TestPlainTextMigration(t *testing.T) {
 		{GUID: "2", Title: "Harbour review", Summary: "<p>On modern <i>slavery</i>.</p>", Body: "<p>Full report.</p>", Published: published},
 		{GUID: "3", Title: "Visa fees", Summary: "<p>Fees change.</p>", Published: published},
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, entries, pullWith(tags(nil))); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -94,7 +93,7 @@ func TestPlainTextMigration(t *testing.T) {
 	}
 	// An edit is indexed by ApplyPull; through the old trigger it would fail.
 	entries[2].Title, entries[2].PlainSummary = "Visa fees rise", "Fees change."
-	if _, err := db.ApplyPull(ctx, src.ID, entries[2:], store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, entries[2:], pullWith(tags(nil))); err != nil {
 		t.Fatalf("edit after 0008: %v", err)
 	}
 
@@ -138,7 +137,8 @@ func TestPlainTextMigration(t *testing.T) {
 		}
 	}
 	// A topic saved now matches the old release by its summary's text.
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "slavery", Title: "Slavery", Rule: store.Rule{Keywords: []string{"modern slavery"}}}, &rules.Topics{}); err != nil {
+	slavery := tags(map[string][]string{"slavery": {"modern slavery"}})
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "slavery", Title: "Slavery", Rule: store.Rule{Keywords: []string{"modern slavery"}}}, slavery); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := db.Releases(ctx, store.ReleaseFilter{Topic: "slavery"})
@@ -153,9 +153,10 @@ func TestApplyPullIndexesPlainText(t *testing.T) {
 	db, now := openTest(t)
 	ctx := context.Background()
 	src := seed(t, db)
+	trafficking := tags(map[string][]string{"human-trafficking": {"modern slavery"}})
 	e := store.Entry{GUID: "1", Title: "Joint action", Summary: "<p>On <b>modern</b> slavery</p>",
 		PlainSummary: "On modern slavery", PlainBody: "Ministers met in London.", Published: *now}
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, pullWith(trafficking)); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := db.Releases(ctx, store.ReleaseFilter{Topic: "human-trafficking"})
@@ -166,7 +167,7 @@ func TestApplyPullIndexesPlainText(t *testing.T) {
 		t.Fatalf("search london = %q", got)
 	}
 	e.Body, e.PlainBody = "<p>They met in Bucharest.</p>", "They met in Bucharest."
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, pullWith(trafficking)); err != nil {
 		t.Fatal(err)
 	}
 	for q, want := range map[string][]string{"london": nil, "bucharest": {"Joint action"}} {

@@ -88,14 +88,29 @@ type PullOptions struct {
 	LastModified string
 	StartedAt    time.Time
 	Duration     time.Duration
-	// AlertMaxAge: a new release published longer ago than this is stored
-	// without alerting. Zero means 48 hours.
-	AlertMaxAge time.Duration
 	// Topics compiles the rules that tag what is stored; nil tags nothing.
 	Topics TopicRules
+	// Alert decides whether a release stored for the first time alerts
+	// subscribers (and can be announced again when edited); nil alerts
+	// none.
+	Alert func(n NewRelease) bool
 	// Realert decides whether an edit of an alertable release is announced
 	// again; nil announces no edit.
 	Realert func(old Edit, e Entry) bool
+}
+
+// NewRelease is what the store knows of a release it is storing for the
+// first time, for deciding whether it alerts.
+type NewRelease struct {
+	// BackCatalogue is true on a source's first successful pull, which
+	// stores what the source had published before Herald read it.
+	BackCatalogue bool
+	// Published is the publication time as stored: upstream's, or the
+	// first-seen time when upstream gave none or one more than a day
+	// ahead.
+	Published time.Time
+	// Now is the pull's time, which is also the first-seen time.
+	Now time.Time
 }
 
 // PullResult is what one pull changed.
@@ -177,15 +192,12 @@ func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatch
 // updated and re-tagged, identical ones left alone; the source's validators
 // and health are updated and the affected feeds marked for re-rendering.
 //
-// Alerting: a new release is alertable unless this is the source's first
-// pull (its back catalogue) or it was published before now-AlertMaxAge. An
-// edit of an alertable release is announced again when opt.Realert says
-// so. Which topics a release belongs to is opt.Topics' answer.
+// Alerting is the caller's policy: a new release is alertable when
+// opt.Alert says so, and an edit of an alertable release is announced
+// again when opt.Realert says so. Which topics a release belongs to is
+// opt.Topics' answer.
 func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, opt PullOptions) (PullResult, error) {
 	var res PullResult
-	if opt.AlertMaxAge == 0 {
-		opt.AlertMaxAge = 48 * time.Hour
-	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		res = PullResult{}
 		nowT := db.Now().UTC()
@@ -278,7 +290,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				if updated.IsZero() || updated.Before(pub) || updated.After(nowT.Add(24*time.Hour)) {
 					updated = pub
 				}
-				alert := pulledOnce && !pub.Before(nowT.Add(-opt.AlertMaxAge))
+				alert := opt.Alert != nil && opt.Alert(NewRelease{BackCatalogue: !pulledOnce, Published: pub, Now: nowT})
 				published = fmtTime(pub)
 				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
 					string(cats), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt))

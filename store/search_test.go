@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"herald/feeds/rules"
 	"herald/store"
 	"herald/store/storetest"
 )
@@ -21,7 +20,8 @@ func searchFixture(t testing.TB) *store.DB {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, &rules.Topics{}); err != nil {
+	borders := tags(map[string][]string{"borders": {"border", "Border"}})
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, borders); err != nil {
 		t.Fatal(err)
 	}
 	pull := func(name, dept string, entries []store.Entry) {
@@ -29,7 +29,7 @@ func searchFixture(t testing.TB) *store.DB {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+		if _, err := db.ApplyPull(ctx, src.ID, entries, pullWith(borders)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,7 +119,7 @@ func TestSearchPagesAndFollowsEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "t-1", Link: "https://news.example.org/t-1",
-		Title: "Spring statement: excise duties unchanged", Summary: "<p>Duties stay the same.</p>"}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+		Title: "Spring statement: excise duties unchanged", Summary: "<p>Duties stay the same.</p>"}}, pullWith(tags(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -29,7 +28,7 @@ func TestDashboardCountsDaysInTheSiteZone(t *testing.T) {
 	} {
 		*now = at
 		entries := []store.Entry{{GUID: fmt.Sprint("g", i), Link: "https://example.org/x", Title: fmt.Sprint("Release ", i), Published: at}}
-		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+		if _, err := db.ApplyPull(ctx, src.ID, entries, pullWith(tags(nil))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,13 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"herald/feeds/rules"
 	"herald/store"
 )
 
@@ -39,7 +39,7 @@ func seed(t *testing.T, db *store.DB) store.Source {
 		t.Fatal(err)
 	}
 	_, err = db.UpsertTopic(ctx, store.Topic{Slug: "human-trafficking", Title: "Human trafficking",
-		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery"}}}, &rules.Topics{})
+		Rule: store.Rule{Departments: []string{"home-office"}, Keywords: []string{"trafficking", "modern slavery"}}}, tags(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,10 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 		{GUID: "b", Link: "https://example.org/b", Title: "New passport fees", Summary: "Fees change.", Published: pub.Add(time.Minute)},
 		{GUID: "a", Link: "https://example.org/a-dup", Title: "Duplicate id in the same feed", Published: pub},
 	}
-	res, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert, ETag: `"v1"`})
+	trafficking := tags(map[string][]string{"human-trafficking": {"human trafficking", "Modern slavery"}})
+	opt := pullWith(trafficking)
+	opt.ETag = `"v1"`
+	res, err := db.ApplyPull(ctx, src.ID, entries, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +81,7 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 	if want := []string{"all", "department:home-office", "topic:human-trafficking"}; !slices.Equal(res.Feeds, want) {
 		t.Fatalf("dirty feeds = %v, want %v", res.Feeds, want)
 	}
-	res, err = db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	res, err = db.ApplyPull(ctx, src.ID, entries, pullWith(trafficking))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func TestApplyPullDedupesAndTracksEdits(t *testing.T) {
 	*now = now.Add(time.Hour)
 	edited := []store.Entry{entries[0], {GUID: "c", Link: "https://example.org/c", Title: "Modern slavery statement", Published: now.Add(-time.Minute)}}
 	edited[0].Summary = "<p>Joint action, corrected.</p>"
-	res, err = db.ApplyPull(ctx, src.ID, edited, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	res, err = db.ApplyPull(ctx, src.ID, edited, pullWith(trafficking))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,18 +120,19 @@ func TestTopicRetagsArchive(t *testing.T) {
 	_, err := db.ApplyPull(ctx, src.ID, []store.Entry{
 		{GUID: "1", Title: "Border security funding", Published: *now},
 		{GUID: "2", Title: "Borderline case reviewed", Published: *now},
-	}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	}, pullWith(tags(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, &rules.Topics{}); err != nil {
+	borders := tags(map[string][]string{"borders": {"Border security"}})
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "borders", Title: "Borders", Rule: store.Rule{Keywords: []string{"border"}}}, borders); err != nil {
 		t.Fatal(err)
 	}
 	rs, _ := db.Releases(ctx, store.ReleaseFilter{Topic: "borders"})
 	if len(rs) != 1 || rs[0].GUID != "1" {
-		t.Fatalf("borders = %v, want only the whole-word match", rs)
+		t.Fatalf("borders = %v, want only the release its rule matches", rs)
 	}
-	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "borders", Title: "Again", Rule: store.Rule{Keywords: []string{"x"}}}, &rules.Topics{}); !errors.Is(err, store.ErrConflict) {
+	if _, err := db.CreateTopic(ctx, store.Topic{Slug: "borders", Title: "Again", Rule: store.Rule{Keywords: []string{"x"}}}, borders); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("create duplicate = %v, want ErrConflict", err)
 	}
 }
@@ -139,19 +143,20 @@ func TestPullSeesTopicChanges(t *testing.T) {
 	db, now := openTest(t)
 	ctx := context.Background()
 	src := seed(t, db)
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "1", Title: "Canal repairs", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	waterways := tags(map[string][]string{"waterways": {"Canal", "River"}})
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "1", Title: "Canal repairs", Published: *now}}, pullWith(waterways)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "waterways", Title: "Waterways", Rule: store.Rule{Keywords: []string{"canal", "river"}}}, &rules.Topics{}); err != nil {
+	if _, err := db.UpsertTopic(ctx, store.Topic{Slug: "waterways", Title: "Waterways", Rule: store.Rule{Keywords: []string{"canal", "river"}}}, waterways); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "2", Title: "River levels", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "2", Title: "River levels", Published: *now}}, pullWith(waterways)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RetireTopic(ctx, "waterways"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "3", Title: "River crossings", Published: *now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "3", Title: "River crossings", Published: *now}}, pullWith(waterways)); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := db.Releases(ctx, store.ReleaseFilter{Topic: "waterways"})
@@ -183,36 +188,70 @@ func TestOpenRefusesANewerDatabase(t *testing.T) {
 	}
 }
 
-// TestMajorVersionRealerts: an upstream major-change time that moves is
-// announced again once; minor edits and repeated pulls are not.
-func TestMajorVersionRealerts(t *testing.T) {
+// TestApplyPullAsksTheAlertPolicy: the store hands the alert policy what
+// it knows (the back catalogue, the publication date as stored, the pull's
+// time, the stored title and major version of an edit) and records its
+// answers.
+func TestApplyPullAsksTheAlertPolicy(t *testing.T) {
 	db, now := openTest(t)
 	ctx := context.Background()
 	src := seed(t, db)
-	if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil { // back catalogue: nothing
+	var asked []store.NewRelease
+	var edits []store.Edit
+	opt := store.PullOptions{
+		Alert: func(n store.NewRelease) bool {
+			asked = append(asked, n)
+			return n.Published.Equal(n.Now)
+		},
+		Realert: func(old store.Edit, e store.Entry) bool {
+			edits = append(edits, old)
+			return true
+		},
+	}
+	major := now.Add(-2 * time.Hour)
+	if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "old", Title: "Old", MajorVersionAt: major}}, opt); err != nil {
 		t.Fatal(err)
 	}
-	v1 := now.Add(-time.Hour)
-	e := store.Entry{GUID: "g", Title: "Visa fees", Summary: "Fees change.", Published: v1, MajorVersionAt: v1}
-	steps := []struct {
-		name   string
-		edit   func(*store.Entry)
-		alerts int
-	}{
-		{"new", func(*store.Entry) {}, 1},
-		{"same again", func(*store.Entry) {}, 0},
-		{"minor correction", func(e *store.Entry) { e.Summary = "Fees change in April." }, 0},
-		{"major change", func(e *store.Entry) { e.MajorVersionAt = v1.Add(30 * time.Minute) }, 1},
-		{"same major again", func(*store.Entry) {}, 0},
+	*now = now.Add(time.Hour)
+	past := now.Add(-time.Hour)
+	res, err := db.ApplyPull(ctx, src.ID, []store.Entry{
+		{GUID: "undated", Title: "Undated"},
+		{GUID: "future", Title: "Future", Published: now.Add(25 * time.Hour)},
+		{GUID: "past", Title: "Past", Published: past},
+		{GUID: "old", Title: "Old, edited", MajorVersionAt: major},
+	}, opt)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range steps {
-		s.edit(&e)
-		res, err := db.ApplyPull(ctx, src.ID, []store.Entry{e}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Alerts != s.alerts {
-			t.Errorf("%s: %d alerts, want %d (%+v)", s.name, res.Alerts, s.alerts, res)
-		}
+	first := now.Add(-time.Hour)
+	want := []store.NewRelease{
+		{BackCatalogue: true, Published: first, Now: first},
+		{Published: *now, Now: *now},
+		{Published: *now, Now: *now},
+		{Published: past, Now: *now},
+	}
+	if !slices.EqualFunc(asked, want, func(a, b store.NewRelease) bool {
+		return a.BackCatalogue == b.BackCatalogue && a.Published.Equal(b.Published) && a.Now.Equal(b.Now)
+	}) {
+		t.Fatalf("the policy was asked about %+v, want %+v", asked, want)
+	}
+	// The back catalogue's release was alertable (the policy said so), so
+	// its edit is put to Realert with what was stored.
+	if len(edits) != 1 || edits[0].Title != "Old" || !edits[0].MajorVersionAt.Equal(major) {
+		t.Fatalf("Realert was asked about %+v, want the stored title and major version", edits)
+	}
+	if res.New != 3 || res.Alerts != 3 {
+		t.Fatalf("second pull = %+v, want 3 new, of which 2 alert, and 1 edit announced again", res)
+	}
+	rs, err := db.Releases(ctx, store.ReleaseFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alertable := map[string]bool{}
+	for _, r := range rs {
+		alertable[r.GUID] = r.Alertable
+	}
+	if wantA := map[string]bool{"old": true, "undated": true, "future": true, "past": false}; !maps.Equal(alertable, wantA) {
+		t.Fatalf("alertable = %v, want %v", alertable, wantA)
 	}
 }

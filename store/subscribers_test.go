@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"herald/feeds/rules"
 	"herald/store"
 	"herald/store/storetest"
 )
@@ -182,7 +181,7 @@ func TestAlertRecipientsPaging(t *testing.T) {
 	db, _ := openTest(t)
 	var topics, depts []int64
 	for i := range 40 {
-		tp, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("t%d", i), Title: fmt.Sprintf("Topic %d", i), Rule: store.Rule{Keywords: []string{"x"}}}, &rules.Topics{})
+		tp, err := db.UpsertTopic(ctx, store.Topic{Slug: fmt.Sprintf("t%d", i), Title: fmt.Sprintf("Topic %d", i), Rule: store.Rule{Keywords: []string{"x"}}}, tags(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +287,7 @@ func TestSubscriberStatistics(t *testing.T) {
 	db, now := openTest(t)
 	ho, _ := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
 	tr, _ := db.UpsertDepartment(ctx, store.Department{Slug: "treasury", Name: "Treasury"})
-	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}}, &rules.Topics{})
+	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}}, tags(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +328,7 @@ func TestImportAndEachSubscription(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
 	ho, _ := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
-	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}}, &rules.Topics{})
+	tp, err := db.UpsertTopic(ctx, store.Topic{Slug: "visas", Title: "Visas", Rule: store.Rule{Keywords: []string{"visa"}}}, tags(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func seedSite(t *testing.T, db *store.DB, now time.Time) {
 		for i, e := range entries { // as the pull side reads the HTML
 			entries[i].PlainSummary, entries[i].PlainBody = plaintext.Plain(e.Summary), plaintext.Plain(e.Body)
 		}
-		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+		if _, err := db.ApplyPull(ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -154,7 +154,7 @@ func TestPagesEscapeUpstreamText(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "xss", Link: "javascript:alert(1)",
-		Title: `<script>alert("title")</script> & "quotes"`, Summary: "<p>ok</p>", Published: s.now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+		Title: `<script>alert("title")</script> & "quotes"`, Summary: "<p>ok</p>", Published: s.now}}, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestSearchFeedsStripWhatXMLForbids(t *testing.T) {
 	src, _ := s.db.SourceByName(ctx, "treasury-news")
 	_, err := s.db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: "ctl", Link: "https://treasury.example.org/ctl",
 		Title: "Budget\x01 control\x0b characters \u200f\U0001F4B7", Summary: "<p>a\x01b</p>", Body: "<p>]]> end\x1f</p>", Published: s.now}},
-		store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+		store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}

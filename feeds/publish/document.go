@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // renderFormats are the formats every current feed is rendered in.
@@ -149,7 +150,7 @@ type SearchFeed struct {
 func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Release) ([]byte, error) {
 	f := &renderFeed{
 		key: "search", path: "/feeds/search", query: sf.Query, htmlURL: sf.PageURL,
-		title: renderClean(sf.Title), subtitle: renderClean(sf.Subtitle), fallback: renderEpoch,
+		title: text.ForXML(sf.Title), subtitle: text.ForXML(sf.Subtitle), fallback: renderEpoch,
 	}
 	f.id = p.renderID("feed/search")
 	if sf.Query != "" {
@@ -196,20 +197,20 @@ func (p *Publisher) renderHead(key string, meta renderMeta) *renderFeed {
 		}
 	}
 	f.id = p.renderID("feed" + strings.TrimPrefix(f.path, "/feeds"))
-	f.title, f.subtitle = renderClean(f.title), renderClean(f.subtitle)
+	f.title, f.subtitle = text.ForXML(f.title), text.ForXML(f.subtitle)
 	return f
 }
 
 // renderEndEntry is the last entry of a retired topic's feed.
 func (p *Publisher) renderEndEntry(key string, f *renderFeed) renderEntry {
-	title := strings.TrimSuffix(f.title, " – "+renderClean(p.cfg.Title))
+	title := strings.TrimSuffix(f.title, " – "+text.ForXML(p.cfg.Title))
 	msg := "The topic “" + title + "” was retired on " + f.ended.Format("2 January 2006") +
 		". No further releases will be added to this feed."
 	return renderEntry{
 		id:          p.renderID("feed" + strings.TrimPrefix(f.path, "/feeds") + "/ended"),
 		title:       "This feed has ended",
 		url:         f.htmlURL,
-		author:      renderClean(p.cfg.Title),
+		author:      text.ForXML(p.cfg.Title),
 		authorURL:   p.base + "/",
 		published:   f.ended,
 		updated:     f.ended,

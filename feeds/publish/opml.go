@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // opmlPath is where the list of every feed is served.
@@ -52,14 +53,14 @@ func renderOPMLSignature(m renderMeta) string {
 // renderOPML lists every feed: everything, each department and each topic
 // still active, by their Atom URLs.
 func (p *Publisher) renderOPML(m renderMeta) ([]byte, error) {
-	lang := renderClean(p.cfg.Language)
-	feed := func(key, text, htmlURL string) opmlEntry {
+	lang := text.ForXML(p.cfg.Language)
+	feed := func(key, label, htmlURL string) opmlEntry {
 		// Outline text may hold HTML: text that looks like markup is
 		// escaped once more, as in RSS titles.
-		text = renderRSSTitle(renderClean(text))
-		return opmlEntry{Text: text, Title: text, Type: "rss", XMLURL: p.FeedURL(key, "atom"), HTMLURL: htmlURL, Language: lang}
+		label = renderRSSTitle(text.ForXML(label))
+		return opmlEntry{Text: label, Title: label, Type: "rss", XMLURL: p.FeedURL(key, "atom"), HTMLURL: htmlURL, Language: lang}
 	}
-	site := renderClean(p.cfg.Title)
+	site := text.ForXML(p.cfg.Title)
 	doc := opmlDoc{Version: "2.0", Head: opmlHead{Title: site + " feeds"}}
 	doc.Body = append(doc.Body, feed("all", "Everything on "+site, p.base+"/"))
 	depts := opmlEntry{Text: "Departments"}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	gfeeds "github.com/gorilla/feeds"
+
+	"herald/templates/text"
 )
 
 // gorilla/feeds' AtomFeed and AtomEntry are filled directly and extended
@@ -72,10 +74,10 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 			Id:      f.id,
 			Updated: renderAtomTime(f.updated),
 			Author: &gfeeds.AtomAuthor{AtomPerson: gfeeds.AtomPerson{
-				Name: renderClean(p.cfg.Title), Uri: p.base + "/",
+				Name: text.ForXML(p.cfg.Title), Uri: p.base + "/",
 			}},
 		},
-		Lang:      renderClean(p.cfg.Language),
+		Lang:      text.ForXML(p.cfg.Language),
 		NSHistory: renderNSHistory,
 		Title:     renderText(f.title),
 		Generator: renderAtomGenerator{URI: "https://github.com/herald", Text: "Herald"},

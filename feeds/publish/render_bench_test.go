@@ -129,7 +129,7 @@ func BenchmarkNewReleaseVisible(b *testing.B) {
 				title := fmt.Sprintf("Visible release %d on subject%04d", i, (i*37)%1000)
 				if _, err := db.ApplyPull(ctx, src.ID, []store.Entry{{GUID: fmt.Sprintf("new-%d", i),
 					Link: fmt.Sprintf("https://news.example.org/new/%d", i), Title: title,
-					Summary: "<p>" + title + ".</p>", Published: now}}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert}); err != nil {
+					Summary: "<p>" + title + ".</p>", Published: now}}, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := pub.RenderDirty(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	gfeeds "github.com/gorilla/feeds"
+
+	"herald/templates/text"
 )
 
 // gorilla/feeds' JSONFeed and JSONItem are filled directly; JSON Feed 1.1
@@ -28,11 +30,11 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 		JSONFeed: gfeeds.JSONFeed{
 			Version:     "https://jsonfeed.org/version/1.1",
 			Title:       f.title,
-			Language:    renderClean(p.cfg.Language),
+			Language:    text.ForXML(p.cfg.Language),
 			HomePageUrl: f.htmlURL,
 			FeedUrl:     p.renderSelf(f, "json"),
 			Description: f.subtitle,
-			Authors:     []*gfeeds.JSONAuthor{{Name: renderClean(p.cfg.Title), Url: p.base + "/"}},
+			Authors:     []*gfeeds.JSONAuthor{{Name: text.ForXML(p.cfg.Title), Url: p.base + "/"}},
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
 	}

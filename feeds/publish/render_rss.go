@@ -7,6 +7,8 @@ import (
 	"time"
 
 	gfeeds "github.com/gorilla/feeds"
+
+	"herald/templates/text"
 )
 
 // gorilla/feeds' RssFeed and RssItem are filled directly and extended:
@@ -67,7 +69,7 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 			Title:         renderRSSTitle(f.title),
 			Link:          f.htmlURL,
 			Description:   f.subtitle,
-			Language:      renderClean(p.cfg.Language),
+			Language:      text.ForXML(p.cfg.Language),
 			LastBuildDate: renderRSSTime(f.updated),
 			Generator:     "Herald",
 			Docs:          "https://www.rssboard.org/rss-specification",

@@ -142,7 +142,7 @@ func (e *renderEnv) pull(source string, entries ...store.Entry) store.PullResult
 	if !ok {
 		e.t.Fatalf("no source %q", source)
 	}
-	res, err := e.db.ApplyPull(e.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	res, err := e.db.ApplyPull(e.ctx, src.ID, entries, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -140,7 +140,8 @@ type Puller struct {
 	db      Store
 	cfg     Config
 	norm    *Normalizer
-	rules   rules.Topics // tags what is stored
+	rules   rules.Topics                // tags what is stored
+	alert   func(store.NewRelease) bool // which new releases alert
 	metrics *pullMetrics
 }
 
@@ -154,6 +155,7 @@ func NewPuller(db Store, cfg Config, reg prometheus.Registerer) *Puller {
 		db:         db,
 		cfg:        cfg,
 		norm:       NewNormalizer(),
+		alert:      rules.AlertNew(cfg.AlertMaxAge),
 		metrics:    newPullMetrics(reg),
 	}
 }
@@ -280,8 +282,8 @@ func (p *Puller) pullSource(ctx context.Context, src store.Source) SourceReport 
 		LastModified: res.lastModified,
 		StartedAt:    started,
 		Duration:     time.Since(t0),
-		AlertMaxAge:  p.cfg.AlertMaxAge,
 		Topics:       &p.rules,
+		Alert:        p.alert,
 		Realert:      rules.Realert,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"sync"
+	"time"
 
 	"herald/store"
 )
@@ -65,4 +66,17 @@ func (s *topicSet) Topic(i int) store.Topic { return s.topics[i] }
 func Realert(old store.Edit, e store.Entry) bool {
 	major := e.MajorChange || (!old.MajorVersionAt.IsZero() && e.MajorVersionAt.After(old.MajorVersionAt))
 	return old.Title != e.Title || major
+}
+
+// AlertNew returns the rule for alerting on a new release: a release
+// alerts subscribers unless it is part of the back catalogue that a
+// source's first pull stores, or was published more than maxAge before
+// the pull (zero means 48 hours): old news is archived, not announced.
+func AlertNew(maxAge time.Duration) func(store.NewRelease) bool {
+	if maxAge == 0 {
+		maxAge = 48 * time.Hour
+	}
+	return func(n store.NewRelease) bool {
+		return !n.BackCatalogue && !n.Published.Before(n.Now.Add(-maxAge))
+	}
 }

@@ -32,7 +32,7 @@ func testService(t *testing.T) (*admin.Service, *store.DB) {
 	_, err = db.ApplyPull(ctx, src.ID, []store.Entry{
 		{GUID: "1", Link: "https://news.example.org/1", Title: "Partners pledge to tackle human trafficking", Published: now.Add(-time.Hour)},
 		{GUID: "2", Link: "https://news.example.org/2", Title: "New passport fees announced", Published: now.Add(-2 * time.Hour)},
-	}, store.PullOptions{Topics: &rules.Topics{}, Realert: rules.Realert})
+	}, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert})
 	if err != nil {
 		t.Fatal(err)
 	}
