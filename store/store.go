@@ -38,11 +38,13 @@ type DB struct {
 	engine Engine
 	// pool is the PostgreSQL connection pool under db; nil on SQLite.
 	pool *pgxpool.Pool
-	// Now is the store's clock: every time the store records comes from
-	// it. Set it with WithClock when opening; changing it while the store
-	// is in use races with every method.
-	Now func() time.Time
+	// now is the store's clock: every time the store records comes from
+	// it. WithClock sets it.
+	now func() time.Time
 }
+
+// Now returns the store's clock reading.
+func (db *DB) Now() time.Time { return db.now() }
 
 // Option changes how Open sets up a store.
 type Option func(*DB)
@@ -50,7 +52,7 @@ type Option func(*DB)
 // WithClock makes now the store's clock, in place of time.Now: tests use
 // it to travel in time.
 func WithClock(now func() time.Time) Option {
-	return func(db *DB) { db.Now = now }
+	return func(db *DB) { db.now = now }
 }
 
 // Open opens the database and applies any migrations it has not seen
@@ -60,7 +62,7 @@ func Open(ctx context.Context, database string, opts ...Option) (*DB, error) {
 	if database == "" {
 		return nil, errors.New("store: database path is empty")
 	}
-	db := &DB{Now: time.Now, engine: SQLite}
+	db := &DB{now: time.Now, engine: SQLite}
 	for _, o := range opts {
 		o(db)
 	}

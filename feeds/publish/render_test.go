@@ -31,10 +31,12 @@ var renderUpdate = flag.Bool("update", false, "rewrite testdata/golden from the 
 // renderEnv is a store in a temporary SQLite file with a clock the test
 // moves, and a publisher over it.
 type renderEnv struct {
-	t       testing.TB
-	ctx     context.Context
-	db      *store.DB
-	now     time.Time
+	t   testing.TB
+	ctx context.Context
+	db  *store.DB
+	now time.Time
+	// nowFn, when set, is the store's clock in place of now.
+	nowFn   func() time.Time
 	pub     *publish.Publisher
 	mux     *http.ServeMux
 	cfg     publish.Config
@@ -47,12 +49,17 @@ func newRenderEnv(t testing.TB, cfg publish.Config) *renderEnv {
 	t.Helper()
 	e := &renderEnv{t: t, ctx: context.Background(), now: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
 		sources: map[string]store.Source{}}
-	db, err := store.Open(e.ctx, filepath.Join(t.TempDir(), "herald.db"))
+	clock := func() time.Time {
+		if e.nowFn != nil {
+			return e.nowFn()
+		}
+		return e.now
+	}
+	db, err := store.Open(e.ctx, filepath.Join(t.TempDir(), "herald.db"), store.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return e.now }
 	e.db = db
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = renderBase

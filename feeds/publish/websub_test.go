@@ -121,7 +121,7 @@ func newHubEnvWorker(t *testing.T, cfg publish.Config, worker bool) *hubEnv {
 	h := &hubEnv{renderEnv: newRenderEnv(t, cfg)}
 	h.load("demo.json")
 	h.clock.Store(time.Date(2026, 3, 5, 9, 0, 0, 0, time.UTC).UnixNano())
-	h.db.Now = h.clockNow
+	h.nowFn = h.clockNow
 	h.pub.Now = h.clockNow
 	if _, err := h.pub.RenderAll(h.ctx); err != nil {
 		t.Fatal(err)

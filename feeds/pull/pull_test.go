@@ -46,13 +46,13 @@ func newPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullE
 // pulls reach public addresses only.
 func newGuardedPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullEnv {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"))
+	e := &pullEnv{t: t, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(e.clock))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &pullEnv{t: t, db: db, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	db.Now = e.clock
+	e.db = db
 	e.puller = pull.NewPuller(db, cfg, reg)
 	e.puller.Now = e.clock
 	ctx := context.Background()
