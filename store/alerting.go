@@ -185,7 +185,7 @@ func (db *DB) recipientPage(ctx context.Context, q RecipientQuery, limit int) (R
 				args = append(args, id)
 			}
 		}
-		sqlq = `SELECT subscriber_id, id FROM subscriptions INDEXED BY subscriptions_frequency
+		sqlq = `SELECT subscriber_id, id FROM subscriptions` + db.indexedBy("subscriptions_frequency") + `
 			WHERE status = 'active' AND frequency = ? AND subscriber_id > ? AND (` + strings.Join(or, " OR ") + `)
 			ORDER BY subscriber_id, id LIMIT ?`
 	}
@@ -405,7 +405,7 @@ func (db *DB) StartDigestRun(ctx context.Context, run DigestRun) (DigestRun, err
 		out, err = scanDigestRun(tx.QueryRowContext(ctx, `INSERT INTO digest_runs (frequency, period_start, period_end, wall_end, status, started_at)
 			VALUES (?, ?, ?, ?, 'running', ?)
 			ON CONFLICT (frequency, period_end) DO UPDATE SET
-				started_at = CASE WHEN status = 'running' THEN excluded.started_at ELSE started_at END
+				started_at = CASE WHEN digest_runs.status = 'running' THEN excluded.started_at ELSE digest_runs.started_at END
 			RETURNING `+digestRunCols, run.Frequency, fmtTime(run.Start), fmtTime(run.End), run.WallEnd, fmtTime(db.Now())))
 		return err
 	})

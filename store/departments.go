@@ -57,7 +57,7 @@ func (db *DB) UpsertDepartment(ctx context.Context, d Department) (Department, e
 	row := db.db.QueryRowContext(ctx, `
 		INSERT INTO departments (slug, name, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (slug) DO UPDATE SET name = excluded.name, url = excluded.url,
-			updated_at = CASE WHEN name <> excluded.name OR url <> excluded.url THEN excluded.updated_at ELSE updated_at END
+			updated_at = CASE WHEN departments.name <> excluded.name OR departments.url <> excluded.url THEN excluded.updated_at ELSE departments.updated_at END
 		RETURNING `+departmentCols, d.Slug, strings.TrimSpace(d.Name), d.URL, now, now)
 	out, err := scanDepartment(row)
 	if err != nil {

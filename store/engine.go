@@ -62,6 +62,26 @@ func (db *DB) pick(sqlite, postgres string) string {
 	return sqlite
 }
 
+// indexedBy is SQLite's INDEXED BY clause for a statement that must use
+// the named index (SQLite's planner, without statistics, may pick a worse
+// one); PostgreSQL plans from its statistics and has no such clause.
+func (db *DB) indexedBy(index string) string {
+	if db.engine == Postgres {
+		return ""
+	}
+	return " INDEXED BY " + index
+}
+
+// skipLocked ends the row selection of a claim: on PostgreSQL, where
+// several instances claim at once, each locks the rows it takes and skips
+// those another holds; SQLite has one writer at a time.
+func (db *DB) skipLocked() string {
+	if db.engine == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
 // openPostgres connects to the server at rawURL through a pgx pool and
 // checks its version. The pool is served to database/sql through a
 // connector that rewrites ? placeholders to $n, so every statement of the

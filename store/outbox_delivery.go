@@ -119,7 +119,7 @@ func (db *DB) ClaimDue(ctx context.Context, limit int, lease time.Duration) (Out
 	// due index is named because without statistics SQLite prefers the
 	// status index, which would sort every waiting row on each claim.
 	var one int
-	err := db.db.QueryRowContext(ctx, `SELECT 1 FROM outbox INDEXED BY outbox_due
+	err := db.db.QueryRowContext(ctx, `SELECT 1 FROM outbox`+db.indexedBy("outbox_due")+`
 		WHERE status IN ('pending', 'sending') AND next_attempt_at <= ? LIMIT 1`, nowS).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return OutboxClaim{}, nil
@@ -129,13 +129,13 @@ func (db *DB) ClaimDue(ctx context.Context, limit int, lease time.Duration) (Out
 	}
 	c := OutboxClaim{Token: newClaimToken(), Until: now.Add(lease)}
 	until := fmtTime(c.Until)
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.claimTx(ctx, func(tx *sql.Tx) error {
 		c.Messages, c.Suppressed = nil, 0
 		rows, err := tx.QueryContext(ctx, `UPDATE outbox
 			SET status = 'sending', next_attempt_at = ?, claim_token = ?
-			WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_due
+			WHERE id IN (SELECT id FROM outbox`+db.indexedBy("outbox_due")+`
 				WHERE status IN ('pending', 'sending') AND next_attempt_at <= ?
-				ORDER BY next_attempt_at, id LIMIT ?)
+				ORDER BY next_attempt_at, id LIMIT ?`+db.skipLocked()+`)
 			RETURNING id, key, kind, subscriber_id, to_addr, subject, text_body, html_body, unsubscribe_url,
 				message_id, attempts, last_error, created_at, retry_from`,
 			until, c.Token, nowS, limit)
@@ -400,7 +400,7 @@ func clearBounces(ctx context.Context, tx *sql.Tx, keys []any) error {
 func addBounce(ctx context.Context, tx *sql.Tx, address, reason, now string, limit int) (bool, error) {
 	var failures int
 	err := tx.QueryRowContext(ctx, `INSERT INTO bounce_counts (address, failures, last_at) VALUES (?, 1, ?)
-		ON CONFLICT (address) DO UPDATE SET failures = failures + 1, last_at = excluded.last_at
+		ON CONFLICT (address) DO UPDATE SET failures = bounce_counts.failures + 1, last_at = excluded.last_at
 		RETURNING failures`, address, now).Scan(&failures)
 	if err != nil {
 		return false, err
@@ -547,7 +547,7 @@ func (db *DB) OutboxDepth(ctx context.Context) (int, error) {
 // It is zero when nothing waits.
 func (db *DB) OldestDue(ctx context.Context) (time.Time, error) {
 	var s sql.NullString
-	err := db.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox INDEXED BY outbox_due
+	err := db.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox`+db.indexedBy("outbox_due")+`
 		WHERE status IN ('pending', 'sending')`).Scan(&s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: oldest due: %w", err)
@@ -652,7 +652,7 @@ func (db *DB) PurgeBodies(ctx context.Context, before time.Time) (int, error) {
 		var n int64
 		err := db.tx(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `UPDATE outbox SET text_body = '', html_body = '', unsubscribe_url = '', purged = 1
-				WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_unpurged
+				WHERE id IN (SELECT id FROM outbox`+db.indexedBy("outbox_unpurged")+`
 					WHERE purged = 0 AND status IN ('sent', 'failed', 'suppressed')
 					AND created_at < ? LIMIT ?)`, fmtTime(before), chunk)
 			if err != nil {

@@ -2,12 +2,12 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // agePlainText turns a database made by this version into one as Herald
@@ -58,8 +58,9 @@ func searchTitles(t *testing.T, db *store.DB, q string) []string {
 // supplies the text of the old releases, topic rules and search see it and
 // the old index entries are gone.
 func TestPlainTextMigration(t *testing.T) {
+	storetest.SQLiteOnly(t, "PostgreSQL databases start at the schema with plain text")
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "herald.db")
+	path := storetest.Database(t)
 	db, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

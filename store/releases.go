@@ -227,19 +227,19 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
 			plain_summary, categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable,
 			alert_pending, major_version_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
 		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
 			categories = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
-			alert_version = alert_version + ?, alert_pending = CASE WHEN ? THEN 1 ELSE alert_pending END WHERE id = ?`)
+			alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END WHERE id = ?`)
 		if err != nil {
 			return err
 		}
 		defer upd.Close()
-		tagIns, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO release_topics (topic_id, release_id, published_at) VALUES (?, ?, ?)`)
+		tagIns, err := tx.PrepareContext(ctx, `INSERT INTO release_topics (topic_id, release_id, published_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			return err
 		}
 		defer tagDel.Close()
-		index, err := newSearchIndex(ctx, tx)
+		index, err := db.newSearchIndex(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -292,12 +292,11 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				}
 				alert := opt.Alert != nil && opt.Alert(NewRelease{BackCatalogue: !pulledOnce, Published: pub, Now: nowT})
 				published = fmtTime(pub)
-				r, err := ins.ExecContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
-					string(cats), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt))
+				err := ins.QueryRowContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
+					string(cats), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt)).Scan(&id)
 				if err != nil {
 					return fmt.Errorf("insert %q: %w", e.GUID, err)
 				}
-				id, _ = r.LastInsertId()
 				fresh = append(fresh, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody})
 				res.New++
 				res.NewIDs = append(res.NewIDs, id)

@@ -16,16 +16,22 @@ type searchDoc struct {
 	title, summary, body string
 }
 
-// searchIndex writes releases into the search index (migration 0006) in a
-// transaction.
+// searchIndex writes releases into the search index in a transaction: on
+// SQLite the FTS5 table of migration 0006, on PostgreSQL a tsvector per
+// release (the title weighted above the rest).
 type searchIndex struct{ ins, del *sql.Stmt }
 
-func newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, error) {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO releases_fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)`)
+func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, error) {
+	ins, err := tx.PrepareContext(ctx, db.pick(
+		`INSERT INTO releases_fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)`,
+		`INSERT INTO releases_search (release_id, doc) VALUES (?,
+			setweight(to_tsvector('simple', ?), 'A') || to_tsvector('simple', ?) || to_tsvector('simple', ?))`))
 	if err != nil {
 		return nil, err
 	}
-	del, err := tx.PrepareContext(ctx, `DELETE FROM releases_fts WHERE rowid = ?`)
+	del, err := tx.PrepareContext(ctx, db.pick(
+		`DELETE FROM releases_fts WHERE rowid = ?`,
+		`DELETE FROM releases_search WHERE release_id = ?`))
 	if err != nil {
 		ins.Close()
 		return nil, err
@@ -83,7 +89,7 @@ func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
 			return err
 		}
 		defer set.Close()
-		index, err := newSearchIndex(ctx, tx)
+		index, err := db.newSearchIndex(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -131,24 +137,58 @@ type SearchResult struct {
 // searchMaxTerms bounds the work one query can ask of the index.
 const searchMaxTerms = 16
 
+// searchTerm is one thing a search asks for: a word, a prefix (one word
+// typed with a trailing *) or a phrase ("quoted words").
+type searchTerm struct {
+	words  []string
+	prefix bool
+}
+
 // MatchExpression turns typed text into an FTS5 query that cannot be a
 // syntax error: every term is reduced to its letters and digits and quoted,
 // so operators, brackets and stray quotes in the input are plain text. It
 // returns "" when the text has nothing to search for.
 func MatchExpression(text string) string {
+	var terms []string
+	for _, t := range searchTerms(text) {
+		q := `"` + strings.Join(t.words, " ") + `"`
+		if t.prefix {
+			q += "*"
+		}
+		terms = append(terms, q)
+	}
+	return strings.Join(terms, " ")
+}
+
+// tsQuery is MatchExpression for PostgreSQL: the same terms as a
+// to_tsquery expression (phrases with <->, prefixes with :*, all terms
+// required). websearch_to_tsquery would read the typed text safely too,
+// but has no prefix search; the terms here hold letters and digits only,
+// so the expression cannot be a syntax error either.
+func tsQuery(text string) string {
+	var terms []string
+	for _, t := range searchTerms(text) {
+		q := strings.Join(t.words, " <-> ")
+		if t.prefix {
+			q += ":*"
+		}
+		terms = append(terms, q)
+	}
+	return strings.Join(terms, " & ")
+}
+
+// searchTerms reads what a visitor typed: "quoted words" are a phrase,
+// other words stand alone, a lone word ending in * is a prefix.
+func searchTerms(text string) []searchTerm {
 	if len(text) > 500 {
 		text = text[:500]
 	}
-	var terms []string
+	var terms []searchTerm
 	add := func(words []string, prefix bool) {
 		if len(words) == 0 || len(terms) >= searchMaxTerms {
 			return
 		}
-		t := `"` + strings.Join(words, " ") + `"`
-		if prefix {
-			t += "*"
-		}
-		terms = append(terms, t)
+		terms = append(terms, searchTerm{words, prefix})
 	}
 	for i, part := range strings.Split(text, `"`) {
 		if i%2 == 1 {
@@ -160,7 +200,7 @@ func MatchExpression(text string) string {
 			add(w, strings.HasSuffix(f, "*") && len(w) == 1)
 		}
 	}
-	return strings.Join(terms, " ")
+	return terms
 }
 
 // searchWords splits s into runs of letters, marks and digits, the
@@ -180,7 +220,12 @@ func (db *DB) SearchReleases(ctx context.Context, q SearchQuery) (SearchResult, 
 	var where []string
 	var args []any
 	if expr := MatchExpression(q.Text); expr != "" {
-		where = append(where, `r.id IN (SELECT rowid FROM releases_fts WHERE releases_fts MATCH ?)`)
+		if db.engine == Postgres {
+			where = append(where, `r.id IN (SELECT release_id FROM releases_search WHERE doc @@ to_tsquery('simple', ?))`)
+			expr = tsQuery(q.Text)
+		} else {
+			where = append(where, `r.id IN (SELECT rowid FROM releases_fts WHERE releases_fts MATCH ?)`)
+		}
 		args = append(args, expr)
 	}
 	if q.Department != "" {

@@ -128,10 +128,10 @@ func (db *DB) UpsertSource(ctx context.Context, s Source) (Source, error) {
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO sources (name, url, department_id, format, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET
-				etag = CASE WHEN url <> excluded.url THEN '' ELSE etag END,
-				last_modified = CASE WHEN url <> excluded.url THEN '' ELSE last_modified END,
-				updated_at = CASE WHEN url <> excluded.url OR department_id <> excluded.department_id
-					OR format <> excluded.format OR enabled <> excluded.enabled THEN excluded.updated_at ELSE updated_at END,
+				etag = CASE WHEN sources.url <> excluded.url THEN '' ELSE sources.etag END,
+				last_modified = CASE WHEN sources.url <> excluded.url THEN '' ELSE sources.last_modified END,
+				updated_at = CASE WHEN sources.url <> excluded.url OR sources.department_id <> excluded.department_id
+					OR sources.format <> excluded.format OR sources.enabled <> excluded.enabled THEN excluded.updated_at ELSE sources.updated_at END,
 				url = excluded.url, department_id = excluded.department_id, format = excluded.format, enabled = excluded.enabled`,
 			s.Name, s.URL, dept, s.Format, s.Enabled, now, now)
 		if err != nil {

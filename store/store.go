@@ -210,6 +210,17 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 }
 
+// claimTx runs fn in one transaction that claims rows with FOR UPDATE SKIP
+// LOCKED: on PostgreSQL at READ COMMITTED, where SKIP LOCKED lets several
+// instances claim side by side without refusing each other; on SQLite as
+// tx.
+func (db *DB) claimTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.engine != Postgres {
+		return db.tx(ctx, fn)
+	}
+	return db.tryTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+}
+
 // maxTxAttempts bounds how often a serialization failure is retried.
 const maxTxAttempts = 20
 

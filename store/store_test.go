@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // openTest opens a fresh database file with a clock the test controls.
 func openTest(t *testing.T) (*store.DB, *time.Time) {
 	t.Helper()
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(func() time.Time { return now }))
+	db, err := store.Open(context.Background(), storetest.Database(t), store.WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func seed(t *testing.T, db *store.DB) store.Source {
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "h.db")
+	path := storetest.Database(t)
 	for i := 0; i < 2; i++ {
 		db, err := store.Open(context.Background(), path)
 		if err != nil {
@@ -174,7 +174,7 @@ func TestPullSeesTopicChanges(t *testing.T) {
 }
 
 func TestOpenRefusesANewerDatabase(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "h.db")
+	path := storetest.Database(t)
 	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

@@ -97,8 +97,8 @@ func scanSubscriber(row interface{ Scan(...any) error }) (Subscriber, error) {
 	return s, err
 }
 
-const subscriptionCols = `sub.id, sub.subscriber_id, ifnull(sub.topic_id, 0), ifnull(sub.department_id, 0),
-	coalesce(t.slug, d.slug, ''), coalesce(t.title, d.name, ''), ifnull(t.retired_at, ''),
+const subscriptionCols = `sub.id, sub.subscriber_id, coalesce(sub.topic_id, 0), coalesce(sub.department_id, 0),
+	coalesce(t.slug, d.slug, ''), coalesce(t.title, d.name, ''), coalesce(t.retired_at, ''),
 	sub.frequency, sub.status, sub.created_at, sub.confirmed_at, sub.ended_at`
 
 const subscriptionFrom = ` FROM subscriptions sub LEFT JOIN topics t ON t.id = sub.topic_id

@@ -143,7 +143,7 @@ func (db *DB) ImportSubscription(ctx context.Context, address string, target Tar
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET frequency = ? WHERE subscriber_id = ? AND status = 'active'
-			AND ifnull(topic_id, 0) = ? AND ifnull(department_id, 0) = ?`, frequency, id, target.TopicID, target.DepartmentID)
+			AND coalesce(topic_id, 0) = ? AND coalesce(department_id, 0) = ?`, frequency, id, target.TopicID, target.DepartmentID)
 		if err != nil {
 			return err
 		}

@@ -288,6 +288,6 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, rules TopicRules, sinc
 // any process are rebuilt at their next pull.
 func bumpTopicsRev(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('topics_rev', '1')
-		ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`)
+		ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)`)
 	return err
 }

@@ -20,8 +20,9 @@ type Tx struct {
 }
 
 // InTx runs fn in one write transaction, committing when fn returns nil
-// and rolling back otherwise. fn may run again only if the caller calls
-// InTx again: nothing is retried here.
+// and rolling back otherwise. On PostgreSQL a transaction that raced
+// another is rolled back and fn runs again (see DB.tx), so fn must do
+// nothing that outlives the transaction other than through tx.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return db.tx(ctx, func(stx *sql.Tx) error {
 		return fn(&Tx{ctx: ctx, tx: stx, now: db.Now()})
@@ -31,6 +32,22 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 // Now is the store's clock read when the transaction began: the time
 // every step of the transaction records.
 func (tx *Tx) Now() time.Time { return tx.now }
+
+// savepoint runs fn so that, when it fails, only what fn did is undone and
+// the transaction can go on.
+func (tx *Tx) savepoint(fn func() error) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, `SAVEPOINT step`); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.tx.ExecContext(tx.ctx, `ROLLBACK TO SAVEPOINT step`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, `RELEASE SAVEPOINT step`)
+	return err
+}
 
 // notFound turns sql.ErrNoRows into ErrNotFound and wraps any error once.
 func notFound(what string, err error) error {
@@ -95,9 +112,17 @@ func (tx *Tx) SetPendingAddress(id int64, address string, nonce int64) (Subscrib
 // confirmed. It fails with ErrNotFound when there is no such subscriber
 // and with ErrConflict when another subscriber has that address.
 func (tx *Tx) AdoptPendingAddress(id int64) (Subscriber, error) {
-	s, err := scanSubscriber(tx.tx.QueryRowContext(tx.ctx, `UPDATE subscribers SET address = pending_address, pending_address = '',
-		pending_nonce = 0, pending_address_at = '', confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END
-		WHERE id = ? AND pending_address <> '' RETURNING `+subscriberCols, fmtTime(tx.now), id))
+	// The update may break the address's uniqueness: inside a savepoint,
+	// so that on PostgreSQL, which aborts a transaction at its first
+	// error, the caller's transaction goes on after a conflict.
+	var s Subscriber
+	err := tx.savepoint(func() error {
+		var err error
+		s, err = scanSubscriber(tx.tx.QueryRowContext(tx.ctx, `UPDATE subscribers SET address = pending_address, pending_address = '',
+			pending_nonce = 0, pending_address_at = '', confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END
+			WHERE id = ? AND pending_address <> '' RETURNING `+subscriberCols, fmtTime(tx.now), id))
+		return err
+	})
 	if isConflict(err) {
 		return Subscriber{}, fmt.Errorf("store: adopt pending address of subscriber %d: %w", id, ErrConflict)
 	}
@@ -115,7 +140,7 @@ func (tx *Tx) Subscription(id int64) (Subscription, error) {
 // subscriberID to target at frequency, or ErrNotFound.
 func (tx *Tx) PendingSubscription(subscriberID int64, target Target, frequency string) (Subscription, error) {
 	s, err := scanSubscription(tx.tx.QueryRowContext(tx.ctx, `SELECT `+subscriptionCols+subscriptionFrom+`
-		WHERE sub.subscriber_id = ? AND sub.status = 'pending' AND ifnull(sub.topic_id, 0) = ? AND ifnull(sub.department_id, 0) = ?
+		WHERE sub.subscriber_id = ? AND sub.status = 'pending' AND coalesce(sub.topic_id, 0) = ? AND coalesce(sub.department_id, 0) = ?
 		AND sub.frequency = ? ORDER BY sub.id DESC LIMIT 1`, subscriberID, target.TopicID, target.DepartmentID, frequency))
 	return s, notFound("pending subscription", err)
 }
@@ -124,7 +149,7 @@ func (tx *Tx) PendingSubscription(subscriberID int64, target Target, frequency s
 // (there is at most one), or ErrNotFound.
 func (tx *Tx) ActiveSubscription(subscriberID int64, target Target) (Subscription, error) {
 	s, err := scanSubscription(tx.tx.QueryRowContext(tx.ctx, `SELECT `+subscriptionCols+subscriptionFrom+`
-		WHERE sub.subscriber_id = ? AND sub.status = 'active' AND ifnull(sub.topic_id, 0) = ? AND ifnull(sub.department_id, 0) = ?`,
+		WHERE sub.subscriber_id = ? AND sub.status = 'active' AND coalesce(sub.topic_id, 0) = ? AND coalesce(sub.department_id, 0) = ?`,
 		subscriberID, target.TopicID, target.DepartmentID))
 	return s, notFound("active subscription", err)
 }

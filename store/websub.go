@@ -64,12 +64,11 @@ func (db *DB) AddWebSubRequest(ctx context.Context, r WebSubRequest) (WebSubRequ
 		if _, err := tx.ExecContext(ctx, `DELETE FROM websub_requests WHERE topic = ? AND callback = ?`, r.Topic, r.Callback); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO websub_requests (mode, topic, callback, secret, lease_seconds, next_attempt_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Mode, r.Topic, r.Callback, r.Secret, r.LeaseSeconds, fmtTime(now), fmtTime(now))
+		err := tx.QueryRowContext(ctx, `INSERT INTO websub_requests (mode, topic, callback, secret, lease_seconds, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.Mode, r.Topic, r.Callback, r.Secret, r.LeaseSeconds, fmtTime(now), fmtTime(now)).Scan(&r.ID)
 		if err != nil {
 			return err
 		}
-		r.ID, _ = res.LastInsertId()
 		r.Attempts, r.NextAttemptAt, r.CreatedAt, r.LastError = 0, now, now, ""
 		return nil
 	})
@@ -208,7 +207,7 @@ func (db *DB) QueueWebSubDeliveries(ctx context.Context, topics []string) (int, 
 	}
 	res, err := db.db.ExecContext(ctx, `INSERT INTO websub_deliveries (subscription_id, next_attempt_at, created_at)
 		SELECT id, ?, ? FROM websub_subscriptions WHERE expires_at > ? AND topic IN (`+placeholders(len(topics))+`)
-		ON CONFLICT (subscription_id) DO UPDATE SET seq = seq + 1, attempts = 0, next_attempt_at = excluded.next_attempt_at,
+		ON CONFLICT (subscription_id) DO UPDATE SET seq = websub_deliveries.seq + 1, attempts = 0, next_attempt_at = excluded.next_attempt_at,
 			last_error = ''`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: queue websub deliveries: %w", err)
