@@ -79,7 +79,7 @@ func benchDigestFanout(b *testing.B, bin string, subscribers int) {
 	in.Config["schedule"] = map[string]any{"pull": "0 0 1 1 *", "daily_digest": fmt.Sprintf("%d %d * * *", end.Minute(), end.Hour()),
 		"weekly_digest": "0 0 1 1 *"}
 	in.WriteConfig()
-	insertSubscribers(b, in.DBPath, subscribers, topics)
+	insertSubscribers(b, in.Database, subscribers, topics)
 	time.Sleep(time.Until(end.Add(time.Second)))
 
 	b.StartTimer()

@@ -82,6 +82,22 @@ func (db *DB) skipLocked() string {
 	return ""
 }
 
+// OpenReader opens a plain database/sql handle on database (a SQLite path,
+// opened read-only, or a postgres:// URL) for tools that audit what Herald
+// stored, such as the reliability suite: statements use ? placeholders on
+// both engines. It runs no migrations; Herald's own code uses Open.
+func OpenReader(ctx context.Context, database string) (*sql.DB, error) {
+	if IsPostgresURL(database) {
+		sdb, _, err := openPostgres(ctx, database)
+		return sdb, err
+	}
+	sdb, err := sql.Open("sqlite", "file:"+database+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", database, err)
+	}
+	return sdb, nil
+}
+
 // openPostgres connects to the server at rawURL through a pgx pool and
 // checks its version. The pool is served to database/sql through a
 // connector that rewrites ? placeholders to $n, so every statement of the

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"herald/store/storetest"
 )
 
 // TestPullCommand runs `herald pull` and `herald releases` against the
@@ -24,7 +26,7 @@ func TestPullCommand(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	dir := t.TempDir()
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "database: %s\ndepartments:\n", filepath.Join(dir, "h.db"))
+	fmt.Fprintf(&cfg, "database: %q\ndepartments:\n", storetest.Database(t))
 	for _, d := range demoDepartments {
 		fmt.Fprintf(&cfg, "  - {slug: %s, name: %q}\n", d.Slug, d.Name)
 	}

@@ -508,7 +508,7 @@ func fuzzRequest(r *rand.Rand, base string, rt fuzzRoute, schemas map[string]map
 func fuzzInvariants(t *testing.T, in *harness.Instance) int {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, in.DBPath)
+	db, err := store.Open(ctx, in.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,7 +254,7 @@ func testPublisherFaults(t *testing.T, bin string, fig *figures) {
 			}
 		}
 	}
-	dupGUIDs := in.QueryInt(`SELECT count(*) FROM (SELECT 1 FROM releases GROUP BY source_id, guid HAVING count(*) > 1)`)
+	dupGUIDs := in.QueryInt(`SELECT count(*) FROM (SELECT 1 FROM releases GROUP BY source_id, guid HAVING count(*) > 1) AS dup`)
 	if dupGUIDs > 0 {
 		t.Errorf("%d releases stored twice", dupGUIDs)
 	}

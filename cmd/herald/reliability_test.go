@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"herald/cmd/herald/harness"
+	"herald/store"
+	"herald/store/storetest"
 )
 
 func TestReliability(t *testing.T) {
@@ -96,7 +98,11 @@ func (f *figures) flush(t *testing.T) {
 		return
 	}
 	body := strings.Join(f.lines, "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "reliability.txt"), []byte(body), 0o644); err != nil {
+	name := "reliability.txt"
+	if storetest.Engine() == store.Postgres {
+		name = "reliability-postgres.txt"
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Errorf("artifacts: %v", err)
 	}
 }

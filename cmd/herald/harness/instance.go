@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-	_ "modernc.org/sqlite" // the database driver of DB
 
 	"herald/alerts/smtptest"
+	"herald/store"
+	"herald/store/storetest"
 )
 
 // Instance is one Herald installation: a directory holding its config
@@ -31,8 +32,8 @@ type Instance struct {
 	// WriteConfig. NewInstance fills in what every run needs; a test sets
 	// departments, sources, topics, schedules and mail.
 	Config map[string]any
-	// Dir, Addr, ConfigPath and DBPath are fixed by NewInstance.
-	Dir, Addr, ConfigPath, DBPath string
+	// Dir, Addr, ConfigPath and Database are fixed by NewInstance.
+	Dir, Addr, ConfigPath, Database string
 	// Client talks to Herald, with a timeout long enough for a loaded
 	// machine.
 	Client *http.Client
@@ -54,9 +55,9 @@ func NewInstance(tb testing.TB, bin, dir string) *Instance {
 	tb.Helper()
 	addr := FreeAddr(tb)
 	in := &Instance{tb: tb, bin: bin, Dir: dir, Addr: addr, ConfigPath: filepath.Join(dir, "herald.yaml"),
-		DBPath: filepath.Join(dir, "herald.db"), Client: &http.Client{Timeout: 60 * time.Second}}
+		Database: storetest.Database(tb), Client: &http.Client{Timeout: 60 * time.Second}}
 	in.Config = map[string]any{
-		"database": in.DBPath,
+		"database": in.Database,
 		"base_url": "http://" + addr,
 		"listen":   addr,
 		"timezone": "UTC",
@@ -228,14 +229,14 @@ func (in *Instance) API(method, path string, body []byte) (int, []byte) {
 	return resp.StatusCode, raw
 }
 
-// DB is a read-only connection to the database, opened once; it reads
-// beside a running Herald (WAL), so that a test can check what Herald
-// stored.
+// DB is a connection to the database for reading, opened once; it reads
+// beside a running Herald (SQLite's WAL, or PostgreSQL), so that a test
+// can check what Herald stored. Statements use ? placeholders.
 func (in *Instance) DB() *sql.DB {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.ro == nil {
-		db, err := sql.Open("sqlite", "file:"+in.DBPath+"?mode=ro&_pragma=busy_timeout(10000)")
+		db, err := store.OpenReader(context.Background(), in.Database)
 		if err != nil {
 			in.tb.Fatal(err)
 		}
