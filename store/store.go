@@ -113,10 +113,6 @@ func (db *DB) Close() error {
 	return err
 }
 
-// SQL exposes the underlying handle for packages' own tests and for the
-// readiness check; application code goes through DB's methods.
-func (db *DB) SQL() *sql.DB { return db.db }
-
 // Ping reports whether the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
@@ -235,10 +231,6 @@ func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) e
 	}
 	return tx.Commit()
 }
-
-// Tx runs fn inside one write transaction. Application code uses the
-// named methods; this is for benchmarks that build large archives fast.
-func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error { return db.tx(ctx, fn) }
 
 // Setting returns a value kept in the settings table, or ErrNotFound.
 func (db *DB) Setting(ctx context.Context, key string) (string, error) {

@@ -1,0 +1,9 @@
+package store
+
+import "database/sql"
+
+// SQL exposes the underlying handle to the store's own tests, which set up
+// and inspect states that no method of the store writes or shows (a
+// migration from the future, an outbox row's raw columns). Everything
+// else, other packages' tests included, goes through DB's methods.
+func (db *DB) SQL() *sql.DB { return db.db }
