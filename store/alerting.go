@@ -437,8 +437,9 @@ func (db *DB) CompleteDigestBatch(ctx context.Context, msgs []OutboxMessage, p D
 		if n, err = insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
 			return err
 		}
-		q := `UPDATE digest_runs SET after_subscriber = max(after_subscriber, ?), enqueued = enqueued + ?`
-		args := []any{p.After, n}
+		q := `UPDATE digest_runs SET after_subscriber = CASE WHEN after_subscriber > ? THEN after_subscriber ELSE ? END,
+			enqueued = enqueued + ?`
+		args := []any{p.After, p.After, n}
 		if p.Done {
 			q += `, status = 'done', releases = ?, finished_at = ?`
 			args = append(args, p.Releases, fmtTime(db.Now()))

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -184,35 +185,60 @@ func (c *rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt,
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.ExecContext(ctx, c.r.rebind(q), flags(args))
+	if err := pgArgs(args); err != nil {
+		return nil, err
+	}
+	return c.Conn.ExecContext(ctx, c.r.rebind(q), args)
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.QueryContext(ctx, c.r.rebind(q), flags(args))
+	if err := pgArgs(args); err != nil {
+		return nil, err
+	}
+	return c.Conn.QueryContext(ctx, c.r.rebind(q), args)
 }
 
 type rebindStmt struct{ *stdlib.Stmt }
 
 func (s *rebindStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return s.Stmt.ExecContext(ctx, flags(args))
+	if err := pgArgs(args); err != nil {
+		return nil, err
+	}
+	return s.Stmt.ExecContext(ctx, args)
 }
 
 func (s *rebindStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return s.Stmt.QueryContext(ctx, flags(args))
+	if err := pgArgs(args); err != nil {
+		return nil, err
+	}
+	return s.Stmt.QueryContext(ctx, args)
 }
 
-// flags turns bool arguments into the 0 and 1 the schema stores.
-func flags(args []driver.NamedValue) []driver.NamedValue {
+// errUnstorable is the answer to a statement given text PostgreSQL cannot
+// hold: bytes that are not UTF-8, or a NUL. SQLite would run it and, since
+// nothing stored is such text (every input is checked before it is
+// stored), find nothing; so it reads as not found, on both engines alike
+// (a page for /topics/<such bytes> is a 404, not a 500).
+var errUnstorable = fmt.Errorf("text that is not UTF-8 or holds a NUL byte: %w", ErrNotFound)
+
+// pgArgs turns bool arguments into the 0 and 1 the schema stores, and
+// refuses text PostgreSQL cannot hold.
+func pgArgs(args []driver.NamedValue) error {
 	for i, a := range args {
-		if b, ok := a.Value.(bool); ok {
-			if b {
+		switch v := a.Value.(type) {
+		case bool:
+			if v {
 				args[i].Value = int64(1)
 			} else {
 				args[i].Value = int64(0)
 			}
+		case string:
+			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+				return errUnstorable
+			}
 		}
 	}
-	return args
+	return nil
 }
 
 // rebind rewrites the ? placeholders of q as $1, $2... outside quoted

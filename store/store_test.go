@@ -255,3 +255,25 @@ func TestApplyPullAsksTheAlertPolicy(t *testing.T) {
 		t.Fatalf("alertable = %v, want %v", alertable, wantA)
 	}
 }
+
+// TestLookupsOfUnstorableText: text no stored value can be (bytes that
+// are not UTF-8, a NUL) is not found, on both engines; PostgreSQL would
+// otherwise refuse the statement and a page would fail with a 500.
+func TestLookupsOfUnstorableText(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	for _, s := range []string{"\xff\xfe", "home\x00office"} {
+		if _, err := db.DepartmentBySlug(ctx, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("department %q: %v, want ErrNotFound", s, err)
+		}
+		if _, err := db.TopicBySlug(ctx, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("topic %q: %v, want ErrNotFound", s, err)
+		}
+		if _, err := db.SourceByName(ctx, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("source %q: %v, want ErrNotFound", s, err)
+		}
+		if _, err := db.SubscriberByAddress(ctx, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("subscriber %q: %v, want ErrNotFound", s, err)
+		}
+	}
+}

@@ -7,7 +7,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -51,10 +50,11 @@ func (c *Clock) Add(d time.Duration) {
 func Open(t testing.TB, start time.Time) (*store.DB, *Clock) {
 	t.Helper()
 	clock := NewClock(start)
-	return OpenFile(t, filepath.Join(t.TempDir(), "herald.db"), clock), clock
+	return OpenFile(t, Database(t), clock), clock
 }
 
-// OpenFile opens (creating if needed) the store at path with clock, and
+// OpenFile opens (creating if needed) the store at path (a file or a
+// database from Database) with clock, and
 // closes it when the test ends: for tests that reopen one database, as
 // after a crash.
 func OpenFile(t testing.TB, path string, clock *Clock) *store.DB {
