@@ -7,24 +7,27 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"herald/store"
 )
 
-// Login attempts per client IP: a burst of five, then one every twelve
-// seconds. Admin tokens are long random strings, so this only slows down
-// guessing and keeps a stuck script from filling the log.
+// Sign-in attempts per client: five a minute. Admin tokens are long
+// random strings, so this only slows down guessing and keeps a stuck
+// script from filling the log.
 const (
-	loginRate  = rate.Limit(1.0 / 12)
-	loginBurst = 5
+	loginAttempts = 5
+	loginPeriod   = time.Minute
 )
+
+// sessionTTL is how long a console session lasts.
+const sessionTTL = 12 * time.Hour
 
 const sessionCookie = "herald_admin"
 
@@ -59,13 +62,21 @@ func bearer(r *http.Request) string {
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := clientKey(r)
-		if wait := s.logins.wait(key); wait > 0 {
+		wait, err := s.logins.wait(r.Context(), key)
+		if err != nil {
+			s.apiFail(w, r, err)
+			return
+		}
+		if wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "Too many requests with a wrong admin token from your network; try again later."))
 			return
 		}
 		if !s.tokenOK(bearer(r)) {
-			s.logins.allow(key)
+			if _, err := s.logins.allow(r.Context(), key); err != nil {
+				s.apiFail(w, r, err)
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald admin"`)
 			s.apiFail(w, r, errStatus(http.StatusUnauthorized, "A valid admin token is required: Authorization: Bearer <token>."))
 			return
@@ -74,26 +85,24 @@ func (s *Server) requireToken(h http.Handler) http.Handler {
 	})
 }
 
-// session is a signed-in admin's state, kept on the server; the cookie
-// holds only a random id.
+// session is a signed-in admin's state, kept in the database (as
+// store.AdminSession) so that every instance knows it; the cookie holds
+// only a random id, and the database only its hash, so a copy of the
+// database holds no usable cookie.
 type session struct {
+	// id is the cookie's value, known only when the session is created.
 	id      string
+	hash    string
 	csrf    string
 	expires time.Time
 	flash   string
 }
 
-// sessions is the in-memory session table. Sessions end on restart, which
-// for a handful of admins costs one more login.
+// sessions are the console's sessions, in the database.
 type sessions struct {
-	mu  sync.Mutex
-	m   map[string]*session // by hash of the id, so a memory dump holds no usable cookie
+	db  *store.DB
 	ttl time.Duration
 	now func() time.Time
-}
-
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, ttl: ttl, now: now}
 }
 
 func randomToken() string {
@@ -107,58 +116,63 @@ func hashID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (ss *sessions) create() *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
+// create starts a session, forgetting the sessions that have expired.
+func (ss *sessions) create(ctx context.Context) (*session, error) {
 	now := ss.now()
-	for k, s := range ss.m {
-		if now.After(s.expires) {
-			delete(ss.m, k)
-		}
+	if _, err := ss.db.DeleteExpiredAdminSessions(ctx, now); err != nil {
+		return nil, err
 	}
 	s := &session{id: randomToken(), csrf: randomToken(), expires: now.Add(ss.ttl)}
-	ss.m[hashID(s.id)] = s
-	return s
+	s.hash = hashID(s.id)
+	err := ss.db.CreateAdminSession(ctx, store.AdminSession{IDHash: s.hash, CSRF: s.csrf, Created: now, Expires: s.expires})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-func (ss *sessions) get(id string) (*session, bool) {
+// get returns the live session whose cookie holds id, or nil.
+func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
 	if id == "" {
-		return nil, false
+		return nil, nil
 	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	k := hashID(id)
-	s, ok := ss.m[k]
-	if !ok {
-		return nil, false
+	row, err := ss.db.AdminSession(ctx, hashID(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
-	if ss.now().After(s.expires) {
-		delete(ss.m, k)
-		return nil, false
+	if err != nil {
+		return nil, err
 	}
-	return s, true
+	if ss.now().After(row.Expires) {
+		return nil, ss.db.DeleteAdminSession(ctx, row.IDHash)
+	}
+	return &session{hash: row.IDHash, csrf: row.CSRF, expires: row.Expires, flash: row.Flash}, nil
 }
 
-func (ss *sessions) delete(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, hashID(id))
+// delete ends s, on every instance.
+func (ss *sessions) delete(ctx context.Context, s *session) error {
+	return ss.db.DeleteAdminSession(ctx, s.hash)
 }
 
 // setFlash keeps a message for the session's next page.
-func (ss *sessions) setFlash(s *session, msg string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
+func (ss *sessions) setFlash(ctx context.Context, s *session, msg string) error {
 	s.flash = msg
+	return ss.db.SetAdminSessionFlash(ctx, s.hash, msg)
 }
 
-// takeFlash returns the message and forgets it.
-func (ss *sessions) takeFlash(s *session) string {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
+// takeFlash returns the message and forgets it. Only a session with a
+// message costs a write.
+func (ss *sessions) takeFlash(ctx context.Context, s *session) (string, error) {
 	msg := s.flash
+	if msg == "" {
+		return "", nil
+	}
 	s.flash = ""
-	return msg
+	ok, err := ss.db.TakeAdminSessionFlash(ctx, s.hash, msg)
+	if err != nil || !ok {
+		return "", err
+	}
+	return msg, nil
 }
 
 type sessionKey struct{}
@@ -184,7 +198,10 @@ func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		var sess *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
-			sess, _ = s.sessions.get(c.Value)
+			if sess, err = s.sessions.get(r.Context(), c.Value); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 		}
 		if sess == nil {
 			target := "/admin/login"

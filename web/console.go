@@ -26,7 +26,12 @@ func (s *Server) adminRender(w http.ResponseWriter, r *http.Request, status int,
 		Nav: adminNav{Subscribers: s.deps.Subscribers != nil, Outbox: s.deps.Outbox != nil}}
 	if sess != nil {
 		v.CSRF = sess.csrf
-		v.Flash = s.sessions.takeFlash(sess)
+		flash, err := s.sessions.takeFlash(r.Context(), sess)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v.Flash = flash
 	}
 	s.render(w, r, status, name, v)
 }
@@ -35,7 +40,11 @@ func (s *Server) adminRender(w http.ResponseWriter, r *http.Request, status int,
 // redirect to it.
 func (s *Server) done(w http.ResponseWriter, r *http.Request, to, flash string) {
 	if sess := sessionFrom(r.Context()); sess != nil && flash != "" {
-		s.sessions.setFlash(sess, flash)
+		// The change is made; a message that could not be kept is only
+		// missing from the next page.
+		if err := s.sessions.setFlash(r.Context(), sess, flash); err != nil {
+			s.log.ErrorContext(r.Context(), "keeping the console message", slog.Any("error", err))
+		}
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -117,7 +126,12 @@ type loginPage struct {
 
 func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if _, ok := s.sessions.get(c.Value); ok {
+		sess, err := s.sessions.get(r.Context(), c.Value)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if sess != nil {
 			http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 			return
 		}
@@ -129,7 +143,12 @@ func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !s.logins.allow(clientKey(r)) {
+	allowed, err := s.logins.allow(r.Context(), clientKey(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !allowed {
 		w.Header().Set("Retry-After", "60")
 		s.renderError(w, r, http.StatusTooManyRequests, "There have been too many sign-in attempts from your network. Wait a minute and try again.")
 		return
@@ -149,7 +168,11 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 			Data: loginPage{Next: next, Error: "That token is not valid. Use one of the tokens under admin.tokens in Herald's configuration."}})
 		return
 	}
-	sess := s.sessions.create()
+	sess, err := s.sessions.create(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.setSessionCookie(w, sess.id, int(s.sessions.ttl/time.Second))
 	s.log.InfoContext(r.Context(), "admin signed in")
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -157,7 +180,10 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
 	if sess := sessionFrom(r.Context()); sess != nil {
-		s.sessions.delete(sess.id)
+		if err := s.sessions.delete(r.Context(), sess); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.setSessionCookie(w, "", -1)
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)

@@ -1,84 +1,93 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"herald/store"
 )
 
-// limiter is a token bucket per client (clientKey), kept in memory: it
-// slows one client guessing admin tokens or flooding strangers' mailboxes
-// with sign-ups. Limits that must survive a restart, like the hourly
-// allowance of each address, are counted in the outbox instead.
+// limiter counts a client's attempts at something limited (signing in,
+// asking for confirmation emails) in the database, so that the limit holds
+// across every Herald instance on it. Each attempt is counted in a slot of
+// period/limiterSlots and counts until its slot is a period old: at most
+// limit attempts count at any moment, and a client that spent its
+// allowance has all of it back at most one period after its first
+// attempt. Limits that must also survive a change of client, like the
+// hourly allowance of each address, are counted in the outbox instead.
 type limiter struct {
-	mu    sync.Mutex
-	m     map[string]*rate.Limiter
-	limit rate.Limit
-	burst int
-	now   func() time.Time
+	db *store.DB
+	// bucket names the limit in the database ("login", "signup").
+	bucket string
+	limit  int
+	period time.Duration
+	now    func() time.Time
 }
 
-// limiterMaxKeys bounds the memory a flood of distinct clients can take.
-const limiterMaxKeys = 50000
+// limiterSlots is how many windows a limiter's period is counted in: more
+// follow the period more closely, fewer keep fewer rows per client.
+const limiterSlots = 12
 
-func newLimiter(limit rate.Limit, burst int, now func() time.Time) *limiter {
-	return &limiter{m: map[string]*rate.Limiter{}, limit: limit, burst: burst, now: now}
+// perPeriod is a limiter allowing each client n attempts in any period,
+// all of them at once if it likes.
+func perPeriod(db *store.DB, bucket string, n int, period time.Duration, now func() time.Time) *limiter {
+	return &limiter{db: db, bucket: bucket, limit: n, period: period, now: now}
 }
 
-// perHour is a limiter allowing each client n events an hour, all of them
-// at once if it likes.
-func perHour(n int, now func() time.Time) *limiter {
-	return newLimiter(rate.Every(time.Hour/time.Duration(n)), n, now)
-}
-
-// allow takes one token from key's bucket, reporting whether there was one.
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// allow counts one attempt of key, reporting whether it was within the
+// limit; an attempt over the limit is not counted.
+func (l *limiter) allow(ctx context.Context, key string) (bool, error) {
 	now := l.now()
-	lim := l.m[key]
-	if lim == nil {
-		if len(l.m) >= limiterMaxKeys {
-			l.prune(now)
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.m[key] = lim
+	ws, err := l.db.RateWindows(ctx, l.bucket, key, now)
+	if err != nil {
+		return false, err
 	}
-	return lim.AllowN(now, 1)
-}
-
-// prune forgets clients whose bucket is full again (they are
-// indistinguishable from new ones). If a flood leaves none to forget, it
-// starts over rather than grow without bound.
-func (l *limiter) prune(now time.Time) {
-	for k, lim := range l.m {
-		if lim.TokensAt(now) >= float64(l.burst) {
-			delete(l.m, k)
+	start := now.UTC().Truncate(l.period / limiterSlots)
+	used := 0
+	for _, w := range ws {
+		if !w.Start.Equal(start) {
+			used += w.N
 		}
 	}
-	if len(l.m) >= limiterMaxKeys {
-		clear(l.m)
+	n, err := l.db.CountRate(ctx, l.bucket, key, start, start.Add(l.period), l.limit-used)
+	if err != nil {
+		return false, err
 	}
+	if n == 1 {
+		// A new window: the time to forget the windows that no longer
+		// count, of every client, so the table stays as small as the
+		// clients of the last period.
+		if _, err := l.db.PurgeRateWindows(ctx, now); err != nil {
+			return false, err
+		}
+	}
+	return n > 0, nil
 }
 
-// wait is how long key must wait for its next token: 0 when it has one
-// now. It takes nothing.
-func (l *limiter) wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.m[key]
-	if !ok {
-		return 0
+// wait is how long key must wait until an attempt is within the limit
+// again: 0 when one is now. It counts nothing.
+func (l *limiter) wait(ctx context.Context, key string) (time.Duration, error) {
+	now := l.now()
+	ws, err := l.db.RateWindows(ctx, l.bucket, key, now)
+	if err != nil {
+		return 0, err
 	}
-	missing := 1 - lim.TokensAt(l.now())
-	if missing <= 0 {
-		return 0
+	over := 1 - l.limit // attempts that must stop counting first
+	for _, w := range ws {
+		over += w.N
 	}
-	return time.Duration(missing / float64(l.limit) * float64(time.Second))
+	if over <= 0 {
+		return 0, nil
+	}
+	for _, w := range ws {
+		if over -= w.N; over <= 0 {
+			return w.Expires.Sub(now), nil
+		}
+	}
+	return 0, nil
 }
 
 // clientKey is the rate-limit key of a request's client: its IP address,

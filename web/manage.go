@@ -54,7 +54,12 @@ func (s *Server) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 		s.renderManageRequest(w, r, status, p)
 		return
 	}
-	if s.signups.allow(clientKey(r)) {
+	allowed, err := s.signups.allow(ctx, clientKey(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if allowed {
 		if err := s.deps.Alerts.RequestManageLink(ctx, addr); err != nil {
 			s.fail(w, r, err)
 			return

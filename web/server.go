@@ -244,10 +244,10 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		deps:       deps,
 		log:        slog.New(NewLogHandler(log.Handler())),
 		base:       base,
-		sessions:   newSessions(12*time.Hour, cfg.Now),
+		sessions:   &sessions{db: db, ttl: sessionTTL, now: cfg.Now},
 		csrf:       csrf{secure: base.Scheme == "https"},
-		logins:     newLimiter(loginRate, loginBurst, cfg.Now),
-		signups:    perHour(cfg.ConfirmPerIPHour, cfg.Now),
+		logins:     perPeriod(db, "login", loginAttempts, loginPeriod, cfg.Now),
+		signups:    perPeriod(db, "signup", cfg.ConfirmPerIPHour, time.Hour, cfg.Now),
 		requestIDs: newRequestIDs(),
 	}
 	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())

@@ -189,7 +189,12 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "subscribe", &view{Title: p.title(), Data: p})
 		return
 	}
-	if s.signups.allow(clientKey(r)) {
+	allowed, err := s.signups.allow(ctx, clientKey(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if allowed {
 		s.deps.Alerts.RequestSubscription(ctx, req)
 	} else {
 		s.log.WarnContext(ctx, "subscription request over the per-client hourly limit; no email sent")
