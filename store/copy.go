@@ -27,6 +27,10 @@ import (
 // ErrNotEmpty is returned by Copy when the target already holds data.
 var ErrNotEmpty = errors.New("the target database is not empty")
 
+// CopySearchIndex is the table name Copy's progress gives the search
+// index as it builds it, counting releases.
+const CopySearchIndex = "search index"
+
 // CopyOptions are what Copy needs besides the two databases.
 type CopyOptions struct {
 	// PlainText returns the text a reader sees in a release's body HTML.
@@ -342,7 +346,7 @@ func (c *copier) checkEmpty(tables map[string]copyTable) error {
 		return nil
 	}
 	slices.Sort(full)
-	return fmt.Errorf("store: copy: %w: %s hold rows; copy into a new, empty database", ErrNotEmpty, strings.Join(full, ", "))
+	return fmt.Errorf("store: copy: %w: %s hold rows", ErrNotEmpty, strings.Join(full, ", "))
 }
 
 // checkSchemas makes sure every row of the source has a place on the
@@ -492,12 +496,14 @@ func (c *copier) progress(table string, done, total int64) {
 // plain text, and is indexed again, as the source would have been
 // (ReleasesWithoutPlainText).
 func (c *copier) index() (int64, error) {
-	const table = "search index"
+	const table = CopySearchIndex
 	var total int64
 	if err := c.src.QueryRowContext(c.ctx, `SELECT count(*) FROM releases`).Scan(&total); err != nil {
 		return 0, err
 	}
-	c.progress(table, 0, total)
+	if total > 0 {
+		c.progress(table, 0, total)
+	}
 	x, err := c.to.newSearchIndex(c.ctx, c.dst)
 	if err != nil {
 		return 0, err

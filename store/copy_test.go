@@ -257,7 +257,7 @@ func testCopy(t *testing.T, target string) {
 	if rep.Indexed != 2 {
 		t.Errorf("indexed %d releases, want 2", rep.Indexed)
 	}
-	if !slices.Contains(progressed, "outbox") || !slices.Contains(progressed, "search index") {
+	if !slices.Contains(progressed, "outbox") || !slices.Contains(progressed, store.CopySearchIndex) {
 		t.Errorf("progress reported the end of %v", progressed)
 	}
 
