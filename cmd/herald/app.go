@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/prometheus/client_golang/prometheus"
@@ -142,12 +143,13 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer a.Close()
-	fmt.Fprintf(stdout, "database %s is up to date\n", a.cfg.Database)
+	fmt.Fprintf(stdout, "database %s is up to date\n", store.Redact(a.cfg.Database))
 	return nil
 }
 
-func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlags("check-config", stderr)
+	offline := fs.Bool("offline", false, "check the file alone; do not connect to a PostgreSQL database")
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
@@ -158,8 +160,17 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if path == "" {
 		return usageError("no config file given and no herald.yaml here")
 	}
-	if _, err := loadValidConfig(path); err != nil {
+	cfg, err := loadValidConfig(path)
+	if err != nil {
 		return err
+	}
+	if !*offline {
+		// A PostgreSQL database must answer, as it will have to at start.
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := store.Reach(rctx, cfg.Database); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil

@@ -303,8 +303,8 @@ func parseConfig(raw []byte) (Config, error) {
 func (c *Config) Validate() error {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
-	if strings.TrimSpace(c.Database) == "" {
-		add("database: is empty")
+	if err := store.CheckDatabase(c.Database); err != nil {
+		add("database: %v", err)
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("base_url: %q must be an absolute http(s) URL", c.BaseURL)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -69,5 +72,73 @@ func TestSecretFromEnvironment(t *testing.T) {
 	}
 	if s := cfg.Admin.Tokens[0].String(); strings.Contains(s, "0123") {
 		t.Fatalf("secret printed as %q", s)
+	}
+}
+
+func TestConfigDatabase(t *testing.T) {
+	tests := []struct {
+		name, database string
+		want           string // "" for valid
+	}{
+		{"SQLite file", "./herald.db", ""},
+		{"postgres URL", "postgres://herald:s3cret@db.internal:5432/herald?sslmode=verify-full", ""},
+		{"postgresql URL", "postgresql://herald@db/herald", ""},
+		{"postgres URL over a Unix socket", "postgres:///herald?host=/var/run/postgresql", ""},
+		{"empty", "  ", "database: is empty"},
+		{"bad port", "postgres://herald:s3cret@db:fivefour/herald", "database: cannot parse `postgres://herald:xxxxx@db:fivefour/herald`: invalid port"},
+		{"bad sslmode", "postgres://herald:s3cret@db/herald?sslmode=sometimes", "postgres://herald:xxxxx@db/herald?sslmode=sometimes"},
+		{"another engine", "mysql://herald:s3cret@db/herald", "database: mysql://herald:xxxxx@db/herald is neither a SQLite file path nor a postgres:// URL"},
+		{"scheme in capitals", "Postgres://herald:s3cret@db/herald", "is neither a SQLite file path nor a postgres:// URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig([]byte("database: \"" + tt.database + "\"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("%q: %v", tt.database, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("%q: error %v, want one containing %q", tt.database, err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// runCommand runs one herald command line as main does.
+func runCommand(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckConfigConnects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	// Nothing listens on port 1 of loopback.
+	if err := os.WriteFile(path, []byte("database: postgres://herald:s3cret@127.0.0.1:1/herald?connect_timeout=5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCommand("check-config", path)
+	if code != 1 || !strings.HasPrefix(stderr, "herald check-config: cannot connect to postgres://herald:xxxxx@127.0.0.1:1/herald") ||
+		strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "s3cret") {
+		t.Errorf("check-config on an unreachable database: exit %d, stderr %q", code, stderr)
+	}
+	if code, stdout, stderr := runCommand("check-config", "--offline", path); code != 0 || stdout != path+": ok\n" {
+		t.Errorf("check-config --offline: exit %d, %q %q", code, stdout, stderr)
+	}
+}
+
+func TestDemoRefusesBadDatabase(t *testing.T) {
+	code, _, stderr := runCommand("demo", "--dir", t.TempDir(), "--database", "mysql://herald:s3cret@db/herald")
+	if code != 2 || !strings.Contains(stderr, "--database: mysql://herald:xxxxx@db/herald is neither") {
+		t.Errorf("demo with another engine's URL: exit %d, %q", code, stderr)
 	}
 }

@@ -30,11 +30,11 @@ var demoTopics = []TopicConfig{
 
 // previousDemoPublisher returns the loopback address the sample publishers
 // had in an earlier run of the demo on the same database, or "".
-func previousDemoPublisher(ctx context.Context, dbPath string) string {
-	if _, err := os.Stat(dbPath); err != nil {
+func previousDemoPublisher(ctx context.Context, database string) string {
+	if _, err := os.Stat(database); err != nil && !store.IsPostgresURL(database) {
 		return ""
 	}
-	db, err := store.Open(ctx, dbPath)
+	db, err := store.Open(ctx, database)
 	if err != nil {
 		return ""
 	}
@@ -54,6 +54,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, cfgFlag := newFlags("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to serve on")
 	dir := fs.String("dir", "./herald-demo", "`DIR` for the database and sent messages")
+	database := fs.String("database", "", "a postgres:// `URL` (or SQLite file) to run on (default $HERALD_DATABASE, else DIR/herald.db)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -66,15 +67,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
+	if *database == "" {
+		*database = os.Getenv("HERALD_DATABASE")
+	}
+	if *database == "" {
+		*database = filepath.Join(*dir, "herald.db")
+	}
+	if err := store.CheckDatabase(*database); err != nil {
+		return usageError("--database: %v", err)
+	}
 	start := time.Now()
-	pub, srv, err := startDemoPublisher(start, time.Now, previousDemoPublisher(ctx, filepath.Join(*dir, "herald.db")))
+	pub, srv, err := startDemoPublisher(start, time.Now, previousDemoPublisher(ctx, *database))
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
 	cfg := defaultConfig()
-	cfg.Database = filepath.Join(*dir, "herald.db")
+	cfg.Database = *database
 	cfg.Listen = *listen
 	cfg.BaseURL = "http://" + *listen
 	cfg.Schedule.Pull = "* * * * *"
@@ -128,6 +138,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Sample publishers on %[4]s are pulled every minute; two new releases
 arrive in the next few minutes. In the demo a "daily" digest goes out every
 ten minutes and a "weekly" one every hour. Press Ctrl-C to stop.
-`, cfg.BaseURL, mail.Dir, cfg.Database, pub.base, adminToken)
+`, cfg.BaseURL, mail.Dir, store.Redact(cfg.Database), pub.base, adminToken)
 	return a.serve(ctx)
 }

@@ -36,6 +36,7 @@ Commands:
   topics         list, add, update, retire or preview topics
   subscribers    look up, export, erase, import subscribers
   migrate        create or upgrade the database and exit
+  copy-data      copy every row of one database into a new one (SQLite to PostgreSQL)
   check-config   validate a config file
   version        print the version
 
@@ -58,6 +59,7 @@ func commands() map[string]command {
 		"topics":       runTopics,
 		"subscribers":  runSubscribers,
 		"migrate":      runMigrate,
+		"copy-data":    runCopyData,
 		"check-config": runCheckConfig,
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "herald", version)
