@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -132,14 +133,23 @@ func openPostgres(ctx context.Context, rawURL string) (*sql.DB, *pgxpool.Pool, e
 }
 
 // pgErrorLine is err as one line without the URL (which may carry a
-// password): pgx's connect errors quote the host and user, never the
-// password, and end with the server's or the network's reason.
+// password): the server's message, or the network's reason for the last
+// address tried (pgx tries each address, with and without TLS, and quotes
+// them all).
 func pgErrorLine(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Message
 	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		err = dns
+	case errors.As(err, &op):
+		err = op
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // rebinder hands database/sql connections whose statements are rewritten
