@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 )
 
 // searchDoc is what the search index holds for one release: its title and
@@ -19,7 +24,12 @@ type searchDoc struct {
 // searchIndex writes releases into the search index in a transaction: on
 // SQLite the FTS5 table of migration 0006, on PostgreSQL a tsvector per
 // release (the title weighted above the rest).
-type searchIndex struct{ ins, del *sql.Stmt }
+type searchIndex struct {
+	ins, del *sql.Stmt
+	// fold strips diacritics before PostgreSQL indexes the text, as
+	// SQLite's tokenizer does (remove_diacritics 2).
+	fold bool
+}
 
 func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, error) {
 	ins, err := tx.PrepareContext(ctx, db.pick(
@@ -36,11 +46,14 @@ func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, err
 		ins.Close()
 		return nil, err
 	}
-	return &searchIndex{ins: ins, del: del}, nil
+	return &searchIndex{ins: ins, del: del, fold: db.engine == Postgres}, nil
 }
 
 // add indexes a release the index does not hold yet.
 func (x *searchIndex) add(ctx context.Context, d searchDoc) error {
+	if x.fold {
+		d.title, d.summary, d.body = foldDiacritics(d.title), foldDiacritics(d.summary), foldDiacritics(d.body)
+	}
 	_, err := x.ins.ExecContext(ctx, d.id, d.title, d.summary, d.body)
 	return err
 }
@@ -167,7 +180,7 @@ func MatchExpression(text string) string {
 // so the expression cannot be a syntax error either.
 func tsQuery(text string) string {
 	var terms []string
-	for _, t := range searchTerms(text) {
+	for _, t := range searchTerms(foldDiacritics(text)) {
 		q := strings.Join(t.words, " <-> ")
 		if t.prefix {
 			q += ":*"
@@ -175,6 +188,31 @@ func tsQuery(text string) string {
 		terms = append(terms, q)
 	}
 	return strings.Join(terms, " & ")
+}
+
+// foldDiacritics drops the marks that decompose from letters (é → e), as
+// SQLite's FTS5 tokenizer does with remove_diacritics 2, so that both
+// engines find "cafe" in "café" and the other way round. PostgreSQL's
+// unaccent would need an extension an operator may not be allowed to
+// create.
+func foldDiacritics(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+	if err != nil {
+		return s
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // searchTerms reads what a visitor typed: "quoted words" are a phrase,
