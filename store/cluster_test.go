@@ -333,3 +333,52 @@ func TestInstanceRecoversWhenDatabaseReturns(t *testing.T) {
 	}
 	waitChange(t, fromA, 3*time.Second)
 }
+
+// TestWebSubWorkIsClaimedOnce: two instances' hub workers never take the
+// same verification or delivery; one left by a dead worker is due again
+// when its lease ends.
+func TestWebSubWorkIsClaimedOnce(t *testing.T) {
+	ctx := context.Background()
+	database := storetest.Database(t)
+	clock := storetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	a := storetest.OpenFile(t, database, clock)
+	b := storetest.OpenFile(t, database, clock)
+	const topic = "https://news.example/feeds/all.atom"
+	lease := 5 * time.Minute
+	req, err := a.AddWebSubRequest(ctx, store.WebSubRequest{Mode: store.WebSubSubscribe, Topic: topic,
+		Callback: "https://reader.example/cb", LeaseSeconds: 86400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs, err := a.ClaimWebSubRequests(ctx, 10, lease); err != nil || len(reqs) != 1 || reqs[0].ID != req.ID {
+		t.Fatalf("first claim of requests: %+v, %v", reqs, err)
+	}
+	if reqs, err := b.ClaimWebSubRequests(ctx, 10, lease); err != nil || len(reqs) != 0 {
+		t.Fatalf("second claim of requests: %+v, %v", reqs, err)
+	}
+	if ok, err := a.CompleteWebSubRequest(ctx, req.ID); err != nil || !ok {
+		t.Fatalf("complete: %v, %v", ok, err)
+	}
+	if n, err := a.QueueWebSubDeliveries(ctx, []string{topic}); err != nil || n != 1 {
+		t.Fatalf("queued %d, %v", n, err)
+	}
+	dels, err := a.ClaimWebSubDeliveries(ctx, 10, lease)
+	if err != nil || len(dels) != 1 || dels[0].Subscription.Callback != "https://reader.example/cb" {
+		t.Fatalf("first claim of deliveries: %+v, %v", dels, err)
+	}
+	if again, err := b.ClaimWebSubDeliveries(ctx, 10, lease); err != nil || len(again) != 0 {
+		t.Fatalf("second claim of deliveries: %+v, %v", again, err)
+	}
+	// The first worker dies; after the lease the other delivers.
+	clock.Add(lease + time.Second)
+	if again, err := b.ClaimWebSubDeliveries(ctx, 10, lease); err != nil || len(again) != 1 || again[0].Seq != dels[0].Seq {
+		t.Fatalf("claim after the lease: %+v, %v", again, err)
+	}
+	if err := b.FinishWebSubDelivery(ctx, dels[0], "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(lease + time.Second)
+	if again, err := a.ClaimWebSubDeliveries(ctx, 10, lease); err != nil || len(again) != 0 {
+		t.Fatalf("claim after delivery: %+v, %v", again, err)
+	}
+}

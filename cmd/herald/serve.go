@@ -322,6 +322,13 @@ func (a *app) serve(ctx context.Context) error {
 		{a.cfg.Schedule.Pull, func() { a.cycle(ctx, p, pull.Request{}) }},
 		{a.cfg.Schedule.DailyDigest, func() { a.runDigests(ctx, p, "daily", a.db.Now()) }},
 		{a.cfg.Schedule.WeeklyDigest, func() { a.runDigests(ctx, p, "weekly", a.db.Now()) }},
+		{"@hourly", func() {
+			if n, err := p.publisher.ExpireWebSub(ctx); err != nil {
+				a.log.Error("websub", slog.Any("error", err))
+			} else if n > 0 {
+				a.log.Info("websub: subscriptions expired", slog.Int("count", n))
+			}
+		}},
 		{"17 3 * * *", func() {
 			if rep, err := p.alerts.Housekeep(ctx, a.db.Now()); err != nil {
 				a.log.Error("housekeeping", slog.Any("error", err))

@@ -98,11 +98,11 @@ type Store interface {
 	FeedMeta(ctx context.Context, name string) (string, error)
 	SetFeedMeta(ctx context.Context, name, value string) error
 	AddWebSubRequest(ctx context.Context, r store.WebSubRequest) (store.WebSubRequest, error)
-	DueWebSubRequests(ctx context.Context, limit int) ([]store.WebSubRequest, error)
+	ClaimWebSubRequests(ctx context.Context, limit int, lease time.Duration) ([]store.WebSubRequest, error)
 	CompleteWebSubRequest(ctx context.Context, id int64) (bool, error)
 	RetryWebSubRequest(ctx context.Context, id int64, errText string, retryAt time.Time) error
 	QueueWebSubDeliveries(ctx context.Context, topics []string) (int, error)
-	DueWebSubDeliveries(ctx context.Context, limit int) ([]store.WebSubDelivery, error)
+	ClaimWebSubDeliveries(ctx context.Context, limit int, lease time.Duration) ([]store.WebSubDelivery, error)
 	FinishWebSubDelivery(ctx context.Context, d store.WebSubDelivery, errText string, retryAt time.Time) error
 	RemoveWebSubSubscription(ctx context.Context, id int64) error
 	PurgeExpiredWebSub(ctx context.Context) (int, error)
