@@ -56,19 +56,6 @@ func dbName(t *testing.T, database string) string {
 	return pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
 }
 
-// eventually polls cond every 20ms until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestLeadershipIsExclusive(t *testing.T) {
 	ctx := context.Background()
 	a, b, _ := openTwo(t)
@@ -127,7 +114,7 @@ func TestLeadershipMovesWhenLeaderGoes(t *testing.T) {
 		t.Fatal("two leaders")
 	}
 	a.Close()
-	took := eventually(t, 2*time.Second, "the second instance to lead", func() bool {
+	took := storetest.Eventually(t, 2*time.Second, "the second instance to lead", func() bool {
 		ok, err := lb.Acquire(ctx)
 		return err == nil && ok
 	})
@@ -300,7 +287,7 @@ func TestInstanceRecoversWhenDatabaseReturns(t *testing.T) {
 	t.Cleanup(restore)
 	terminate(t, database, "%")
 
-	eventually(t, 5*time.Second, "pings to fail", func() bool {
+	storetest.Eventually(t, 5*time.Second, "pings to fail", func() bool {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		return a.Ping(pctx) != nil
@@ -313,8 +300,8 @@ func TestInstanceRecoversWhenDatabaseReturns(t *testing.T) {
 	}
 
 	restore()
-	eventually(t, 5*time.Second, "pings to succeed", func() bool { return a.Ping(ctx) == nil })
-	eventually(t, 5*time.Second, "leadership to come back", func() bool {
+	storetest.Eventually(t, 5*time.Second, "pings to succeed", func() bool { return a.Ping(ctx) == nil })
+	storetest.Eventually(t, 5*time.Second, "leadership to come back", func() bool {
 		ok, err := la.Acquire(ctx)
 		return err == nil && ok
 	})

@@ -17,7 +17,7 @@ const closeTimeout = 5 * time.Second
 // session (the leader's advisory lock, a LISTEN). The server is asked to
 // probe the connection when idle, so that a peer which vanished without
 // closing it (a machine powered off, a network cut) frees its session,
-// and the lock with it, within about half a minute.
+// and the lock with it, within about 20 seconds.
 func (db *DB) dedicatedConn(ctx context.Context) (*pgx.Conn, error) {
 	if db.pool == nil {
 		return nil, errors.New("dedicated connections need PostgreSQL")
@@ -27,7 +27,7 @@ func (db *DB) dedicatedConn(ctx context.Context) (*pgx.Conn, error) {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
-	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "3"
 	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
 	return pgx.ConnectConfig(ctx, cfg)
 }
