@@ -50,12 +50,21 @@ type FeedArchive struct {
 // false, archive pages come without Body (their Gzip copy is enough to
 // serve them), which keeps a large archive's memory down.
 func (db *DB) FeedDocs(ctx context.Context, archiveBodies bool) ([]FeedDoc, error) {
+	return db.feedDocs(ctx, archiveBodies, "")
+}
+
+// feedDocs returns the documents of the feed cache that match where (all
+// of them when it is empty).
+func (db *DB) feedDocs(ctx context.Context, archiveBodies bool, where string, args ...any) ([]FeedDoc, error) {
 	body := `body`
 	if !archiveBodies {
 		body = `CASE WHEN kind = 'archive' THEN NULL ELSE body END`
 	}
+	if where != "" {
+		where = ` WHERE ` + where
+	}
 	rows, err := db.db.QueryContext(ctx, `SELECT path, feed_key, kind, format, page, `+body+`, size, gzip, etag, last_modified
-		FROM feed_docs ORDER BY path`)
+		FROM feed_docs`+where+` ORDER BY path`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: feed docs: %w", err)
 	}
@@ -141,7 +150,7 @@ func (db *DB) UpdateFeedCache(ctx context.Context, u FeedCacheUpdate) error {
 				return fmt.Errorf("drop archive %q: %w", k, err)
 			}
 		}
-		return nil
+		return db.notifyFeeds(ctx, tx, u)
 	})
 	if err != nil {
 		return fmt.Errorf("store: update feed cache: %w", err)

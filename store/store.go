@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -41,6 +42,11 @@ type DB struct {
 	// now is the store's clock: every time the store records comes from
 	// it. WithClock sets it.
 	now func() time.Time
+	// instance tells this handle's feed cache notifications from other
+	// instances' (see feednotify.go).
+	instance string
+	// dedicated holds the connections outside the pool, closed with db.
+	dedicated connSet
 }
 
 // Now returns the store's clock reading.
@@ -62,7 +68,7 @@ func Open(ctx context.Context, database string, opts ...Option) (*DB, error) {
 	if database == "" {
 		return nil, errors.New("store: database path is empty")
 	}
-	db := &DB{now: time.Now, engine: SQLite}
+	db := &DB{now: time.Now, engine: SQLite, instance: rand.Text()}
 	for _, o := range opts {
 		o(db)
 	}
@@ -106,6 +112,7 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.dedicated.closeAll()
 	err := db.db.Close()
 	if db.pool != nil {
 		db.pool.Close()

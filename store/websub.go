@@ -80,12 +80,22 @@ func (db *DB) AddWebSubRequest(ctx context.Context, r WebSubRequest) (WebSubRequ
 
 // DueWebSubRequests returns up to limit requests whose verification is due.
 func (db *DB) DueWebSubRequests(ctx context.Context, limit int) ([]WebSubRequest, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT id, mode, topic, callback, secret, lease_seconds, attempts, next_attempt_at,
-		last_error, created_at FROM websub_requests WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
+	rows, err := db.db.QueryContext(ctx, `SELECT `+webSubRequestCols+` FROM websub_requests WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
 		fmtTime(db.Now()), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due websub requests: %w", err)
 	}
+	out, err := scanWebSubRequests(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: due websub requests: %w", err)
+	}
+	return out, nil
+}
+
+// webSubRequestCols are the columns scanWebSubRequests reads.
+const webSubRequestCols = `id, mode, topic, callback, secret, lease_seconds, attempts, next_attempt_at, last_error, created_at`
+
+func scanWebSubRequests(rows *sql.Rows) ([]WebSubRequest, error) {
 	defer rows.Close()
 	var out []WebSubRequest
 	for rows.Next() {
@@ -93,7 +103,7 @@ func (db *DB) DueWebSubRequests(ctx context.Context, limit int) ([]WebSubRequest
 		var next, created string
 		if err := rows.Scan(&r.ID, &r.Mode, &r.Topic, &r.Callback, &r.Secret, &r.LeaseSeconds, &r.Attempts, &next,
 			&r.LastError, &created); err != nil {
-			return nil, fmt.Errorf("store: due websub requests: %w", err)
+			return nil, err
 		}
 		r.NextAttemptAt, r.CreatedAt = parseTime(next), parseTime(created)
 		out = append(out, r)
@@ -214,35 +224,6 @@ func (db *DB) QueueWebSubDeliveries(ctx context.Context, topics []string) (int, 
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
-}
-
-// DueWebSubDeliveries returns up to limit deliveries that are due, with
-// their subscriptions. Deliveries of expired subscriptions are dropped.
-func (db *DB) DueWebSubDeliveries(ctx context.Context, limit int) ([]WebSubDelivery, error) {
-	now := fmtTime(db.Now())
-	if _, err := db.db.ExecContext(ctx, `DELETE FROM websub_deliveries WHERE subscription_id IN
-		(SELECT id FROM websub_subscriptions WHERE expires_at <= ?)`, now); err != nil {
-		return nil, fmt.Errorf("store: due websub deliveries: %w", err)
-	}
-	rows, err := db.db.QueryContext(ctx, `SELECT `+webSubCols+`, d.seq, d.attempts, d.next_attempt_at FROM websub_deliveries d
-		JOIN websub_subscriptions s ON s.id = d.subscription_id WHERE d.next_attempt_at <= ?
-		ORDER BY d.next_attempt_at, d.subscription_id LIMIT ?`, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: due websub deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []WebSubDelivery
-	for rows.Next() {
-		var d WebSubDelivery
-		var next string
-		s, err := scanWebSub(rows, &d.Seq, &d.Attempts, &next)
-		if err != nil {
-			return nil, fmt.Errorf("store: due websub deliveries: %w", err)
-		}
-		d.Subscription, d.NextAttemptAt = s, parseTime(next)
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }
 
 // FinishWebSubDelivery records the outcome of one delivery attempt. With

@@ -239,7 +239,15 @@ func (a *app) serve(ctx context.Context) error {
 	for _, t := range a.cfg.Admin.Tokens {
 		tokens = append(tokens, t.Value())
 	}
-	var schedulerUp atomic.Bool
+	jobs := a.scheduledJobs(p)
+	for _, j := range jobs {
+		if _, err := cron.ParseStandard(j.spec); err != nil {
+			return fmt.Errorf("schedule %q: %w", j.spec, err)
+		}
+	}
+	// ready is set once this instance has either caught up the scheduled
+	// work as the leader or found another instance leading.
+	var ready atomic.Bool
 	subs := admin.New(a.db)
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
@@ -249,7 +257,7 @@ func (a *app) serve(ctx context.Context) error {
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
 		Ready: func() error {
-			if !schedulerUp.Load() {
+			if !ready.Load() {
 				return errors.New("scheduler not running")
 			}
 			return nil
@@ -311,81 +319,31 @@ func (a *app) serve(ctx context.Context) error {
 	a.log.Info("herald serving", slog.String("listen", ln.Addr().String()), slog.String("base_url", a.cfg.BaseURL),
 		slog.String("version", version))
 
-	loc := a.cfg.Location()
-	cronLog := cron.PrintfLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
-	c := cron.New(cron.WithLocation(loc), cron.WithLogger(cronLog),
-		cron.WithChain(cron.Recover(cronLog), cron.SkipIfStillRunning(cronLog)))
-	jobs := []struct {
-		spec string
-		fn   func()
-	}{
-		{a.cfg.Schedule.Pull, func() { a.cycle(ctx, p, pull.Request{}) }},
-		{a.cfg.Schedule.DailyDigest, func() { a.runDigests(ctx, p, "daily", a.db.Now()) }},
-		{a.cfg.Schedule.WeeklyDigest, func() { a.runDigests(ctx, p, "weekly", a.db.Now()) }},
-		{"17 3 * * *", func() {
-			if rep, err := p.alerts.Housekeep(ctx, a.db.Now()); err != nil {
-				a.log.Error("housekeeping", slog.Any("error", err))
-			} else {
-				a.log.Info("housekeeping", slog.Any("report", rep))
-			}
-		}},
+	// Scheduled work runs on the leader; every instance follows the feeds
+	// any instance renders.
+	ld := &leader{
+		l: a.db.Leadership(), every: leaderEvery, log: a.log, gauge: newLeaderGauge(a.reg),
+		work:      func(ctx context.Context) { a.runScheduled(ctx, p, jobs, func() { ready.Store(true) }) },
+		following: func() { ready.Store(true) },
 	}
-	for _, j := range jobs {
-		if _, err := c.AddFunc(j.spec, j.fn); err != nil {
-			cancel()
-			for _, hs := range servers {
-				hs.Close()
-			}
-			wg.Wait()
-			return fmt.Errorf("schedule %q: %w", j.spec, err)
-		}
-	}
-	// Catch up at start: feeds and alerts left pending by a stop, a first
-	// pull, then digests for periods missed while down (each sent once),
-	// before the schedule takes over.
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		a.afterChange(ctx, p)
-		a.cycle(ctx, p, pull.Request{})
-		if ctx.Err() == nil {
-			c.Start()
-			schedulerUp.Store(true)
-		}
+		ld.run(ctx)
 	}()
-
-	// Changes made between pulls (a topic created in the console, a
-	// department renamed through the API or by `herald departments` in
-	// another process) mark feeds dirty in the store; render them within
-	// seconds rather than at the next pull.
-	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(3 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if dirty, err := a.db.DirtyFeeds(ctx); err == nil && len(dirty) > 0 {
-					a.afterChange(ctx, p)
-				}
-			}
+		if err := p.publisher.Follow(ctx, feedCheckEvery); err != nil {
+			a.log.Error("follow feeds", slog.Any("error", err))
 		}
 	}()
 
 	<-ctx.Done()
-	schedulerUp.Store(false)
-	stopped := c.Stop()
+	ready.Store(false)
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	for _, hs := range servers {
 		hs.Shutdown(shutdownCtx)
-	}
-	select {
-	case <-stopped.Done():
-	case <-shutdownCtx.Done():
 	}
 	wg.Wait()
 	p.alerts.Wait()

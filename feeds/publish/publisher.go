@@ -96,13 +96,16 @@ type Store interface {
 	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
 	UpdateFeedCache(ctx context.Context, u store.FeedCacheUpdate) error
 	FeedMeta(ctx context.Context, name string) (string, error)
+	FeedGeneration(ctx context.Context) (int64, error)
+	FeedDocsAt(ctx context.Context, paths []string) ([]store.FeedDoc, error)
+	WatchFeedCache(ctx context.Context, since int64, every time.Duration, changed func(context.Context, store.FeedChange) error) error
 	SetFeedMeta(ctx context.Context, name, value string) error
 	AddWebSubRequest(ctx context.Context, r store.WebSubRequest) (store.WebSubRequest, error)
-	DueWebSubRequests(ctx context.Context, limit int) ([]store.WebSubRequest, error)
+	ClaimWebSubRequests(ctx context.Context, limit int, lease time.Duration) ([]store.WebSubRequest, error)
 	CompleteWebSubRequest(ctx context.Context, id int64) (bool, error)
 	RetryWebSubRequest(ctx context.Context, id int64, errText string, retryAt time.Time) error
 	QueueWebSubDeliveries(ctx context.Context, topics []string) (int, error)
-	DueWebSubDeliveries(ctx context.Context, limit int) ([]store.WebSubDelivery, error)
+	ClaimWebSubDeliveries(ctx context.Context, limit int, lease time.Duration) ([]store.WebSubDelivery, error)
 	FinishWebSubDelivery(ctx context.Context, d store.WebSubDelivery, errText string, retryAt time.Time) error
 	RemoveWebSubSubscription(ctx context.Context, id int64) error
 	PurgeExpiredWebSub(ctx context.Context) (int, error)
@@ -130,8 +133,11 @@ type Publisher struct {
 	archives  map[string]store.FeedArchive
 	opmlSig   string
 	deptNames string // department names the cache was rendered with
-	memo      renderMemo
-	sanitizer *text.Sanitizer
+	// generation is the store's feed generation when the cache was
+	// loaded: where Follow starts.
+	generation int64
+	memo       renderMemo
+	sanitizer  *text.Sanitizer
 
 	metrics  *publishMetrics
 	hub      hubState
@@ -227,6 +233,13 @@ func (p *Publisher) Warm(ctx context.Context) error {
 func (p *Publisher) Load(ctx context.Context) (usable bool, err error) {
 	p.renderMu.Lock()
 	defer p.renderMu.Unlock()
+	// Read before the documents: a change made while they load is then
+	// reported to Follow, not lost.
+	gen, err := p.db.FeedGeneration(ctx)
+	if err != nil {
+		return false, fmt.Errorf("feeds: load cache: %w", err)
+	}
+	p.generation = gen
 	docs, err := p.db.FeedDocs(ctx, false)
 	if err != nil {
 		return false, fmt.Errorf("feeds: load cache: %w", err)

@@ -43,6 +43,10 @@ const (
 	hubBatch           = 50
 	hubConcurrency     = 8
 	hubTimeout         = 15 * time.Second
+	// hubClaimLease is how long a claimed batch is this worker's: long
+	// enough for a batch of attempts that all time out, after which a
+	// batch left by a dead instance is due again for the others.
+	hubClaimLease = 5 * time.Minute
 )
 
 type hubState struct {
@@ -192,7 +196,8 @@ func (p *Publisher) hubTopic(topic string) bool {
 
 // Run verifies WebSub requests, delivers changed feeds to subscribers,
 // retries what failed and pings external hubs until ctx ends. Run it once
-// per process; it returns nil when ctx is done.
+// per process, in every instance (each claims the work it does); it
+// returns nil when ctx is done.
 func (p *Publisher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -201,8 +206,6 @@ func (p *Publisher) Run(ctx context.Context) error {
 		defer wg.Done()
 		p.hubPinger(ctx)
 	}()
-	purge := time.NewTicker(time.Hour)
-	defer purge.Stop()
 	for {
 		p.hubWork(ctx)
 		// Sleep until the next retry is due, but look again every second:
@@ -221,29 +224,34 @@ func (p *Publisher) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-p.hub.wake:
-		case <-purge.C:
-			if n, err := p.db.PurgeExpiredWebSub(ctx); err != nil {
-				p.log.Error("websub: purge expired", slog.Any("error", err))
-			} else if n > 0 {
-				p.log.Info("websub: subscriptions expired", slog.Int("count", n))
-			}
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
 
+// ExpireWebSub deletes the subscriptions whose lease has ended. It is
+// scheduled work, run by one instance: Run delivers nothing to an expired
+// subscription either way.
+func (p *Publisher) ExpireWebSub(ctx context.Context) (int, error) {
+	n, err := p.db.PurgeExpiredWebSub(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("websub: purge expired: %w", err)
+	}
+	return n, nil
+}
+
 // hubWork handles what is due now: verifications, then deliveries.
 func (p *Publisher) hubWork(ctx context.Context) {
 	for ctx.Err() == nil {
-		reqs, err := p.db.DueWebSubRequests(ctx, hubBatch)
+		reqs, err := p.db.ClaimWebSubRequests(ctx, hubBatch, hubClaimLease)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Error("websub: due requests", slog.Any("error", err))
 			}
 			return
 		}
-		dels, err := p.db.DueWebSubDeliveries(ctx, hubBatch)
+		dels, err := p.db.ClaimWebSubDeliveries(ctx, hubBatch, hubClaimLease)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Error("websub: due deliveries", slog.Any("error", err))

@@ -306,10 +306,11 @@ func TestWebSubRetriesAcrossRestart(t *testing.T) {
 		return sub.failNext == 0
 	})
 	// The subscriber has answered; move the clock only once the hub has
-	// recorded the failure and scheduled its retry from the current time.
+	// recorded the failure and scheduled its retry from the current time
+	// (a backoff of a minute, not the claim's lease of minutes).
 	waitFor(t, 3*time.Second, "the second failure to be recorded", func() bool {
 		at, ok, err := h.db.NextWebSubWork(h.ctx)
-		return err == nil && ok && at.After(h.clockNow())
+		return err == nil && ok && at.After(h.clockNow()) && at.Before(h.clockNow().Add(2*time.Minute))
 	})
 	h.advance(61 * time.Second) // second backoff: 60s
 	waitFor(t, 3*time.Second, "the delivery after the restart", func() bool { _, n := sub.counts(); return n == 1 })
