@@ -25,7 +25,7 @@ func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, err
 	ins, err := tx.PrepareContext(ctx, db.pick(
 		`INSERT INTO releases_fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)`,
 		`INSERT INTO releases_search (release_id, doc) VALUES (?,
-			setweight(to_tsvector('simple', ?), 'A') || to_tsvector('simple', ?) || to_tsvector('simple', ?))`))
+			setweight(to_tsvector('herald_search', ?), 'A') || to_tsvector('herald_search', ?) || to_tsvector('herald_search', ?))`))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (db *DB) SearchReleases(ctx context.Context, q SearchQuery) (SearchResult, 
 	var args []any
 	if expr := MatchExpression(q.Text); expr != "" {
 		if db.engine == Postgres {
-			where = append(where, `r.id IN (SELECT release_id FROM releases_search WHERE doc @@ to_tsquery('simple', ?))`)
+			where = append(where, `r.id IN (SELECT release_id FROM releases_search WHERE doc @@ to_tsquery('herald_search', ?))`)
 			expr = tsQuery(q.Text)
 		} else {
 			where = append(where, `r.id IN (SELECT rowid FROM releases_fts WHERE releases_fts MATCH ?)`)
