@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -127,7 +128,7 @@ func pgErrorLine(err error) string {
 
 // rebinder hands database/sql connections whose statements are rewritten
 // from ? to $n placeholders and whose bool arguments become 0 or 1, the
-// way SQLite stores them.
+// way SQLite stores them (see flags).
 type rebinder struct {
 	driver.Connector
 	cache sync.Map // string -> string
@@ -185,14 +186,24 @@ func (s *rebindStmt) QueryContext(ctx context.Context, args []driver.NamedValue)
 	return s.Stmt.QueryContext(ctx, flags(args))
 }
 
-// flags turns bool arguments into the 0 and 1 the schema stores.
+// flags turns bool arguments into the 0 and 1 the schema stores, and
+// text into what PostgreSQL's TEXT can hold: NUL characters are dropped
+// and invalid UTF-8 becomes U+FFFD, where SQLite would keep them as they
+// are. Neither belongs in Herald's data (the pull side and the admin
+// checks keep them out, and the feed renderer drops both), so a store
+// handed them regardless keeps the text rather than failing the write.
 func flags(args []driver.NamedValue) []driver.NamedValue {
 	for i, a := range args {
-		if b, ok := a.Value.(bool); ok {
-			if b {
+		switch v := a.Value.(type) {
+		case bool:
+			if v {
 				args[i].Value = int64(1)
 			} else {
 				args[i].Value = int64(0)
+			}
+		case string:
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				args[i].Value = strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "")
 			}
 		}
 	}

@@ -301,7 +301,7 @@ func (db *DB) PurgeExpiredWebSub(ctx context.Context) (int, error) {
 func (db *DB) NextWebSubWork(ctx context.Context) (at time.Time, ok bool, err error) {
 	var next sql.NullString
 	err = db.db.QueryRowContext(ctx, `SELECT min(t) FROM (SELECT min(next_attempt_at) AS t FROM websub_requests
-		UNION ALL SELECT min(next_attempt_at) FROM websub_deliveries)`).Scan(&next)
+		UNION ALL SELECT min(next_attempt_at) FROM websub_deliveries) AS due`).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next websub work: %w", err)
 	}
