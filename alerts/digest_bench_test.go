@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ func BenchmarkDigestFanout(b *testing.B) {
 
 func benchDigestFanout(b *testing.B, subscribers int) {
 	ctx := context.Background()
-	seed := filepath.Join(b.TempDir(), "seed.db")
+	seed := storetest.Database(b)
 	clock := storetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	db := storetest.OpenFile(b, seed, clock)
 	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "dept", Name: "Department of Examples"}); err != nil {
@@ -93,22 +92,14 @@ func benchDigestFanout(b *testing.B, subscribers int) {
 	if err := db.Close(); err != nil {
 		b.Fatal(err)
 	}
-	seedBytes, err := os.ReadFile(seed)
-	if err != nil {
-		b.Fatal(err)
-	}
 	var enqueued int
 	var elapsed time.Duration
 	var peak uint64
 	b.ResetTimer()
-	for i := range b.N {
+	for range b.N {
 		b.StopTimer()
 		clock.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		path := filepath.Join(b.TempDir(), fmt.Sprintf("run%d.db", i))
-		if err := os.WriteFile(path, seedBytes, 0o600); err != nil {
-			b.Fatal(err)
-		}
-		db = storetest.OpenFile(b, path, clock)
+		db = storetest.OpenFile(b, storetest.Clone(b, seed), clock)
 		svc := service(db)
 		runtime.GC()
 		var base runtime.MemStats

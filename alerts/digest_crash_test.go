@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +57,9 @@ func TestDigestSurvivesKill(t *testing.T) {
 		subscribers = 500 // the race detector makes each run ten times slower
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "crash.db")
+	seed := storetest.Database(t)
 	clock := storetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	db := storetest.OpenFile(t, path, clock)
+	db := storetest.OpenFile(t, seed, clock)
 	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "dept", Name: "Department of Examples"}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +99,8 @@ func TestDigestSurvivesKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	benchSubscribers(t, db, clock, subscribers, topicIDs, rng)
 	db.Close()
-	// Each episode starts from this state.
-	seed, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Each episode starts from this state, on a clone of its own.
+	path := storetest.Clone(t, seed)
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -184,11 +180,7 @@ func TestDigestSurvivesKill(t *testing.T) {
 			t.Fatalf("runs: %+v, %v", runs, err)
 		}
 		// Start the period over for the next episode.
-		os.Remove(path + "-wal")
-		os.Remove(path + "-shm")
-		if err := os.WriteFile(path, seed, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path = storetest.Clone(t, seed)
 	}
 	// progress is how many digests are in the outbox.
 	progress := func() int { return len(digests()) }

@@ -3,13 +3,13 @@ package alerts_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"herald/alerts"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 func TestTokens(t *testing.T) {
@@ -85,7 +85,7 @@ func FuzzVerify(f *testing.F) {
 
 func TestLoadKeys(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "h.db"))
+	db, err := store.Open(ctx, storetest.Database(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -437,6 +437,7 @@ func (db *DB) CompleteDigestBatch(ctx context.Context, msgs []OutboxMessage, p D
 		if n, err = insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
 			return err
 		}
+		// SQLite's two-argument max is PostgreSQL's greatest: a CASE is both.
 		q := `UPDATE digest_runs SET after_subscriber = CASE WHEN after_subscriber > ? THEN after_subscriber ELSE ? END,
 			enqueued = enqueued + ?`
 		args := []any{p.After, p.After, n}

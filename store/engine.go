@@ -154,7 +154,7 @@ func pgErrorLine(err error) string {
 
 // rebinder hands database/sql connections whose statements are rewritten
 // from ? to $n placeholders and whose bool arguments become 0 or 1, the
-// way SQLite stores them.
+// way SQLite stores them (see flags).
 type rebinder struct {
 	driver.Connector
 	cache sync.Map // string -> string
@@ -195,45 +195,30 @@ func (c *rebindConn) PrepareContext(ctx context.Context, q string) (driver.Stmt,
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	if err := pgArgs(args); err != nil {
-		return nil, err
-	}
-	return c.Conn.ExecContext(ctx, c.r.rebind(q), args)
+	return c.Conn.ExecContext(ctx, c.r.rebind(q), flags(args))
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := pgArgs(args); err != nil {
-		return nil, err
-	}
-	return c.Conn.QueryContext(ctx, c.r.rebind(q), args)
+	return c.Conn.QueryContext(ctx, c.r.rebind(q), flags(args))
 }
 
 type rebindStmt struct{ *stdlib.Stmt }
 
 func (s *rebindStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	if err := pgArgs(args); err != nil {
-		return nil, err
-	}
-	return s.Stmt.ExecContext(ctx, args)
+	return s.Stmt.ExecContext(ctx, flags(args))
 }
 
 func (s *rebindStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	if err := pgArgs(args); err != nil {
-		return nil, err
-	}
-	return s.Stmt.QueryContext(ctx, args)
+	return s.Stmt.QueryContext(ctx, flags(args))
 }
 
-// errUnstorable is the answer to a statement given text PostgreSQL cannot
-// hold: bytes that are not UTF-8, or a NUL. SQLite would run it and, since
-// nothing stored is such text (every input is checked before it is
-// stored), find nothing; so it reads as not found, on both engines alike
-// (a page for /topics/<such bytes> is a 404, not a 500).
-var errUnstorable = fmt.Errorf("text that is not UTF-8 or holds a NUL byte: %w", ErrNotFound)
-
-// pgArgs turns bool arguments into the 0 and 1 the schema stores, and
-// refuses text PostgreSQL cannot hold.
-func pgArgs(args []driver.NamedValue) error {
+// flags turns bool arguments into the 0 and 1 the schema stores, and
+// text into what PostgreSQL's TEXT can hold: NUL characters are dropped
+// and invalid UTF-8 becomes U+FFFD, where SQLite would keep them as they
+// are. Neither belongs in Herald's data (the pull side and the admin
+// checks keep them out, and the feed renderer drops both), so a store
+// handed them regardless keeps the text rather than failing the write.
+func flags(args []driver.NamedValue) []driver.NamedValue {
 	for i, a := range args {
 		switch v := a.Value.(type) {
 		case bool:
@@ -243,8 +228,8 @@ func pgArgs(args []driver.NamedValue) error {
 				args[i].Value = int64(0)
 			}
 		case string:
-			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-				return errUnstorable
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				args[i].Value = strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "")
 			}
 		}
 	}

@@ -256,9 +256,9 @@ func TestApplyPullAsksTheAlertPolicy(t *testing.T) {
 	}
 }
 
-// TestLookupsOfUnstorableText: text no stored value can be (bytes that
-// are not UTF-8, a NUL) is not found, on both engines; PostgreSQL would
-// otherwise refuse the statement and a page would fail with a 500.
+// TestLookupsOfUnstorableText: a lookup by text PostgreSQL cannot hold
+// (bytes that are not UTF-8, a NUL) finds nothing on both engines rather
+// than failing the statement, which made such a page a 500.
 func TestLookupsOfUnstorableText(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)

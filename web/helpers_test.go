@@ -34,7 +34,7 @@ import (
 
 const adminToken = "test-admin-token-0123456789abcdef"
 
-// site is a running Herald web server over a real SQLite file, with the
+// site is a running Herald web server over a real database, with the
 // parts that exist today: the store's outbox, the feeds puller, and a small
 // real stand-in for the subscriber admin.
 type site struct {

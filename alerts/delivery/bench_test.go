@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // BenchmarkDelivery sends a daily digest already in the outbox to n
@@ -38,7 +38,7 @@ func benchDelivery(b *testing.B, n int) {
 	var elapsed, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+		db, err := store.Open(ctx, storetest.Database(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // The crash test's subprocess finds its database and SMTP server here.
@@ -38,8 +38,8 @@ const (
 // outbox until it is empty, unless it is killed first. Run on its own, it
 // does nothing.
 func TestDeliveryCrashChild(t *testing.T) {
-	dbPath, port := os.Getenv(crashEnvDB), os.Getenv(crashEnvSMTP)
-	if dbPath == "" {
+	database, port := os.Getenv(crashEnvDB), os.Getenv(crashEnvSMTP)
+	if database == "" {
 		t.Skip("the crash test's subprocess; TestDeliveryCrashRecovery runs it")
 	}
 	p, err := strconv.Atoi(port)
@@ -47,7 +47,7 @@ func TestDeliveryCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbPath)
+	db, err := store.Open(ctx, database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +89,8 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 		t.Skip("kills and restarts a subprocess for about half a minute")
 	}
 	const subscribers, minKills = 5000, 10
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "herald.db")
-	db, err := store.Open(context.Background(), dbPath)
+	database := storetest.Database(t)
+	db, err := store.Open(context.Background(), database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +118,7 @@ func TestDeliveryCrashRecovery(t *testing.T) {
 		runs++
 		var out bytes.Buffer
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDeliveryCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnvDB+"="+dbPath, crashEnvSMTP+"="+strconv.Itoa(srv.Port()))
+		cmd.Env = append(os.Environ(), crashEnvDB+"="+database, crashEnvSMTP+"="+strconv.Itoa(srv.Port()))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // deliveryClock is a store clock the test moves and workers read.
@@ -24,7 +24,7 @@ type deliveryClock struct{ ns atomic.Int64 }
 func (c *deliveryClock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *deliveryClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// deliveryFixture is a real database file, a real SMTP server on loopback
+// deliveryFixture is a real database, a real SMTP server on loopback
 // and the clock both the store and the deliverer follow.
 type deliveryFixture struct {
 	t     *testing.T
@@ -37,7 +37,7 @@ func newDeliveryFixture(t *testing.T, opts smtptest.Options) *deliveryFixture {
 	t.Helper()
 	clock := &deliveryClock{}
 	clock.ns.Store(time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC).UnixNano())
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(clock.now))
+	db, err := store.Open(context.Background(), storetest.Database(t), store.WithClock(clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"herald/feeds/publish"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // benchArchive builds an archive of n releases across 25 departments and
@@ -27,7 +27,7 @@ func benchArchive(b *testing.B, n int, clock *time.Time) (*store.DB, []store.Sou
 	b.Helper()
 	ctx := context.Background()
 	*clock = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "herald.db"), store.WithClock(func() time.Time { return *clock }))
+	db, err := store.Open(ctx, storetest.Database(b), store.WithClock(func() time.Time { return *clock }))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"herald/feeds/publish"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 var renderUpdate = flag.Bool("update", false, "rewrite testdata/golden from the current feed renderer")
@@ -55,7 +56,7 @@ func newRenderEnv(t testing.TB, cfg publish.Config) *renderEnv {
 		}
 		return e.now
 	}
-	db, err := store.Open(e.ctx, filepath.Join(t.TempDir(), "herald.db"), store.WithClock(clock))
+	db, err := store.Open(e.ctx, storetest.Database(t), store.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"herald/feeds/pull"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // pullBenchWords and pullBenchPlaces make the 200 subjects (place x
@@ -99,7 +99,7 @@ func BenchmarkPull10k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		db, err := store.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.db", i)))
+		db, err := store.Open(ctx, storetest.Database(b))
 		if err != nil {
 			b.Fatal(err)
 		}

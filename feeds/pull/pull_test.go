@@ -22,6 +22,7 @@ import (
 	"herald/feeds/pull"
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 // pullEnv is a real store in a temporary directory and a Puller writing to
@@ -48,7 +49,7 @@ func newPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullE
 func newGuardedPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullEnv {
 	t.Helper()
 	e := &pullEnv{t: t, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.WithClock(e.clock))
+	db, err := store.Open(context.Background(), storetest.Database(t), store.WithClock(e.clock))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"errors"
+	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +39,36 @@ func Database(t testing.TB) string {
 		return PostgresURL(t)
 	}
 	return filepath.Join(t.TempDir(), "herald.db")
+}
+
+// Clone returns a new database holding what database (from Database)
+// holds, for a test that starts over from one seeded state more than once:
+// a copy of the SQLite file, or a PostgreSQL database made from it as a
+// template. Nothing may have database open while it is cloned.
+func Clone(t testing.TB, database string) string {
+	t.Helper()
+	if store.IsPostgresURL(database) {
+		u, err := url.Parse(database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return createDatabase(t, os.Getenv(EnvPostgres), strings.TrimPrefix(u.Path, "/"))
+	}
+	clone := filepath.Join(t.TempDir(), "herald.db")
+	// A store closed cleanly leaves no -wal file; one that was not may.
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(database + suffix)
+		if errors.Is(err, fs.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(clone+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clone
 }
 
 // SQLiteOnly skips t on PostgreSQL, saying why: for the few tests of

@@ -127,12 +127,19 @@ func PostgresURL(t testing.TB) string {
 		}
 		t.Skipf("skipping PostgreSQL test: no server (apt-get install postgresql and the tests start their own, or set %s=postgres://…)", EnvPostgres)
 	}
+	return createDatabase(t, server, "template0")
+}
+
+// createDatabase creates a database on server from template, dropped when
+// t ends, and returns its URL.
+func createDatabase(t testing.TB, server, template string) string {
+	t.Helper()
 	u, err := url.Parse(server)
 	if err != nil {
 		t.Fatalf("%s is not a URL: %v", EnvPostgres, err)
 	}
 	name := databaseName(t.Name())
-	admin(t, server, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0 ENCODING 'UTF8'")
+	admin(t, server, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize()+" ENCODING 'UTF8'")
 	t.Cleanup(func() {
 		admin(t, server, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})

@@ -1,7 +1,7 @@
 // Package storetest opens real stores for tests: a SQLite file in the
-// test's temporary directory, a clock the test sets and moves, and seed
-// helpers that go through the store's own API, so no test outside package
-// store writes SQL.
+// test's temporary directory or a PostgreSQL database, a clock the test
+// sets and moves, and seed helpers that go through the store's own API, so
+// no test outside package store writes SQL.
 package storetest
 
 import (
@@ -45,7 +45,7 @@ func (c *Clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// Open opens a fresh store in t.TempDir() whose clock shows start, and
+// Open opens a fresh store from Database whose clock shows start, and
 // closes it when the test ends.
 func Open(t testing.TB, start time.Time) (*store.DB, *Clock) {
 	t.Helper()
@@ -53,13 +53,12 @@ func Open(t testing.TB, start time.Time) (*store.DB, *Clock) {
 	return OpenFile(t, Database(t), clock), clock
 }
 
-// OpenFile opens (creating if needed) the store at path (a file or a
-// database from Database) with clock, and
-// closes it when the test ends: for tests that reopen one database, as
-// after a crash.
-func OpenFile(t testing.TB, path string, clock *Clock) *store.DB {
+// OpenFile opens (creating if needed) the store at database, a path or a
+// URL from Database, with clock, and closes it when the test ends: for
+// tests that reopen one database, as after a crash.
+func OpenFile(t testing.TB, database string, clock *Clock) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), path, store.WithClock(clock.Now))
+	db, err := store.Open(context.Background(), database, store.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
