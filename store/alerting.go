@@ -397,10 +397,16 @@ func (db *DB) UnfinishedDigestRuns(ctx context.Context, frequency string) ([]Dig
 // It is a write transaction on purpose: SQLite has one writer, and a pull
 // stamps first_seen_at while holding the write lock, so once this commits
 // after the period's end, every release first seen within the period is
-// committed and visible.
+// committed and visible. PostgreSQL has many writers: there the run takes
+// a lock on releases that waits for every pull in progress to commit, and
+// that a pull takes before it reads the clock (orderWithDigests), for the
+// same guarantee.
 func (db *DB) StartDigestRun(ctx context.Context, run DigestRun) (DigestRun, error) {
 	var out DigestRun
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.orderWithDigests(ctx, tx, "SHARE"); err != nil {
+			return err
+		}
 		var err error
 		out, err = scanDigestRun(tx.QueryRowContext(ctx, `INSERT INTO digest_runs (frequency, period_start, period_end, wall_end, status, started_at)
 			VALUES (?, ?, ?, ?, 'running', ?)

@@ -100,6 +100,19 @@ func OpenReader(ctx context.Context, database string) (*sql.DB, error) {
 	return sdb, nil
 }
 
+// orderWithDigests takes, on PostgreSQL, a lock on releases in mode
+// (before the transaction's first query, so that its snapshot comes
+// after): pulls take ROW EXCLUSIVE, which they share, and a digest run
+// SHARE, which waits for the pulls in progress and holds off new ones
+// until it commits. SQLite's single writer orders them already.
+func (db *DB) orderWithDigests(ctx context.Context, tx *sql.Tx, mode string) error {
+	if db.engine != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `LOCK TABLE releases IN `+mode+` MODE`)
+	return err
+}
+
 // openPostgres connects to the server at rawURL through a pgx pool and
 // checks its version. The pool is served to database/sql through a
 // connector that rewrites ? placeholders to $n, so every statement of the
@@ -233,7 +246,7 @@ func flags(args []driver.NamedValue) []driver.NamedValue {
 			}
 		}
 	}
-	return nil
+	return args
 }
 
 // rebind rewrites the ? placeholders of q as $1, $2... outside quoted

@@ -200,6 +200,11 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 	var res PullResult
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		res = PullResult{}
+		// The clock is read under the lock that orders pulls with digest
+		// runs (see StartDigestRun).
+		if err := db.orderWithDigests(ctx, tx, "ROW EXCLUSIVE"); err != nil {
+			return err
+		}
 		nowT := db.Now().UTC()
 		now := fmtTime(nowT)
 		var deptID int64
