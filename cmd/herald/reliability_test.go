@@ -62,6 +62,10 @@ func TestReliability(t *testing.T) {
 			t.Parallel()
 			testSMTPFaults(t, bin, fig)
 		})
+		t.Run("two_instances", func(t *testing.T) {
+			t.Parallel()
+			testTwins(t, bin, fig, rand.New(rand.NewPCG(seed, 4)))
+		})
 		t.Run("serving", func(t *testing.T) {
 			t.Parallel()
 			t.Run("publisher_faults", func(t *testing.T) { testPublisherFaults(t, bin, fig) })

@@ -335,3 +335,130 @@ func decodeMail(raw []byte) (gotMail, error) {
 	}
 	return g, nil
 }
+
+// mailCheck is what checkMail found.
+type mailCheck struct {
+	immediates, digests, lost, wrong, dups int
+}
+
+// checkMail checks the mail Herald sent against the world, once the
+// outbox has settled: every outbox row sent and received at least once
+// under its Message-ID, nothing received that the outbox does not hold;
+// each immediate subscriber got one alert per matching release and each
+// daily subscriber each matching release in exactly one digest, and
+// nobody got anything else. Copies of one message (a crash in flight)
+// are counted, not faulted.
+func (w *world) checkMail(t *testing.T, in *harness.Instance, smtp *smtptest.Server) mailCheck {
+	t.Helper()
+	// Mail: every outbox row sent, each received at least once under its
+	// Message-ID, nothing received that is not in the outbox.
+	outbox := in.QueryStrings(`SELECT message_id, to_addr, kind, status FROM outbox`)
+	byID := map[string][]string{}
+	for _, r := range outbox {
+		if r[3] != "sent" {
+			t.Errorf("outbox message %s to %s ended %s", r[0], r[1], r[3])
+		}
+		byID[messageID(r[0])] = r
+	}
+	mails := decodeMails(t, smtp.Messages())
+	copies := map[string]int{}
+	for _, m := range mails {
+		copies[m.ID]++
+		if r, ok := byID[m.ID]; !ok || r[1] != m.To {
+			t.Errorf("received %s to %s, which the outbox does not hold", m.ID, m.To)
+		}
+	}
+	lost, dups := 0, 0
+	for id := range byID {
+		switch n := copies[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d messages in the outbox were never received", lost)
+	}
+
+	// Against the world: each immediate subscriber got one alert per
+	// matching release; each daily subscriber got each matching release in
+	// exactly one digest, and nobody got anything else.
+	type got struct {
+		immediate map[string]map[string]bool // title -> Message-IDs
+		digests   map[string]string          // Message-ID -> text
+	}
+	byAddr := map[string]*got{}
+	for _, m := range mails {
+		g := byAddr[m.To]
+		if g == nil {
+			g = &got{immediate: map[string]map[string]bool{}, digests: map[string]string{}}
+			byAddr[m.To] = g
+		}
+		if strings.Contains(m.Subject, " digest for ") {
+			g.digests[m.ID] = m.Text
+			continue
+		}
+		title := noticeRE.FindString(m.Subject)
+		if title == "" {
+			t.Errorf("unexpected message to %s: %q", m.To, m.Subject)
+			continue
+		}
+		if g.immediate[title] == nil {
+			g.immediate[title] = map[string]bool{}
+		}
+		g.immediate[title][m.ID] = true
+	}
+	immediates, digests, wrong := 0, 0, 0
+	for _, s := range w.subs {
+		var expect []string
+		for _, it := range w.items {
+			if it.Wave > 0 && s.matches(it) {
+				expect = append(expect, noticeRE.FindString(it.Title))
+			}
+		}
+		sort.Strings(expect)
+		g := byAddr[s.Address]
+		if g == nil {
+			g = &got{immediate: map[string]map[string]bool{}, digests: map[string]string{}}
+		}
+		var gotTitles []string
+		if s.Frequency == "immediately" {
+			if len(g.digests) > 0 {
+				t.Errorf("%s (immediate) got %d digests", s.Address, len(g.digests))
+				wrong++
+			}
+			for title, ids := range g.immediate {
+				gotTitles = append(gotTitles, title)
+				immediates += len(ids)
+				if len(ids) > 1 {
+					t.Errorf("%s got %d different messages about %s", s.Address, len(ids), title)
+					wrong++
+				}
+			}
+		} else {
+			if len(g.immediate) > 0 {
+				t.Errorf("%s (daily) got %d immediate alerts", s.Address, len(g.immediate))
+				wrong++
+			}
+			for _, text := range g.digests {
+				digests++
+				inThis := noticeRE.FindAllString(text, -1)
+				if len(inThis) == 0 {
+					t.Errorf("%s got an empty digest", s.Address)
+					wrong++
+				}
+				gotTitles = append(gotTitles, inThis...)
+			}
+		}
+		sort.Strings(gotTitles)
+		if !slices.Equal(gotTitles, expect) {
+			t.Errorf("%s (%s) got %d releases (%v), want %d (%v)", s.Address, s.Frequency, len(gotTitles), gotTitles, len(expect), expect)
+			wrong++
+			if wrong > 20 {
+				t.Fatal("too many wrong mailboxes")
+			}
+		}
+	}
+	return mailCheck{immediates: immediates, digests: digests, lost: lost, wrong: wrong, dups: dups}
+}

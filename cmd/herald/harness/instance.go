@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,6 +78,26 @@ func NewInstance(tb testing.TB, bin, dir string) *Instance {
 		}
 	})
 	return in
+}
+
+// Twin prepares a second instance of the same installation in dir (which
+// must exist), as a load balancer would have beside in: the same database
+// and configuration (Config is copied as it is now), its own address,
+// config file and logs. base_url stays in's.
+func (in *Instance) Twin(dir string) *Instance {
+	in.tb.Helper()
+	addr := FreeAddr(in.tb)
+	tw := &Instance{tb: in.tb, bin: in.bin, Dir: dir, Addr: addr, ConfigPath: filepath.Join(dir, "herald.yaml"),
+		Database: in.Database, Client: in.Client, Config: maps.Clone(in.Config)}
+	tw.Config["listen"] = addr
+	in.tb.Cleanup(func() {
+		tw.mu.Lock()
+		defer tw.mu.Unlock()
+		if tw.ro != nil {
+			tw.ro.Close()
+		}
+	})
+	return tw
 }
 
 // Base is Herald's base URL.
