@@ -31,6 +31,11 @@ const (
 	Postgres Engine = "postgres"
 )
 
+// defaultPoolSize is the number of connections an instance keeps to
+// PostgreSQL when the URL does not say (pool_max_conns), besides the one
+// that holds leadership and the one that listens for feed changes.
+const defaultPoolSize = 16
+
 // minPostgres is the oldest PostgreSQL Herald runs on (server_version_num).
 const minPostgres = 130000
 
@@ -123,8 +128,10 @@ func openPostgres(ctx context.Context, rawURL string) (*sql.DB, *pgxpool.Pool, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot connect to %s: %s", where, pgErrorLine(err))
 	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
+	// pool_max_conns in the URL sizes the pool; otherwise 16 connections,
+	// enough for the HTTP server, the mail workers and a pull at once.
+	if !strings.Contains(rawURL, "pool_max_conns=") {
+		cfg.MaxConns = defaultPoolSize
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
