@@ -357,19 +357,29 @@ func (p *Publisher) hubDeliver(ctx context.Context, d store.WebSubDelivery) {
 			p.log.Error("websub: record delivery", slog.Any("error", err))
 		}
 	}
+	// The feed as stored, not this instance's copy in memory: with several
+	// instances, the one delivering may not have loaded a change another
+	// rendered a moment ago.
 	path, _ := strings.CutPrefix(s.Topic, p.base)
-	doc := p.cache.get(path)
-	if doc == nil || doc.kind != store.FeedKindCurrent {
+	docs, err := p.db.FeedDocsAt(ctx, []string{path})
+	if err != nil {
+		if ctx.Err() == nil {
+			finish("cannot read the feed: "+err.Error(), "retry", p.Now().Add(hubBackoff(d.Attempts)))
+		}
+		return
+	}
+	if len(docs) == 0 || docs[0].Kind != store.FeedKindCurrent {
 		finish("the feed no longer exists", "failed", time.Time{})
 		return
 	}
-	body := doc.plain.body
+	doc := docs[0]
+	body := doc.Body
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Callback, bytes.NewReader(body))
 	if err != nil {
 		finish("bad callback", "failed", time.Time{})
 		return
 	}
-	req.Header.Set("Content-Type", renderContentType(doc.format))
+	req.Header.Set("Content-Type", renderContentType(doc.Format))
 	req.Header.Set("Link", "<"+p.hubURL+`>; rel="hub", <`+s.Topic+`>; rel="self"`)
 	req.Header.Set("User-Agent", hubUserAgent)
 	if s.Secret != "" {
