@@ -2,12 +2,12 @@ package rules_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"herald/feeds/rules"
 	"herald/store"
+	"herald/store/storetest"
 )
 
 func TestAlertNew(t *testing.T) {
@@ -60,7 +60,7 @@ func TestRealert(t *testing.T) {
 // are not.
 func TestMajorVersionRealerts(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "herald.db"))
+	db, err := store.Open(ctx, storetest.Database(t))
 	if err != nil {
 		t.Fatal(err)
 	}
