@@ -32,8 +32,7 @@ type pullEnv struct {
 	db     *store.DB
 	cfg    pull.Config
 	puller *pull.Puller
-	mu     sync.Mutex
-	now    time.Time
+	clk    *storetest.Clock
 }
 
 func newPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullEnv {
@@ -48,7 +47,7 @@ func newPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullE
 // pulls reach public addresses only.
 func newGuardedPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer) *pullEnv {
 	t.Helper()
-	e := &pullEnv{t: t, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	e := &pullEnv{t: t, clk: storetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))}
 	db, err := store.Open(context.Background(), storetest.Database(t), store.WithClock(e.clock))
 	if err != nil {
 		t.Fatal(err)
@@ -71,17 +70,9 @@ func newGuardedPullEnv(t *testing.T, cfg pull.Config, reg prometheus.Registerer)
 	return e
 }
 
-func (e *pullEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *pullEnv) clock() time.Time { return e.clk.Now() }
 
-func (e *pullEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *pullEnv) advance(d time.Duration) { e.clk.Add(d) }
 
 func (e *pullEnv) addSource(name, url, format string) store.Source {
 	e.t.Helper()
