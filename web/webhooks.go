@@ -61,7 +61,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status = statusOf(err)
 	}
-	s.metrics.webhooks.WithLabelValues(name, webhookResult(status, err)).Inc()
+	s.metrics.webhooks.WithLabelValues(name, webhookResult(err)).Inc()
 
 	attrs := []any{slog.String("provider", name), slog.Int("status", status), slog.Int("reports", tally.reports),
 		slog.Int("applied", tally.applied), slog.Int("ignored", tally.ignored), slog.Int("suppressed", tally.suppressed),
@@ -115,7 +115,7 @@ func (s *Server) processReports(ctx context.Context, reports []bounce.Report, t 
 }
 
 // webhookResult names a request's result for the metric.
-func webhookResult(status int, err error) string {
+func webhookResult(err error) string {
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
