@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"herald/alerts"
+	"herald/alerts/bounce/providers"
 	"herald/store"
 	"herald/web/admin"
 )
@@ -48,6 +49,12 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, providers.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, providers.ErrMalformed):
+		return http.StatusBadRequest
+	case errors.Is(err, providers.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	case store.IsConflict(err), errors.Is(err, alerts.ErrAddressTaken):
 		return http.StatusConflict
 	case errors.Is(err, alerts.ErrTokenInvalid), errors.Is(err, alerts.ErrInvalid):
@@ -72,6 +79,8 @@ func publicMessage(status int, err error) string {
 		return fmt.Sprintf("The request is larger than the limit of %d bytes.", mbe.Limit)
 	case status == http.StatusNotFound:
 		return "Not found."
+	case status == http.StatusUnauthorized:
+		return "Not authenticated."
 	case status == http.StatusConflict:
 		return "That already exists."
 	case status == http.StatusBadRequest:
@@ -123,4 +132,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+// isAPI reports whether r is for a machine (the admin API, a provider's
+// webhook), answered in JSON rather than with a page.
+func isAPI(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/webhooks/")
+}

@@ -301,26 +301,43 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
 // httpMetrics are the server's own Prometheus collectors.
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
+	// webhooks counts provider webhook requests by provider and result.
+	webhooks *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
-	d := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	d, err := registerOnce(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "herald_http_request_duration_seconds",
 		Help:    "Time to answer HTTP requests, by route pattern, method and status code.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"route", "method", "code"})
-	if err := reg.Register(d); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, err
-		}
-		existing, ok := are.ExistingCollector.(*prometheus.HistogramVec)
-		if !ok {
-			return nil, err
-		}
-		d = existing
+	}, []string{"route", "method", "code"}))
+	if err != nil {
+		return nil, err
 	}
-	return &httpMetrics{duration: d}, nil
+	wh, err := registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_webhook_requests_total",
+		Help: "Bounce and complaint webhook requests, by provider and result (ok, unauthenticated, malformed, too_large, unavailable, error, not_configured).",
+	}, []string{"provider", "result"}))
+	if err != nil {
+		return nil, err
+	}
+	return &httpMetrics{duration: d, webhooks: wh}, nil
+}
+
+// registerOnce registers c, or returns the identical collector already
+// registered, so that two servers on one registry share their metrics.
+func registerOnce[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }
 
 // MetricsHandler serves the Prometheus metrics without authentication,

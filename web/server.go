@@ -155,6 +155,13 @@ type Deps struct {
 	Outbox OutboxAdmin
 	// Ready reports whether the scheduler is running, for /readyz.
 	Ready func() error
+	// Bounces processes the reports that provider webhooks bring; nil
+	// turns /webhooks/{provider} off.
+	Bounces BounceProcessor
+	// Webhooks are the relays configured to report bounces and
+	// complaints, each at POST /webhooks/{name}; a name not among them
+	// answers 404.
+	Webhooks []WebhookProvider
 	// Metrics is what /metrics exposes (normally the *prometheus.Registry
 	// that reg is) to a request with an admin bearer token, and what
 	// MetricsHandler serves on a listener of its own; nil turns both off.
@@ -188,6 +195,8 @@ type Server struct {
 	security http.Header
 	mux      *http.ServeMux
 	handler  http.Handler
+	// webhooks are Deps.Webhooks by name.
+	webhooks map[string]WebhookProvider
 	// apiRoutes records the /api/v1 patterns as they are registered, for
 	// the OpenAPI document's test.
 	apiRoutes []string
@@ -249,6 +258,13 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		logins:     perPeriod(db, "login", loginAttempts, loginPeriod, cfg.Now),
 		signups:    perPeriod(db, "signup", cfg.ConfirmPerIPHour, time.Hour, cfg.Now),
 		requestIDs: newRequestIDs(),
+	}
+	s.webhooks = map[string]WebhookProvider{}
+	for _, p := range deps.Webhooks {
+		if _, dup := s.webhooks[p.Name()]; dup {
+			return nil, fmt.Errorf("web: two webhook providers named %q", p.Name())
+		}
+		s.webhooks[p.Name()] = p
 	}
 	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
 	if err != nil {
@@ -314,6 +330,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 		sub("POST /manage/address/{token}", s.addressPost)
 		sub("GET /unsubscribe/{token}", s.unsubscribeForm)
 		sub("POST /unsubscribe/{token}", s.unsubscribePost)
+	}
+	if s.deps.Bounces != nil {
+		mux.HandleFunc("POST /webhooks/{provider}", s.webhook)
 	}
 	mux.HandleFunc("/", s.unmatched)
 

@@ -14,8 +14,10 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"herald/alerts/bounce/providers"
 	"herald/feeds/netguard"
 	"herald/store"
+	"herald/web"
 	"herald/web/admin"
 )
 
@@ -37,6 +39,7 @@ type Config struct {
 	Secrets      SecretsConfig  `yaml:"secrets"`
 	Admin        AdminConfig    `yaml:"admin"`
 	Metrics      MetricsConfig  `yaml:"metrics"`
+	Bounces      BouncesConfig  `yaml:"bounces"`
 
 	Departments []DepartmentConfig `yaml:"departments"`
 	Sources     []SourceConfig     `yaml:"sources"`
@@ -146,6 +149,76 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
+// BouncesConfig is how relays report bounces and complaints back.
+type BouncesConfig struct {
+	Webhooks WebhooksConfig `yaml:"webhooks"`
+}
+
+// WebhooksConfig configures the relays' webhooks, each at POST
+// /webhooks/{provider}; a provider left out answers 404.
+type WebhooksConfig struct {
+	// Window is how far a signed timestamp (SNS, SendGrid, Mailgun) may be
+	// from now before the request is refused as a replay.
+	Window   time.Duration          `yaml:"window"`
+	SES      *SESWebhookConfig      `yaml:"ses"`
+	Postmark *PostmarkWebhookConfig `yaml:"postmark"`
+	SendGrid *SendGridWebhookConfig `yaml:"sendgrid"`
+	Mailgun  *MailgunWebhookConfig  `yaml:"mailgun"`
+}
+
+// SESWebhookConfig accepts Amazon SES notifications from these SNS topics.
+type SESWebhookConfig struct {
+	TopicARNs []string `yaml:"topic_arns"`
+}
+
+// PostmarkWebhookConfig is the basic auth Postmark's webhook URL carries.
+type PostmarkWebhookConfig struct {
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+}
+
+// SendGridWebhookConfig is the verification key of SendGrid's signed
+// Event Webhook.
+type SendGridWebhookConfig struct {
+	PublicKey Secret `yaml:"public_key"`
+}
+
+// MailgunWebhookConfig is Mailgun's HTTP webhook signing key.
+type MailgunWebhookConfig struct {
+	SigningKey Secret `yaml:"signing_key"`
+}
+
+// providers builds the configured webhook providers, with every problem
+// found in their settings.
+func (w WebhooksConfig) providers() ([]web.WebhookProvider, []string) {
+	var out []web.WebhookProvider
+	var problems []string
+	add := func(p web.WebhookProvider, err error) {
+		if err != nil {
+			problems = append(problems, "bounces.webhooks."+err.Error())
+			return
+		}
+		out = append(out, p)
+	}
+	if c := w.SES; c != nil {
+		add(providers.NewSES(providers.SESConfig{TopicARNs: c.TopicARNs, Window: w.Window}))
+	}
+	if c := w.Postmark; c != nil {
+		if n := len(c.Password.Value()); n > 0 && n < 16 {
+			problems = append(problems, "bounces.webhooks.postmark: password must be at least 16 characters")
+		} else {
+			add(providers.NewPostmark(providers.PostmarkConfig{Username: c.Username, Password: c.Password.Value()}))
+		}
+	}
+	if c := w.SendGrid; c != nil {
+		add(providers.NewSendGrid(providers.SendGridConfig{PublicKey: c.PublicKey.Value(), Window: w.Window}))
+	}
+	if c := w.Mailgun; c != nil {
+		add(providers.NewMailgun(providers.MailgunConfig{SigningKey: c.SigningKey.Value(), Window: w.Window}))
+	}
+	return out, problems
+}
+
 // AdminConfig holds bearer tokens for the admin API and console.
 type AdminConfig struct {
 	Tokens []Secret `yaml:"tokens"`
@@ -233,6 +306,7 @@ func defaultConfig() Config {
 		WebSub:     WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
 		Alerts: AlertsConfig{MaxAge: 48 * time.Hour, ConfirmPerHour: 5, ConfirmPerIPHour: 20, DigestMaxEntries: 200,
 			EraseAfter: 28 * 24 * time.Hour, PurgeBodiesAfter: 7 * 24 * time.Hour},
+		Bounces: BouncesConfig{Webhooks: WebhooksConfig{Window: providers.DefaultWindow}},
 	}
 }
 
@@ -424,6 +498,12 @@ func (c *Config) Validate() error {
 		if len(k) < 16 {
 			add("secrets.token_keys[%d]: must be at least 16 characters (is the environment variable set?)", i)
 		}
+	}
+	if w := c.Bounces.Webhooks.Window; w < 30*time.Second || w > 24*time.Hour {
+		add("bounces.webhooks.window: must be between 30s and 24h, like 5m")
+	} else {
+		_, problems := c.Bounces.Webhooks.providers()
+		p = append(p, problems...)
 	}
 	for i, k := range c.Admin.Tokens {
 		if len(k) < 16 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,15 @@ topics: [{slug: t, title: T, match: {departments: [nowhere], keywords: [traffick
 		{"metrics address without a port", "metrics: {listen: localhost}\n", []string{"metrics.listen"}},
 		{"negative HSTS", "hsts_max_age: -1h\n", []string{"hsts_max_age"}},
 		{"a pull network that is not one", "pull: {allow_networks: [intranet.example]}\n", []string{"pull.allow_networks"}},
+		{"every webhook problem at once", `
+bounces:
+  webhooks:
+    ses: {topic_arns: [herald-bounces]}
+    postmark: {username: postmark, password: short}
+    sendgrid: {public_key: "not a key"}
+    mailgun: {signing_key: ""}
+`, []string{"bounces.webhooks.ses", "bounces.webhooks.postmark", "bounces.webhooks.sendgrid", "bounces.webhooks.mailgun"}},
+		{"a webhook window too wide", "bounces: {webhooks: {window: 48h}}\n", []string{"bounces.webhooks.window"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,5 +150,45 @@ func TestDemoRefusesBadDatabase(t *testing.T) {
 	code, _, stderr := runCommand("demo", "--dir", t.TempDir(), "--database", "mysql://herald:s3cret@db/herald")
 	if code != 2 || !strings.Contains(stderr, "--database: mysql://herald:xxxxx@db/herald is neither") {
 		t.Errorf("demo with another engine's URL: exit %d, %q", code, stderr)
+	}
+}
+
+// TestWebhooksConfig: each provider configured is built, with its secrets
+// from the environment, and the others stay off.
+func TestWebhooksConfig(t *testing.T) {
+	t.Setenv("HERALD_TEST_POSTMARK", "a long postmark webhook password")
+	t.Setenv("HERALD_TEST_MAILGUN", "mailgun-signing-key")
+	cfg, err := parseConfig([]byte(`
+bounces:
+  webhooks:
+    window: 10m
+    ses: {topic_arns: ["arn:aws:sns:eu-west-2:111122223333:herald-bounces"]}
+    postmark: {username: postmark, password: "${HERALD_TEST_POSTMARK}"}
+    mailgun: {signing_key: "${HERALD_TEST_MAILGUN}"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	hooks, problems := cfg.Bounces.Webhooks.providers()
+	var names []string
+	for _, h := range hooks {
+		names = append(names, h.Name())
+	}
+	if len(problems) != 0 || strings.Join(names, " ") != "ses postmark mailgun" {
+		t.Fatalf("providers %v, problems %v", names, problems)
+	}
+	if s := fmt.Sprintf("%v %v", *cfg.Bounces.Webhooks.Postmark, *cfg.Bounces.Webhooks.Mailgun); strings.Contains(s, "postmark webhook password") || strings.Contains(s, "mailgun-signing-key") {
+		t.Errorf("config prints its secrets: %s", s)
+	}
+
+	def, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hooks, _ := def.Bounces.Webhooks.providers(); len(hooks) != 0 {
+		t.Errorf("default config has webhooks: %v", hooks)
 	}
 }

@@ -249,13 +249,17 @@ func (a *app) serve(ctx context.Context) error {
 	// work as the leader or found another instance leading.
 	var ready atomic.Bool
 	subs := admin.New(a.db)
+	webhooks, problems := a.cfg.Bounces.Webhooks.providers()
+	if len(problems) > 0 {
+		return &ConfigError{Problems: problems}
+	}
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
 		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
-		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db,
+		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db, Webhooks: webhooks,
 		Ready: func() error {
 			if !ready.Load() {
 				return errors.New("scheduler not running")
