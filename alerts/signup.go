@@ -262,7 +262,8 @@ func (s *Service) Confirm(ctx context.Context, token string) (Confirmation, erro
 	return res, nil
 }
 
-// confirm activates pending subscription id in tx, ending any active
+// confirm activates pending subscription id in tx, lifting a bounce
+// suppression of the address, ending any active
 // subscription of the same subscriber to the same target (a change of
 // frequency), and queues the welcome in the same transaction, so the
 // change and its message are recorded together or not at all. A
@@ -276,9 +277,19 @@ func (s *Service) confirm(tx *store.Tx, id int64, now time.Time) (Confirmation, 
 	if err != nil {
 		return res, err
 	}
-	switch p.Status {
-	case store.SubscriptionEnded:
+	if p.Status == store.SubscriptionEnded {
 		return res, ErrLinkGone
+	}
+	// Following the link shows the mailbox takes mail again: a
+	// suppression for bouncing ends (one for a complaint does not).
+	sub, err := tx.Subscriber(p.SubscriberID)
+	if err != nil {
+		return res, err
+	}
+	if _, err := tx.LiftBounceSuppression(sub.Address); err != nil {
+		return res, err
+	}
+	switch p.Status {
 	case store.SubscriptionActive:
 		res.Subscription, res.AlreadyActive = p, true
 		res.Subscriber, err = tx.Subscriber(p.SubscriberID)

@@ -242,3 +242,52 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Errorf("%d welcome messages, want one per subscription made active", n)
 	}
 }
+
+func TestConfirmingLiftsABounceSuppressionButNotAComplaint(t *testing.T) {
+	f := newSubFixture(t, nil)
+	for _, tc := range []struct {
+		address, cause string
+		lifted         bool
+	}{
+		{"bounced@example.org", store.CauseBounce, true},
+		{"complained@example.org", store.CauseComplaint, false},
+	} {
+		t.Run(tc.cause, func(t *testing.T) {
+			err := f.db.InTx(f.ctx, func(tx *store.Tx) error {
+				_, err := tx.SuppressAddress(store.Suppression{Address: tc.address, Cause: tc.cause, Reason: "5.1.1"})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := f.svc.CheckRequest(f.ctx, tc.address, "", "home-office", "daily")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The form's answer is the same for any address: the request
+			// returns nothing that tells them apart.
+			f.svc.RequestSubscription(f.ctx, req)
+			f.svc.Wait()
+			var confirm subOutboxRow
+			for _, m := range f.outbox(alertstest.Kind(store.KindConfirm)) {
+				if m.To == tc.address {
+					confirm = m
+				}
+			}
+			wantStatus := store.StatusPending
+			if !tc.lifted {
+				wantStatus = store.StatusSuppressed
+			}
+			if confirm.Status != wantStatus {
+				t.Fatalf("confirmation request is %q, want %q", confirm.Status, wantStatus)
+			}
+			if _, err := f.svc.Confirm(f.ctx, confirmToken(t, confirm.Text)); err != nil {
+				t.Fatal(err)
+			}
+			suppressed, err := f.db.IsSuppressed(f.ctx, tc.address)
+			if err != nil || suppressed == tc.lifted {
+				t.Fatalf("suppressed after confirming = %v, %v; want %v", suppressed, err, !tc.lifted)
+			}
+		})
+	}
+}

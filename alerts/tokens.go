@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -33,6 +34,11 @@ const (
 	// PurposeAddressChange: Subject is the subscriber; Aux is the nonce of
 	// the pending change, so only the latest request's link works.
 	PurposeAddressChange Purpose = 5
+	// PurposeReturnPath: Subject is the outbox message whose envelope
+	// sender (bounces+TOKEN@domain) the token is in. It never expires: a
+	// bounce may come days later, and a message sent again must carry the
+	// same envelope sender.
+	PurposeReturnPath Purpose = 6
 )
 
 // Token lifetimes. Unsubscribe tokens never expire: a link in an old email
@@ -132,6 +138,11 @@ func tokMAC(key, payload []byte) []byte {
 
 // Sign returns t as a URL-safe string.
 func (k Keys) Sign(t Token) string {
+	return base64.RawURLEncoding.EncodeToString(k.sign(t))
+}
+
+// sign returns t's bytes and their MAC.
+func (k Keys) sign(t Token) []byte {
 	if len(k.keys) == 0 {
 		panic("alerts: Sign with no keys")
 	}
@@ -144,8 +155,7 @@ func (k Keys) Sign(t Token) string {
 	b = binary.AppendUvarint(b, uint64(t.Subject))
 	b = binary.AppendUvarint(b, uint64(t.Aux))
 	b = binary.AppendUvarint(b, exp)
-	b = append(b, tokMAC(k.keys[0], b)...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return append(b, tokMAC(k.keys[0], b)...)
 }
 
 // Verify checks that s is a token signed by one of the keys for one of
@@ -160,7 +170,15 @@ func (k Keys) Verify(s string, now time.Time, purposes ...Purpose) (Token, error
 		return Token{}, ErrTokenInvalid
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) < 2+3+tokMACLen {
+	if err != nil {
+		return Token{}, ErrTokenInvalid
+	}
+	return k.verify(b, now, purposes)
+}
+
+// verify checks a token's bytes; see Verify.
+func (k Keys) verify(b []byte, now time.Time, purposes []Purpose) (Token, error) {
+	if len(b) < 2+3+tokMACLen {
 		return Token{}, ErrTokenInvalid
 	}
 	payload, mac := b[:len(b)-tokMACLen], b[len(b)-tokMACLen:]
@@ -202,6 +220,38 @@ func (k Keys) Verify(s string, now time.Time, purposes ...Purpose) (Token, error
 		return t, ErrTokenExpired
 	}
 	return t, nil
+}
+
+// returnPathEncoding writes return-path tokens: lower-case base32, since
+// some relays and mailbox providers fold the case of the local part the
+// token travels in.
+var returnPathEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// SignReturnPath returns the token that goes in the envelope sender of
+// outbox message id (bounces+TOKEN@domain). It is the same for every
+// attempt to send the message, and holds nothing but the id.
+func (k Keys) SignReturnPath(id int64) string {
+	return strings.ToLower(returnPathEncoding.EncodeToString(k.sign(Token{Purpose: PurposeReturnPath, Subject: id})))
+}
+
+// VerifyReturnPath checks a token from a bounce address, in any case, and
+// returns the outbox message it names, or ErrTokenInvalid.
+func (k Keys) VerifyReturnPath(s string) (int64, error) {
+	if len(s) > 100 {
+		return 0, ErrTokenInvalid
+	}
+	up := strings.ToUpper(s)
+	b, err := returnPathEncoding.DecodeString(up)
+	// One token, one spelling (but for case): the decoder would skip line
+	// breaks and ignore stray trailing bits.
+	if err != nil || returnPathEncoding.EncodeToString(b) != up {
+		return 0, ErrTokenInvalid
+	}
+	t, err := k.verify(b, time.Time{}, []Purpose{PurposeReturnPath})
+	if err != nil {
+		return 0, err
+	}
+	return t.Subject, nil
 }
 
 // frequencyCode numbers frequencies for PurposeUnsubscribeAll's Aux.

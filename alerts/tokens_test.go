@@ -125,3 +125,36 @@ func TestLoadKeys(t *testing.T) {
 		t.Errorf("a short environment key was accepted")
 	}
 }
+
+func TestReturnPathTokens(t *testing.T) {
+	keys, _ := alerts.NewKeys("the new key that signs now", "the old key, still verifying")
+	other, _ := alerts.NewKeys("a key Herald never had, forging")
+	s := keys.SignReturnPath(12345)
+	if s != keys.SignReturnPath(12345) {
+		t.Fatal("the token of one message differs between attempts")
+	}
+	if strings.ToLower(s) != s || len("bounces+"+s) > 64 {
+		t.Fatalf("token %q: not lower case, or too long for a local part", s)
+	}
+	for _, tok := range []string{s, strings.ToUpper(s)} {
+		if id, err := keys.VerifyReturnPath(tok); err != nil || id != 12345 {
+			t.Fatalf("VerifyReturnPath(%q) = %d, %v", tok, id, err)
+		}
+	}
+	link := keys.Sign(alerts.Token{Purpose: alerts.PurposeUnsubscribe, Subject: 12345})
+	for name, tok := range map[string]string{
+		"forged":           other.SignReturnPath(12345),
+		"empty":            "",
+		"truncated":        s[:len(s)-2],
+		"line break":       s[:4] + "\n" + s[4:],
+		"another purpose":  link,
+		"another message":  keys.SignReturnPath(12346)[:10] + s[10:],
+		"not base32":       "!!!!!!!!",
+		"absurdly long":    strings.Repeat("a", 300),
+		"trailing garbage": s + "a",
+	} {
+		if id, err := keys.VerifyReturnPath(tok); !errors.Is(err, alerts.ErrTokenInvalid) {
+			t.Errorf("%s: VerifyReturnPath = %d, %v; want ErrTokenInvalid", name, id, err)
+		}
+	}
+}

@@ -77,7 +77,8 @@ func (db *DB) EnqueueEmails(ctx context.Context, msgs []OutboxMessage) (int, err
 
 // insertOutbox inserts msgs inside tx, skipping known keys, and returns how
 // many rows were new. Messages to a suppressed address are stored as
-// suppressed so the record shows why nothing was sent.
+// suppressed so the record shows why nothing was sent, but for a
+// confirmation request to an address that bounced (see mayConfirm).
 func insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxMessage) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
@@ -85,7 +86,8 @@ func insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxM
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox (key, kind, subscriber_id, to_addr, subject, text_body, html_body,
 		unsubscribe_url, message_id, status, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,
-			CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE address = ?) THEN 'suppressed' ELSE 'pending' END, ?, ?)
+			CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE address = ?
+				AND NOT (cause = '`+CauseBounce+`' AND ? = '`+KindConfirm+`')) THEN 'suppressed' ELSE 'pending' END, ?, ?)
 		ON CONFLICT (key) DO NOTHING`)
 	if err != nil {
 		return 0, err
@@ -106,7 +108,7 @@ func insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxM
 			next = fmtTime(m.NextAttemptAt)
 		}
 		res, err := stmt.ExecContext(ctx, m.Key, m.Kind, m.SubscriberID, m.To, m.Subject, m.Text, m.HTML,
-			m.UnsubscribeURL, mid, strings.ToLower(m.To), next, ts)
+			m.UnsubscribeURL, mid, strings.ToLower(m.To), m.Kind, next, ts)
 		if err != nil {
 			return n, fmt.Errorf("enqueue %q: %w", m.Key, err)
 		}

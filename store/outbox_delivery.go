@@ -70,11 +70,26 @@ type DeliveryTally struct {
 
 // Suppression is an address Herald no longer mails.
 type Suppression struct {
-	Address   string    `json:"address"`
+	Address string `json:"address"`
+	// Cause is why: CauseBounce, CauseComplaint or CauseManual.
+	Cause string `json:"cause"`
+	// Reason is the detail: the relay's reply, the report's status and
+	// diagnostic, or what an admin wrote.
 	Reason    string    `json:"reason"`
 	Failures  int       `json:"failures"`
 	CreatedAt time.Time `json:"created_at"`
+	// Source is the input that reported it: "delivery" for a refusal
+	// while sending, "pipe", "smtp", "ses"... for a report received later.
+	Source string `json:"source,omitempty"`
+	// OutboxID is the message the report was about, 0 when none.
+	OutboxID int64 `json:"outbox_id,omitempty"`
+	// Report is the report as received, bounded.
+	Report string `json:"report,omitempty"`
 }
+
+// sourceDelivery is the Source of a suppression for refusals while
+// sending.
+const sourceDelivery = "delivery"
 
 // noClaim is the claim_token of an unsent row no claim holds; a sent row's
 // token is empty. SQLite rewrites a record whose size is unchanged in
@@ -189,18 +204,18 @@ func suppressClaimed(ctx context.Context, tx *sql.Tx, msgs []ClaimedMessage) ([]
 			keys = append(keys, k)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT address FROM suppressions WHERE address IN (`+placeholders(len(keys))+`)`, keys...)
+	rows, err := tx.QueryContext(ctx, `SELECT address, cause FROM suppressions WHERE address IN (`+placeholders(len(keys))+`)`, keys...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
-	suppressed := map[string]bool{}
+	suppressed := map[string]string{}
 	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
+		var a, cause string
+		if err := rows.Scan(&a, &cause); err != nil {
 			return nil, 0, err
 		}
-		suppressed[a] = true
+		suppressed[a] = cause
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
@@ -212,7 +227,7 @@ func suppressClaimed(ctx context.Context, tx *sql.Tx, msgs []ClaimedMessage) ([]
 	keep := msgs[:0]
 	var ids []int64
 	for _, m := range msgs {
-		if suppressed[m.To] {
+		if cause, ok := suppressed[m.To]; ok && !mayConfirm(m.Kind, cause) {
 			ids = append(ids, m.ID)
 			continue
 		}
@@ -225,6 +240,14 @@ func suppressClaimed(ctx context.Context, tx *sql.Tx, msgs []ClaimedMessage) ([]
 		return nil, 0, err
 	}
 	return keep, len(ids), nil
+}
+
+// mayConfirm reports whether a message of kind goes to an address
+// suppressed for cause: only a confirmation request to an address that
+// bounced does, since its owner just asked for it, and confirming is
+// what lifts a bounce suppression (a complaint's stays).
+func mayConfirm(kind, cause string) bool {
+	return kind == KindConfirm && cause == CauseBounce
 }
 
 // RenewClaim extends the lease on the rows of a claim that are still held
@@ -408,8 +431,8 @@ func addBounce(ctx context.Context, tx *sql.Tx, address, reason, now string, lim
 	if failures < limit {
 		return false, nil
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO suppressions (address, reason, failures, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING`, address, truncateError(reason), failures, now)
+	res, err := tx.ExecContext(ctx, `INSERT INTO suppressions (address, reason, failures, created_at, cause, source)
+		VALUES (?, ?, ?, ?, 'bounce', '`+sourceDelivery+`') ON CONFLICT (address) DO NOTHING`, address, truncateError(reason), failures, now)
 	if err != nil {
 		return false, err
 	}
@@ -430,16 +453,17 @@ func truncateError(s string) string {
 	return s[:cut] + "…"
 }
 
-// Suppress stops all mail to address until LiftSuppression; messages
-// already queued for it become suppressed when their turn comes.
+// Suppress stops all mail to address until LiftSuppression, as an
+// admin's decision (CauseManual); messages already queued for it become
+// suppressed when their turn comes.
 func (db *DB) Suppress(ctx context.Context, address, reason string) error {
 	if address == "" {
 		return errors.New("store: suppress: address is empty")
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO suppressions (address, reason, failures, created_at)
-			VALUES (?, ?, coalesce((SELECT failures FROM bounce_counts WHERE address = ?), 0), ?)
-			ON CONFLICT (address) DO UPDATE SET reason = excluded.reason`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO suppressions (address, reason, failures, created_at, cause)
+			VALUES (?, ?, coalesce((SELECT failures FROM bounce_counts WHERE address = ?), 0), ?, 'manual')
+			ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, cause = excluded.cause`,
 			address, truncateError(reason), address, fmtTime(db.Now()))
 		return err
 	})
@@ -460,8 +484,7 @@ func (db *DB) LiftSuppression(ctx context.Context, address string) error {
 			return err
 		}
 		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM bounce_counts WHERE address = ?`, address)
-		return err
+		return forgetFailures(ctx, tx, address)
 	})
 	if err != nil {
 		return fmt.Errorf("store: lift suppression: %w", err)
@@ -487,26 +510,7 @@ func (db *DB) IsSuppressed(ctx context.Context, address string) (bool, error) {
 
 // Suppressions lists suppressed addresses, newest first, at most limit.
 func (db *DB) Suppressions(ctx context.Context, limit int) ([]Suppression, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT address, reason, failures, created_at FROM suppressions
-		ORDER BY created_at DESC, address LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: suppressions: %w", err)
-	}
-	defer rows.Close()
-	var out []Suppression
-	for rows.Next() {
-		var s Suppression
-		var created string
-		if err := rows.Scan(&s.Address, &s.Reason, &s.Failures, &created); err != nil {
-			return nil, fmt.Errorf("store: suppressions: %w", err)
-		}
-		s.CreatedAt = parseTime(created)
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: suppressions: %w", err)
-	}
-	return out, nil
+	return db.ListSuppressions(ctx, SuppressionFilter{Limit: limit})
 }
 
 // OutboxCounts counts outbox rows by status; every status is present.

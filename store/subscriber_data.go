@@ -33,6 +33,7 @@ type StoredMessage struct {
 type DeliveryRecord struct {
 	Suppressed        bool      `json:"suppressed"`
 	SuppressionReason string    `json:"suppression_reason,omitempty"`
+	SuppressionCause  string    `json:"suppression_cause,omitempty"`
 	SuppressedAt      time.Time `json:"suppressed_at,omitzero"`
 	PermanentFailures int       `json:"permanent_failures"`
 	LastFailureAt     time.Time `json:"last_failure_at,omitzero"`
@@ -121,11 +122,12 @@ func (db *DB) SubscriberRecord(ctx context.Context, address string) (SubscriberD
 	if err := rows.Err(); err != nil {
 		return fail(err)
 	}
-	var reason, at string
-	err = tx.QueryRowContext(ctx, `SELECT reason, created_at FROM suppressions WHERE address = ?`, address).Scan(&reason, &at)
+	var reason, cause, at string
+	err = tx.QueryRowContext(ctx, `SELECT reason, cause, created_at FROM suppressions WHERE address = ?`, address).Scan(&reason, &cause, &at)
 	switch {
 	case err == nil:
 		out.Delivery.Suppressed, out.Delivery.SuppressionReason, out.Delivery.SuppressedAt = true, reason, parseTime(at)
+		out.Delivery.SuppressionCause = cause
 	case !errors.Is(err, sql.ErrNoRows):
 		return fail(err)
 	}
@@ -164,6 +166,7 @@ func (db *DB) EraseSubscriber(ctx context.Context, address string) (bool, error)
 			`DELETE FROM outbox WHERE to_addr = ?`,
 			`DELETE FROM suppressions WHERE address = ?`,
 			`DELETE FROM bounce_counts WHERE address = ?`,
+			`DELETE FROM transient_bounces WHERE address = ?`,
 		} {
 			res, err := tx.ExecContext(ctx, q, address)
 			if err != nil {

@@ -105,8 +105,7 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 			subscribers[out[i].SubscriberID] = true
 		}
 		for id := range subscribers {
-			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_ended_at = ? WHERE id = ? AND last_ended_at = ''
-				AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = subscribers.id AND status = 'active')`, now, id); err != nil {
+			if err := markIdle(ctx, tx, id, now); err != nil {
 				return err
 			}
 		}

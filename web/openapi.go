@@ -111,6 +111,14 @@ func apiOperations() []apiOperation {
 		{method: "POST", path: "/api/v1/subscribers/lift-suppression", summary: "Lift a suppression",
 			description: "Lets Herald mail an address again after it was suppressed for bouncing.",
 			body:        ref("AddressInput"), status: 204, errors: []int{400, 404}, needs: "subscribers"},
+		{method: "GET", path: "/api/v1/suppressions", summary: "List suppressed addresses",
+			description: "Newest first, with why (cause: bounce, complaint or manual), the report that caused it and when.",
+			params: []obj{
+				queryParam("cause", "Only this cause.", false, obj{"type": "string", "enum": []string{"bounce", "complaint", "manual"}}),
+				queryParam("q", "Only addresses that contain this.", false, obj{"type": "string"}),
+				queryParam("limit", "At most this many (1 to 1000, default 100).", false, obj{"type": "integer", "minimum": 1, "maximum": 1000}),
+			},
+			status: 200, response: arrayOf(ref("Suppression")), errors: []int{400}, needs: "subscribers"},
 		{method: "GET", path: "/api/v1/outbox", summary: "Outbox counts by status, depth and oldest waiting message",
 			status: 200, response: ref("Outbox"), needs: "outbox"},
 		{method: "GET", path: "/api/v1/outbox/failed", summary: "Failed messages with their reasons",
@@ -191,6 +199,12 @@ func apiSchemas() obj {
 				"frequency": obj{"type": "string", "enum": []string{"immediately", "daily", "weekly"}},
 				"status":    str(""), "created_at": timeField(""),
 			})),
+		}),
+		"Suppression": object(nil, obj{
+			"address": strFormat("email", ""), "cause": obj{"type": "string", "enum": []string{"bounce", "complaint", "manual"}},
+			"reason": str("The relay's reply, or the report's status and diagnostic."), "failures": integer(""),
+			"created_at": timeField(""), "source": str("What reported it: delivery, pipe, smtp, ses, postmark, sendgrid, mailgun."),
+			"outbox_id": integer("The message the report was about."), "report": str("The report as received, at most 16 KB."),
 		}),
 		"Outbox": object(nil, obj{
 			"counts":         obj{"type": "object", "additionalProperties": obj{"type": "integer"}, "description": "Messages per status."},

@@ -21,7 +21,7 @@ var (
 	publicPages = []string{"home", "listing", "release", "search", "error",
 		"subscribe", "subscribe_sent", "confirm", "manage_request", "manage_sent", "manage", "unsubscribe", "unsubscribed"}
 	adminPages = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
-		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_outbox"}
+		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox"}
 )
 
 type pages struct {

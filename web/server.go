@@ -107,6 +107,9 @@ type SubscriberAdmin interface {
 	EraseSubscriber(ctx context.Context, address string) error
 	// LiftSuppression lets Herald mail a suppressed address again.
 	LiftSuppression(ctx context.Context, address string) error
+	// ListSuppressions lists suppressions, newest first; a bad query is
+	// an admin.FieldErrors.
+	ListSuppressions(ctx context.Context, q admin.SuppressionQuery) ([]store.Suppression, error)
 }
 
 // SubscriberStats counts subscribers for the topic list, topic previews and
@@ -374,6 +377,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		api("GET /api/v1/subscribers/export", s.apiExportSubscriber)
 		api("POST /api/v1/subscribers/erase", s.apiEraseSubscriber)
 		api("POST /api/v1/subscribers/lift-suppression", s.apiLiftSuppression)
+		api("GET /api/v1/suppressions", s.apiSuppressions)
 	}
 	if s.deps.Outbox != nil {
 		api("GET /api/v1/outbox", s.apiOutbox)
@@ -412,6 +416,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		console("GET /admin/subscribers/export", s.adminExportSubscriber)
 		console("POST /admin/subscribers/erase", s.adminEraseSubscriber)
 		console("POST /admin/subscribers/lift-suppression", s.adminLiftSuppression)
+		console("GET /admin/suppressions", s.adminSuppressions)
 	}
 	if s.deps.Outbox != nil {
 		console("GET /admin/outbox", s.adminOutbox)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"herald/store"
 	"herald/web/admin"
@@ -71,7 +72,60 @@ func (s *Server) apiLiftSuppression(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// suppressionQuery reads the filters of a suppression list from a URL.
+func suppressionQuery(r *http.Request) (admin.SuppressionQuery, error) {
+	q := admin.SuppressionQuery{Cause: r.URL.Query().Get("cause"), Search: r.URL.Query().Get("q")}
+	if raw := r.URL.Query().Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return q, admin.FieldErrors{"limit": "must be from 1 to 1000"}
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+func (s *Server) apiSuppressions(w http.ResponseWriter, r *http.Request) {
+	q, err := suppressionQuery(r)
+	var list []store.Suppression
+	if err == nil {
+		list, err = s.deps.Subscribers.ListSuppressions(r.Context(), q)
+	}
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
 // ---- console ----
+
+type suppressionsPage struct {
+	Query  admin.SuppressionQuery
+	Causes []string
+	Error  string
+	List   []store.Suppression
+}
+
+func (s *Server) adminSuppressions(w http.ResponseWriter, r *http.Request) {
+	p := suppressionsPage{Causes: store.Causes()}
+	status := http.StatusOK
+	q, err := suppressionQuery(r)
+	p.Query = q
+	if err == nil {
+		p.List, err = s.deps.Subscribers.ListSuppressions(r.Context(), q)
+	}
+	if errs, ok := formErrors(err); ok {
+		for _, msg := range errs {
+			p.Error = msg
+		}
+		status = http.StatusBadRequest
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.adminRender(w, r, status, "admin_suppressions", "subscribers", "Suppressions", p)
+}
 
 type subscribersPage struct {
 	Address  string

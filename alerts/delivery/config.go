@@ -14,6 +14,12 @@ type Config struct {
 	// From is the sender, like "Herald <alerts@news.example.org>". Its
 	// domain is also the right-hand side of every Message-ID.
 	From string
+	// ReturnPath, when set, gives the envelope sender (Return-Path) of
+	// outbox message id, like "bounces+TOKEN@bounces.example.org", so that
+	// a bounce names the message it is about; nil sends from From's
+	// address. It must give the same answer for every attempt of a
+	// message.
+	ReturnPath func(id int64) string
 	// ReplyTo, when set, is where replies go.
 	ReplyTo string
 	// ListID identifies the mailing list (RFC 2919), like

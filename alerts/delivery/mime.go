@@ -31,6 +31,8 @@ type mimeBuilder struct {
 	listID string
 	// idDomain is the right-hand side of Message-IDs: From's domain.
 	idDomain string
+	// returnPath gives a message's envelope sender (Config.ReturnPath).
+	returnPath func(id int64) string
 }
 
 func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
@@ -38,7 +40,7 @@ func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: mail from %q: %w", cfg.From, err)
 	}
-	b := &mimeBuilder{from: from}
+	b := &mimeBuilder{from: from, returnPath: cfg.ReturnPath}
 	b.idDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if !mimeDotAtom(b.idDomain) {
 		return nil, fmt.Errorf("delivery: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
@@ -196,6 +198,13 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
 	}
 	envFrom := &mail.Address{Address: b.from.Address}
+	if b.returnPath != nil {
+		rp, err := mail.ParseAddress(b.returnPath(m.ID))
+		if err != nil {
+			return nil, "", "", fmt.Errorf("return path is not an address (%w)", err)
+		}
+		envFrom.Address = rp.Address
+	}
 	envTo := &mail.Address{Address: to}
 	return msg, envFrom.String(), envTo.String(), nil
 }

@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/alerts/alertstest"
@@ -625,5 +627,38 @@ func TestDeliveryBacklogSurvivesGreylisting(t *testing.T) {
 	}
 	if c := f.counts(); c[store.StatusSent] != 1 || c[store.StatusFailed] != 0 {
 		t.Fatalf("counts = %v, want the backlogged message sent after one temporary failure", c)
+	}
+}
+
+func TestDeliverySendsFromEachMessagesReturnPath(t *testing.T) {
+	f := newDeliveryFixture(t, smtptest.Options{})
+	f.enqueue("2026-03-01", deliveryAddrs(3))
+	cfg := f.smtpConfig()
+	cfg.ReturnPath = func(id int64) string { return fmt.Sprintf("bounces+m%d@bounces.news.example.org", id) }
+	d := f.deliverer(cfg, nil)
+	if sent, err := d.Drain(context.Background()); err != nil || sent != 3 {
+		t.Fatalf("Drain = %d, %v", sent, err)
+	}
+	// A message sent again (as after a crash) leaves from the same address.
+	if err := f.db.ResendMessage(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := d.Drain(context.Background()); err != nil || sent != 1 {
+		t.Fatalf("second Drain = %d, %v", sent, err)
+	}
+	got := map[string][]string{}
+	for _, m := range f.srv.Messages() {
+		got[m.To[0]] = append(got[m.To[0]], m.From)
+		if !bytes.Contains(m.Data, []byte("From: \"Herald\" <alerts@news.example.org>")) && !bytes.Contains(m.Data, []byte("From: Herald <alerts@news.example.org>")) {
+			t.Errorf("the From header changed:\n%s", m.Data)
+		}
+	}
+	want := map[string][]string{
+		"reader1@example.net": {"bounces+m1@bounces.news.example.org"},
+		"reader2@example.net": {"bounces+m2@bounces.news.example.org", "bounces+m2@bounces.news.example.org"},
+		"reader3@example.net": {"bounces+m3@bounces.news.example.org"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("envelope senders (-want +got):\n%s", diff)
 	}
 }

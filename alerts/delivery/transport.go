@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
 
+	"herald/alerts/bounce"
 	"herald/store"
 )
 
@@ -262,18 +262,7 @@ func classify(err error) verdict {
 // otherwise the classic "no such mailbox" replies to RCPT TO do.
 func smtpBlamesAddress(se *smtpError) bool {
 	if se.Enhanced != "" {
-		parts := strings.Split(se.Enhanced, ".")
-		detail, err := strconv.Atoi(parts[2])
-		if err != nil {
-			return false
-		}
-		switch parts[1] {
-		case "1": // addressing: all but the sender's (x.1.7, x.1.8)
-			return detail != 7 && detail != 8
-		case "2": // mailbox: disabled or full, but not "message too big" (x.2.3)
-			return detail <= 2
-		}
-		return false
+		return bounce.BlamesAddress(se.Enhanced)
 	}
 	if se.Stage != "RCPT TO" {
 		return false

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"herald/alerts"
 	"herald/feeds/pull"
 	"herald/store"
 	"herald/web"
@@ -24,6 +25,8 @@ type app struct {
 	db  *store.DB
 	log *slog.Logger
 	reg *prometheus.Registry
+	// keys are the token keys, once loaded (tokenKeys).
+	keys *alerts.Keys
 }
 
 // loadValidConfig reads and validates the config named by the --config

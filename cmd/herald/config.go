@@ -36,10 +36,10 @@ type Config struct {
 	WebSub       WebSubConfig   `yaml:"websub"`
 	Alerts       AlertsConfig   `yaml:"alerts"`
 	Mail         *MailConfig    `yaml:"mail"`
+	Bounces      BouncesConfig  `yaml:"bounces"`
 	Secrets      SecretsConfig  `yaml:"secrets"`
 	Admin        AdminConfig    `yaml:"admin"`
 	Metrics      MetricsConfig  `yaml:"metrics"`
-	Bounces      BouncesConfig  `yaml:"bounces"`
 
 	Departments []DepartmentConfig `yaml:"departments"`
 	Sources     []SourceConfig     `yaml:"sources"`
@@ -119,6 +119,28 @@ type MailConfig struct {
 	DKIM          DKIMConfig    `yaml:"dkim"`
 }
 
+// BouncesConfig configures the bounce addresses and how reports that
+// arrive at them are taken in and counted.
+type BouncesConfig struct {
+	// Domain is the domain of the envelope sender every message leaves
+	// with (bounces+TOKEN@domain); empty uses mail.from's domain.
+	Domain string `yaml:"domain"`
+	// Listen, when set (like ":2525"), starts an SMTP receiver there
+	// with herald serve, for the relay to deliver reports to.
+	Listen string `yaml:"listen"`
+	// MaxMessageBytes is the largest report accepted.
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	// PerClientPerMinute caps the messages one client may send the
+	// receiver in a minute.
+	PerClientPerMinute int `yaml:"per_client_per_minute"`
+	// TransientLimit temporary failures within TransientWindow suppress
+	// an address.
+	TransientLimit  int           `yaml:"transient_limit"`
+	TransientWindow time.Duration `yaml:"transient_window"`
+	// Webhooks are the relays' reports by HTTP.
+	Webhooks WebhooksConfig `yaml:"webhooks"`
+}
+
 // SMTPConfig is the relay Herald hands messages to.
 type SMTPConfig struct {
 	Host     string        `yaml:"host"`
@@ -147,11 +169,6 @@ type MetricsConfig struct {
 	// Listen is a separate address serving /metrics without a token;
 	// empty serves them only on the site, to admin bearer tokens.
 	Listen string `yaml:"listen"`
-}
-
-// BouncesConfig is how relays report bounces and complaints back.
-type BouncesConfig struct {
-	Webhooks WebhooksConfig `yaml:"webhooks"`
 }
 
 // WebhooksConfig configures the relays' webhooks, each at POST
@@ -304,9 +321,10 @@ func defaultConfig() Config {
 		Pull:       PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
 		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
 		WebSub:     WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
+		Bounces: BouncesConfig{MaxMessageBytes: 10 << 20, PerClientPerMinute: 60, TransientLimit: 3,
+			TransientWindow: 14 * 24 * time.Hour, Webhooks: WebhooksConfig{Window: providers.DefaultWindow}},
 		Alerts: AlertsConfig{MaxAge: 48 * time.Hour, ConfirmPerHour: 5, ConfirmPerIPHour: 20, DigestMaxEntries: 200,
 			EraseAfter: 28 * 24 * time.Hour, PurgeBodiesAfter: 7 * 24 * time.Hour},
-		Bounces: BouncesConfig{Webhooks: WebhooksConfig{Window: providers.DefaultWindow}},
 	}
 }
 
@@ -336,6 +354,9 @@ func loadConfig(path string) (Config, error) {
 	cfg.path = path
 	return cfg, nil
 }
+
+// bounceDomainRE is a host name with at least one dot.
+var bounceDomainRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
 
@@ -493,6 +514,28 @@ func (c *Config) Validate() error {
 		if m.DKIM.Domain != "" && m.DKIM.PrivateKey == "" && m.DKIM.KeyFile == "" {
 			add("mail.dkim: domain is set but neither private_key nor key_file is")
 		}
+	}
+	if b := c.Bounces; b.Listen != "" {
+		if _, _, err := net.SplitHostPort(b.Listen); err != nil {
+			add("bounces.listen: %q must be host:port, like :2525", b.Listen)
+		} else if b.Listen == c.Listen || b.Listen == c.Metrics.Listen {
+			add("bounces.listen: %q is taken by another listener", b.Listen)
+		}
+	}
+	if d := c.Bounces.Domain; d != "" && !bounceDomainRE.MatchString(d) {
+		add("bounces.domain: %q is not a domain like bounces.news.example.org", d)
+	}
+	if c.Bounces.MaxMessageBytes < 64<<10 {
+		add("bounces.max_message_bytes: must be at least 65536")
+	}
+	if c.Bounces.PerClientPerMinute < 1 {
+		add("bounces.per_client_per_minute: must be at least 1")
+	}
+	if c.Bounces.TransientLimit < 1 {
+		add("bounces.transient_limit: must be at least 1")
+	}
+	if c.Bounces.TransientWindow < time.Hour {
+		add("bounces.transient_window: must be at least 1h, like 336h")
 	}
 	for i, k := range c.Secrets.TokenKeys {
 		if len(k) < 16 {

@@ -49,7 +49,7 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *noSend {
 		return nil
 	}
-	d, err := a.newDeliverer()
+	d, err := a.newDeliverer(ctx)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ Commands:
   subscribers    look up, export, erase, import subscribers
   migrate        create or upgrade the database and exit
   copy-data      copy every row of one database into a new one (SQLite to PostgreSQL)
+  bounce         read one bounce or complaint on stdin (an MTA's pipe transport)
   check-config   validate a config file
   version        print the version
 
@@ -61,6 +62,9 @@ func commands() map[string]command {
 		"migrate":      runMigrate,
 		"copy-data":    runCopyData,
 		"check-config": runCheckConfig,
+		"bounce": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runBounce(ctx, args, os.Stdin, stdout, stderr)
+		},
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "herald", version)
 			return nil
@@ -92,6 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd(ctx, args[1:], stdout, stderr)
+	if code, ok := exitStatus(args[0], err, stderr); ok {
+		return code
+	}
 	switch {
 	case err == nil:
 		return 0

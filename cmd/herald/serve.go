@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"herald/alerts"
+	"herald/alerts/bounce"
 	"herald/alerts/delivery"
 	"herald/feeds/netguard"
 	"herald/feeds/publish"
@@ -44,6 +47,8 @@ type parts struct {
 	publisher *publish.Publisher
 	alerts    *alerts.Service
 	deliverer *delivery.Deliverer
+	// bounces applies bounce and complaint reports, whatever brings them.
+	bounces *bounce.Processor
 	// digestMu keeps the digest runs of the cron ticks and of the pull
 	// cycle from overlapping; the outbox keys would make an overlap
 	// harmless, but not quiet.
@@ -94,19 +99,63 @@ func (a *app) mailConfig() (delivery.Config, error) {
 	return mc, nil
 }
 
-// newAlerts builds the alerts service; notify (may be nil) is called when a
-// page queues an email.
-func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, error) {
+// tokenKeys loads the token keys once: links, and the return paths that
+// name messages, are signed with them.
+func (a *app) tokenKeys(ctx context.Context) (alerts.Keys, error) {
+	if a.keys != nil {
+		return *a.keys, nil
+	}
 	var configured []string
 	for _, k := range a.cfg.Secrets.TokenKeys {
 		configured = append(configured, k.Value())
 	}
 	keys, generated, err := alerts.LoadKeys(ctx, a.db, configured, os.Getenv("HERALD_TOKEN_KEY"))
 	if err != nil {
-		return nil, err
+		return alerts.Keys{}, err
 	}
 	if generated {
 		a.log.Warn("no token key configured: using a key generated and kept in the database; set secrets.token_keys or HERALD_TOKEN_KEY so links survive a new database")
+	}
+	a.keys = &keys
+	return keys, nil
+}
+
+// bounceDomain is the domain of the bounce addresses: bounces.domain, or
+// the domain of mail.from.
+func (a *app) bounceDomain() string {
+	if a.cfg.Bounces.Domain != "" {
+		return strings.ToLower(a.cfg.Bounces.Domain)
+	}
+	from := defaultMail().From
+	if a.cfg.Mail != nil {
+		from = a.cfg.Mail.From
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(addr.Address[strings.LastIndexByte(addr.Address, '@')+1:])
+}
+
+// newBounces builds bounce processing.
+func (a *app) newBounces(ctx context.Context) (*bounce.Processor, error) {
+	keys, err := a.tokenKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := a.cfg.Bounces
+	return bounce.NewProcessor(a.db, bounce.Config{
+		VerifyToken: keys.VerifyReturnPath, Domain: a.bounceDomain(),
+		TransientLimit: b.TransientLimit, TransientWindow: b.TransientWindow, MaxMessageBytes: b.MaxMessageBytes,
+	}, a.log, a.reg)
+}
+
+// newAlerts builds the alerts service; notify (may be nil) is called when a
+// page queues an email.
+func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, error) {
+	keys, err := a.tokenKeys(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return alerts.NewService(a.db, alerts.Config{
 		BaseURL: a.cfg.BaseURL, SiteName: a.cfg.Feeds.Title, Location: a.cfg.Location(),
@@ -118,12 +167,18 @@ func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, er
 	}, keys, a.log, a.reg)
 }
 
-func (a *app) newDeliverer() (*delivery.Deliverer, error) {
+func (a *app) newDeliverer(ctx context.Context) (*delivery.Deliverer, error) {
 	mc, err := a.mailConfig()
 	if err != nil {
 		return nil, err
 	}
 	mc.Now = a.db.Now
+	keys, err := a.tokenKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	domain := a.bounceDomain()
+	mc.ReturnPath = func(id int64) string { return bounce.Address(keys.SignReturnPath(id), domain) }
 	return delivery.New(a.db, mc, a.log, a.reg)
 }
 
@@ -133,7 +188,10 @@ func (a *app) buildParts(ctx context.Context) (*parts, error) {
 	if p.publisher, err = a.newPublisher(); err != nil {
 		return nil, err
 	}
-	if p.deliverer, err = a.newDeliverer(); err != nil {
+	if p.deliverer, err = a.newDeliverer(ctx); err != nil {
+		return nil, err
+	}
+	if p.bounces, err = a.newBounces(ctx); err != nil {
 		return nil, err
 	}
 	if p.alerts, err = a.newAlerts(ctx, p.deliverer.Kick); err != nil {
@@ -259,7 +317,7 @@ func (a *app) serve(ctx context.Context) error {
 		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
-		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db, Webhooks: webhooks,
+		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db, Webhooks: webhooks, Bounces: p.bounces,
 		Ready: func() error {
 			if !ready.Load() {
 				return errors.New("scheduler not running")
@@ -295,10 +353,34 @@ func (a *app) serve(ctx context.Context) error {
 		a.log.Info("metrics served", slog.String("listen", mln.Addr().String()))
 	}
 
+	var receiver *bounce.Receiver
+	var bln net.Listener
+	if a.cfg.Bounces.Listen != "" {
+		if bln, err = net.Listen("tcp", a.cfg.Bounces.Listen); err != nil {
+			for l := range servers {
+				l.Close()
+			}
+			return fmt.Errorf("bounces.listen on %s: %w", a.cfg.Bounces.Listen, err)
+		}
+		receiver = p.bounces.NewReceiver(bounce.ReceiverConfig{PerClient: a.cfg.Bounces.PerClientPerMinute})
+		a.log.Info("bounce receiver listening", slog.String("listen", bln.Addr().String()),
+			slog.String("domain", a.bounceDomain()))
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+1)
+	if receiver != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := receiver.Serve(bln); err != nil {
+				errc <- fmt.Errorf("bounce receiver: %w", err)
+				cancel()
+			}
+		}()
+	}
 	for l, hs := range servers {
 		wg.Add(1)
 		go func() {
@@ -348,6 +430,11 @@ func (a *app) serve(ctx context.Context) error {
 	defer done()
 	for _, hs := range servers {
 		hs.Shutdown(shutdownCtx)
+	}
+	if receiver != nil {
+		if err := receiver.Shutdown(shutdownCtx); err != nil {
+			receiver.Close()
+		}
 	}
 	wg.Wait()
 	p.alerts.Wait()

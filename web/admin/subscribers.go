@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,6 +127,36 @@ func (s *Service) LiftSuppression(ctx context.Context, raw string) error {
 		return err
 	}
 	return s.db.LiftSuppression(ctx, a)
+}
+
+// SuppressionQuery selects suppressions to list: by cause (one of
+// store.Causes(), or empty for all) and by a part of the address.
+type SuppressionQuery struct {
+	Cause  string `json:"cause"`
+	Search string `json:"q"`
+	// Limit is at most 1000; 0 means 100.
+	Limit int `json:"limit"`
+}
+
+// ListSuppressions lists the suppressions q selects, newest first, with
+// their cause and the report that caused them. A cause that is not one,
+// or a limit out of range, is FieldErrors.
+func (s *Service) ListSuppressions(ctx context.Context, q SuppressionQuery) ([]store.Suppression, error) {
+	fe := FieldErrors{}
+	q.Cause, q.Search = strings.TrimSpace(q.Cause), strings.TrimSpace(q.Search)
+	if q.Cause != "" && !slices.Contains(store.Causes(), q.Cause) {
+		fe.Add("cause", "must be one of %s", strings.Join(store.Causes(), ", "))
+	}
+	if q.Limit < 0 || q.Limit > 1000 {
+		fe.Add("limit", "must be from 1 to 1000")
+	}
+	if len(q.Search) > 254 {
+		fe.Add("q", "must be at most 254 characters")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	return s.db.ListSuppressions(ctx, store.SuppressionFilter{Cause: q.Cause, Search: q.Search, Limit: q.Limit})
 }
 
 // TopicSubscriptionCounts counts active subscriptions per topic and
