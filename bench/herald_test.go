@@ -1,9 +1,12 @@
 // Package bench measures Herald end to end: the built binary, run as an
 // operator runs it, against real servers on loopback (nginx and wrk for
 // feed serving, an SMTP server for mail). bench/run builds Herald, runs
-// these benchmarks and the feeds package's own, and prints the table kept
-// in docs/benchmarks.md. What runs Herald is the harness package, shared
-// with the reliability suite of cmd/herald.
+// these benchmarks and those of feeds/pull and feeds/publish, on SQLite and
+// again on PostgreSQL, and prints the table kept in docs/benchmarks.md.
+// What runs Herald is the harness package, shared with the reliability
+// suite of cmd/herald; its databases come from storetest.Database, so
+// HERALD_TEST_ENGINE=postgres with HERALD_TEST_POSTGRES naming a server
+// puts them on PostgreSQL.
 //
 //	HERALD_BIN=/path/to/herald go test -run '^$' -bench . -benchtime 1x ./bench/
 //

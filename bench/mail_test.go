@@ -25,11 +25,24 @@ import (
 // not what is measured); releases come from two real pulls, and the daily
 // period ends at the next whole minute after them.
 //
-// Two commands are timed, as an operator would run them once the period
+// The commands are timed as an operator would run them once the period
 // has ended: `herald digest --no-send` composes and queues the period's
 // digests, then `herald digest` finds the period done and sends the outbox
 // (4 connections, no rate cap). It reports messages per second of each and
-// overall, and the peak resident memory of each process (getrusage).
+// overall, and the peak resident memory of each process.
+//
+// On PostgreSQL it also measures two instances sharing the sending, as two
+// `herald serve` processes do: the digests are composed once, by one
+// process (the leader composes), and the outbox is sent by two `herald
+// digest` processes started together, which claim messages with FOR
+// UPDATE SKIP LOCKED as every instance's outbox delivery does; once with
+// 2 connections each (the same 4 in all as one instance) and once with 4
+// each. Each way of sending, one instance included, then starts from its
+// own copy of the database as composing left it (storetest.Clone), and
+// the compose figures are shared.
+// Metrics of two instances are prefixed 2x2- and 2x4- (instances x
+// connections each); their peak memory is the larger of the two senders',
+// and lesser-share-% the part of the messages the less busy one sent.
 //
 //	go test -run '^$' -bench DigestFanout -benchtime 1x ./bench/
 func BenchmarkDigestFanout(b *testing.B) {
@@ -51,14 +64,12 @@ var (
 func benchDigestFanout(b *testing.B, bin string, subscribers int) {
 	b.StopTimer()
 	const topics, releases = 200, 300
-	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
 	pub := harness.NewPublisher(b, harness.PublisherOptions{ETags: true})
 	now := time.Now().UTC().Truncate(time.Second)
 	for n := 1; n <= 5; n++ {
 		pub.Add("coastal", sampleItem(n, now.Add(-time.Duration(6-n)*24*time.Hour)))
 	}
 	in := newInstance(b, bin, pub)
-	useSMTP(in, srv)
 	var tl []map[string]any
 	for i := range topics {
 		tl = append(tl, map[string]any{"slug": fmt.Sprintf("topic-%03d", i), "title": fmt.Sprintf("Subject %03d", i),
@@ -84,18 +95,93 @@ func benchDigestFanout(b *testing.B, bin string, subscribers int) {
 
 	b.StartTimer()
 	compose := in.Run(10*time.Minute, "digest", "--frequency", "daily", "--no-send")
-	send := in.Run(15*time.Minute, "digest", "--frequency", "daily")
 	b.StopTimer()
-	queued, sent := sumMatches(queuedRE, compose.Stdout), sumMatches(sentRE, send.Stdout)
-	if queued != subscribers || sent != subscribers || srv.Count() != subscribers || !strings.Contains(send.Stdout, "no daily digest period was due") {
-		b.Fatalf("queued %d, sent %d, SMTP server got %d; want %d each\n%s\n%s", queued, sent, srv.Count(), subscribers, compose.Stdout, send.Stdout)
+	if queued := sumMatches(queuedRE, compose.Stdout); queued != subscribers {
+		b.Fatalf("queued %d digests for %d subscribers\n%s", queued, subscribers, compose.Stdout)
 	}
-	b.ReportMetric(float64(queued)/compose.Elapsed.Seconds(), "compose-msgs/s")
-	b.ReportMetric(float64(sent)/send.Elapsed.Seconds(), "send-msgs/s")
-	b.ReportMetric(float64(sent)/(compose.Elapsed+send.Elapsed).Seconds(), "msgs/s")
+	b.ReportMetric(float64(subscribers)/compose.Elapsed.Seconds(), "compose-msgs/s")
 	b.ReportMetric(float64(compose.MaxRSS)/(1<<20), "compose-peak-RSS-MB")
-	b.ReportMetric(float64(send.MaxRSS)/(1<<20), "send-peak-RSS-MB")
 	b.ReportMetric(float64(subscribers), "subscribers")
+
+	type sending struct {
+		prefix           string
+		instances, conns int
+	}
+	ways := []sending{{"", 1, 4}}
+	if storetest.Engine() == store.Postgres {
+		ways = append(ways, sending{"2x2-", 2, 2}, sending{"2x4-", 2, 4})
+	}
+	for _, w := range ways {
+		// Each way of sending starts from the outbox as composing left
+		// it: from a copy of the database when there are several.
+		database := in.Database
+		if len(ways) > 1 {
+			database = storetest.Clone(b, in.Database)
+		}
+		send := sendOutbox(b, in, database, w.instances, w.conns, subscribers)
+		b.ReportMetric(float64(subscribers)/send.Elapsed.Seconds(), w.prefix+"send-msgs/s")
+		b.ReportMetric(float64(subscribers)/(compose.Elapsed+send.Elapsed).Seconds(), w.prefix+"msgs/s")
+		b.ReportMetric(float64(send.MaxRSS)/(1<<20), w.prefix+"send-peak-RSS-MB")
+		b.ReportMetric(float64(send.connections), w.prefix+"smtp-connections")
+		if w.instances > 1 {
+			b.ReportMetric(100*float64(send.least)/float64(subscribers), w.prefix+"lesser-share-%")
+		}
+	}
+}
+
+// sent is how a composed outbox was sent: the time from the senders'
+// start to the last one's end, the largest peak memory among them, the
+// fewest messages one of them sent, and how many SMTP connections they
+// opened in all.
+type sent struct {
+	harness.Result
+	least, connections int
+}
+
+// sendOutbox sends the outbox of database, in's or a copy of it, with
+// instances `herald digest` processes started together (each finding the
+// period done and draining the outbox), each with conns SMTP connections,
+// to a new SMTP server; the sending is timed.
+func sendOutbox(b *testing.B, in *harness.Instance, database string, instances, conns, subscribers int) sent {
+	b.Helper()
+	srv := smtptest.Start(b, smtptest.Options{CountOnly: true})
+	defer srv.Close()
+	var senders []*harness.Instance
+	for range instances {
+		tw := in.Twin(workDir(b))
+		tw.Database, tw.Config["database"] = database, database
+		tw.UseSMTP(srv, 30*time.Second, 1_000_000)["concurrency"] = conns
+		tw.WriteConfig()
+		senders = append(senders, tw)
+	}
+	b.StartTimer()
+	var cmds []*harness.Command
+	for _, tw := range senders {
+		cmds = append(cmds, tw.Start(15*time.Minute, "digest", "--frequency", "daily"))
+	}
+	var out sent
+	out.least = subscribers
+	total := 0
+	var stdout []string
+	for _, c := range cmds {
+		r := c.Wait()
+		n := sumMatches(sentRE, r.Stdout)
+		total += n
+		out.least = min(out.least, n)
+		out.Elapsed = max(out.Elapsed, r.Elapsed)
+		out.MaxRSS = max(out.MaxRSS, r.MaxRSS)
+		stdout = append(stdout, r.Stdout)
+		if !strings.Contains(r.Stdout, "no daily digest period was due") {
+			b.Fatalf("a sender found a digest period to compose:\n%s", r.Stdout)
+		}
+	}
+	b.StopTimer()
+	if total != subscribers || srv.Count() != subscribers {
+		b.Fatalf("%d senders sent %d messages, the SMTP server got %d; want %d\n%s", instances, total, srv.Count(), subscribers,
+			strings.Join(stdout, "\n"))
+	}
+	out.connections = srv.Connections()
+	return out
 }
 
 // useSMTP points the installation's mail at srv without the default rate

@@ -88,7 +88,7 @@ func benchArchive(b *testing.B, n int, clock *time.Time) (*store.DB, []store.Sou
 // served over the handler, holds the release. The archive already holds
 // 10,000 or 100,000 releases and 1,000 topics, all rendered.
 //
-//	go test -run x -bench NewReleaseVisible -benchtime 20x ./feeds/
+//	go test -run x -bench NewReleaseVisible -benchtime 20x ./feeds/publish/
 func BenchmarkNewReleaseVisible(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("releases=%d", n), func(b *testing.B) {

@@ -218,7 +218,7 @@ func TestServeArchivePage(t *testing.T) {
 // BenchmarkServe measures the handler alone (no network): a 200 of the
 // gzip copy and a 304, with their allocations.
 //
-//	go test -run x -bench Serve -benchmem ./feeds/
+//	go test -run x -bench Serve -benchmem ./feeds/publish/
 func BenchmarkServe(b *testing.B) {
 	e := renderDemo(b)
 	etag := e.get("GET", "/feeds/all.atom", "Accept-Encoding", "gzip").Header().Get("ETag")

@@ -83,7 +83,7 @@ func pullBenchTopics(ctx context.Context, db *store.DB) error {
 // database each iteration: HTTP fetch, parse, sanitise, hash, insert and
 // tag with 200 topics.
 //
-//	go test -run '^$' -bench Pull10k -benchtime=3x -cpu 1 ./feeds/
+//	go test -run '^$' -bench Pull10k -benchtime=3x -cpu 1 ./feeds/pull/
 func BenchmarkPull10k(b *testing.B) {
 	const n = 10000
 	feed := pullBenchFeed(n)

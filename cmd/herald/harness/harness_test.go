@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -102,5 +103,39 @@ func TestProcessLogsMemoryAndStop(t *testing.T) {
 	p.Stop(t)
 	if !p.Exited() || p.Check() == nil {
 		t.Error("stopped process not reported as ended")
+	}
+}
+
+// TestCommandsRunSideBySide runs two commands that each wait for the
+// other to start, so they finish only if Start does not wait; and checks
+// that a command's peak memory is its own, not the test process's.
+func TestCommandsRunSideBySide(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fake-herald")
+	// fake-herald NAME --config FILE OTHER: marks NAME started, waits for
+	// OTHER, and stays a moment so that its memory is read.
+	script := "#!/bin/sh\ntouch \"" + dir + "/$1\"\nwhile [ ! -e \"" + dir + "/$4\" ]; do sleep 0.01; done\necho \"$1 done\"\nsleep 0.2\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The test process holds far more memory than the commands use.
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	in := harness.NewInstance(t, bin, dir)
+	a := in.Start(time.Minute, "a", "b")
+	b := in.Start(time.Minute, "b", "a")
+	ra, rb := a.Wait(), b.Wait()
+	if ra.Stdout != "a done\n" || rb.Stdout != "b done\n" {
+		t.Errorf("stdout %q and %q, want each command's own", ra.Stdout, rb.Stdout)
+	}
+	for _, r := range []harness.Result{ra, rb} {
+		if r.MaxRSS <= 0 || r.MaxRSS > 64<<20 {
+			t.Errorf("peak RSS %d bytes: want the command's own, a few MB (the test process holds %d)", r.MaxRSS, len(ballast))
+		}
+		if r.Elapsed < 200*time.Millisecond {
+			t.Errorf("elapsed %v, want at least the command's 0.2 s", r.Elapsed)
+		}
 	}
 }

@@ -132,36 +132,91 @@ func (in *Instance) WriteConfig() {
 type Result struct {
 	Stdout  string
 	Elapsed time.Duration
-	MaxRSS  int64 // peak resident memory in bytes, from getrusage
+	// MaxRSS is the peak resident memory in bytes: VmHWM, read when the
+	// command starts and every rssEvery while it runs (so growth in its
+	// last moments can be missed).
+	MaxRSS int64
 }
+
+// rssEvery is how often a running command's peak memory is read.
+const rssEvery = 10 * time.Millisecond
 
 // Run runs a Herald command on this installation to its end, within
 // timeout, and fails the test unless it succeeds. The --config flag goes
 // after the command's words ("subscribers import --config FILE rows.csv").
 func (in *Instance) Run(timeout time.Duration, args ...string) Result {
 	in.tb.Helper()
+	return in.Start(timeout, args...).Wait()
+}
+
+// Command is a Herald command started by Start.
+type Command struct {
+	in     *Instance
+	full   []string
+	cancel context.CancelFunc
+	out    bytes.Buffer
+	errb   bytes.Buffer
+	done   chan struct{}
+	err    error  // from the process, once done is closed
+	result Result // once done is closed, but for Stdout
+}
+
+// Start starts a Herald command as Run does, without waiting for it:
+// several commands can run side by side, each timed from its start to its
+// own end. Wait for each from the test's goroutine.
+func (in *Instance) Start(timeout time.Duration, args ...string) *Command {
+	in.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	words := 1
 	if slices.Contains([]string{"subscribers", "topics", "sources", "departments"}, args[0]) {
 		words = 2
 	}
-	full := append(append(slices.Clone(args[:words]), "--config", in.ConfigPath), args[words:]...)
-	cmd := exec.CommandContext(ctx, in.bin, full...)
+	c := &Command{in: in, full: append(append(slices.Clone(args[:words]), "--config", in.ConfigPath), args[words:]...),
+		cancel: cancel, done: make(chan struct{})}
+	cmd := exec.CommandContext(ctx, in.bin, c.full...)
 	cmd.Dir = in.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr = &c.out, &c.errb
 	start := time.Now()
-	err := cmd.Run()
-	elapsed := time.Since(start)
-	if err != nil {
-		in.tb.Fatalf("herald %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(full, " "), err, out.String(), Tail(errb.String(), 4000))
+	if err := cmd.Start(); err != nil {
+		cancel()
+		in.tb.Fatalf("herald %s: %v", strings.Join(c.full, " "), err)
 	}
-	r := Result{Stdout: out.String(), Elapsed: elapsed}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.MaxRSS = ru.Maxrss << 10 // kilobytes on Linux
+	exited := make(chan struct{})
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(rssEvery)
+		defer t.Stop()
+		for {
+			if rss := peakRSS(cmd.Process.Pid); rss > 0 {
+				c.result.MaxRSS = rss
+			}
+			select {
+			case <-exited:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	go func() {
+		c.err = cmd.Wait()
+		c.result.Elapsed = time.Since(start)
+		close(exited)
+	}()
+	return c
+}
+
+// Wait waits for the command to end and fails the test unless it
+// succeeded.
+func (c *Command) Wait() Result {
+	c.in.tb.Helper()
+	<-c.done
+	c.cancel()
+	if c.err != nil {
+		c.in.tb.Fatalf("herald %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(c.full, " "), c.err, c.out.String(), Tail(c.errb.String(), 4000))
 	}
+	r := c.result
+	r.Stdout = c.out.String()
 	return r
 }
 

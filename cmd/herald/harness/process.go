@@ -216,8 +216,16 @@ func (p *Process) end() {
 
 // PeakRSS is the process's peak resident memory so far, in bytes (VmHWM
 // in /proc); 0 once it has ended or when it cannot be read.
-func (p *Process) PeakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *Process) PeakRSS() int64 { return peakRSS(p.cmd.Process.Pid) }
+
+// peakRSS is the peak resident memory of the running process pid, in
+// bytes: VmHWM in /proc, which counts the process's own address space
+// from its exec on. (getrusage's maxrss does not do for a child of a Go
+// program: the child starts in its parent's address space, and Linux
+// keeps that space's peak as the child's.) It is 0 once the process has
+// ended or when it cannot be read.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
