@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,24 @@ func (f *fixture) suppression(addr string) (store.Suppression, bool) {
 		}
 	}
 	return store.Suppression{}, false
+}
+
+// wantSuppressed checks that addrs, and no other address, are suppressed.
+func (f *fixture) wantSuppressed(addrs ...string) {
+	f.t.Helper()
+	list, err := f.db.ListSuppressions(context.Background(), store.SuppressionFilter{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var got []string
+	for _, s := range list {
+		got = append(got, s.Address)
+	}
+	slices.Sort(got)
+	slices.Sort(addrs)
+	if !slices.Equal(got, addrs) {
+		f.t.Fatalf("suppressed %v, want %v", got, addrs)
+	}
 }
 
 func (f *fixture) processMessage(raw []byte, rcpt string) bounce.Outcome {

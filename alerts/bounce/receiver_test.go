@@ -84,9 +84,11 @@ func TestTheSMTPReceiverTakesBouncesOnly(t *testing.T) {
 	if err := smtpSend(t, addr, f.rcpt(gone), raw); err != nil {
 		t.Fatalf("sending a bounce: %v", err)
 	}
-	if s, ok := f.suppression(gone.To); !ok || s.Source != bounce.SourceSMTP || s.Cause != store.CauseBounce {
+	if s, ok := f.suppression(gone.To); !ok || s.Source != bounce.SourceSMTP || s.Cause != store.CauseBounce || s.OutboxID != gone.ID {
 		t.Fatalf("suppression = %+v, %v", s, ok)
 	}
+	// Exactly that address: not big, whose message went out beside it.
+	f.wantSuppressed(gone.To)
 
 	// Other recipients are refused at RCPT TO, in another domain too.
 	for _, rcpt := range []string{"postmaster@news.example.org", "bounces+" + strings.Repeat("a", 10) + "@elsewhere.example"} {
@@ -114,6 +116,15 @@ func TestTheSMTPReceiverTakesBouncesOnly(t *testing.T) {
 	if ok, _ := f.db.IsSuppressed(ctx, other.To); ok {
 		t.Fatal("a forged bounce suppressed an address")
 	}
+
+	// The hard bounce again: accepted, and applied no more.
+	if err := smtpSend(t, addr, f.rcpt(gone), raw); err != nil {
+		t.Fatalf("sending the bounce again: %v", err)
+	}
+	if got := f.regCounter("herald_bounce_rejected_total", "reason", bounce.IgnoredReplay); got != 1 {
+		t.Errorf("replays counted %v, want 1", got)
+	}
+	f.wantSuppressed(gone.To)
 }
 
 func TestTheSMTPReceiverLimitsEachClient(t *testing.T) {
