@@ -201,7 +201,7 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "2"
+const renderVersion = "3"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {

@@ -50,7 +50,7 @@ type renderAtomCategory struct {
 }
 
 type renderAtomGenerator struct {
-	URI  string `xml:"uri,attr"`
+	URI  string `xml:"uri,attr,omitempty"`
 	Text string `xml:",chardata"`
 }
 
@@ -80,7 +80,9 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 		Lang:      text.ForXML(p.cfg.Language),
 		NSHistory: renderNSHistory,
 		Title:     renderText(f.title),
-		Generator: renderAtomGenerator{URI: "https://github.com/herald", Text: "Herald"},
+		// The generator names the software; Herald has no project page of
+		// its own to point at, so no uri.
+		Generator: renderAtomGenerator{Text: "Herald"},
 	}
 	if f.subtitle != "" {
 		st := renderText(f.subtitle)

@@ -24,7 +24,10 @@ type renderJSONItem struct {
 	ContentHTML string `json:"content_html"`
 }
 
-// renderJSON encodes a feed document as JSON Feed 1.1.
+// renderJSON encodes a feed document as JSON Feed 1.1. The feed names no
+// authors of its own: readers merge a feed's authors into every item's
+// (Miniflux shows "Herald, Home Office"), and every item names its
+// department.
 func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 	doc := &renderJSONFeed{
 		JSONFeed: gfeeds.JSONFeed{
@@ -34,7 +37,6 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 			HomePageUrl: f.htmlURL,
 			FeedUrl:     p.renderSelf(f, "json"),
 			Description: f.subtitle,
-			Authors:     []*gfeeds.JSONAuthor{{Name: text.ForXML(p.cfg.Title), Url: p.base + "/"}},
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
 	}
