@@ -80,6 +80,7 @@ type FeedsConfig struct {
 	Language    string `yaml:"language"`
 	Title       string `yaml:"title"`
 	ArchiveSize int    `yaml:"archive_size"`
+	EntryLink   string `yaml:"entry_link"` // herald | original
 }
 
 // WebSubConfig configures the built-in hub.
@@ -229,7 +230,7 @@ func defaultConfig() Config {
 		Log:        LogConfig{Format: "auto", Level: "info"},
 		Schedule:   ScheduleConfig{Pull: "*/5 * * * *", DailyDigest: "30 8 * * *", WeeklyDigest: "30 8 * * 6"},
 		Pull:       PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
-		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
+		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50, EntryLink: "herald"},
 		WebSub:     WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
 		Alerts: AlertsConfig{MaxAge: 48 * time.Hour, ConfirmPerHour: 5, ConfirmPerIPHour: 20, DigestMaxEntries: 200,
 			EraseAfter: 28 * 24 * time.Hour, PurgeBodiesAfter: 7 * 24 * time.Hour},
@@ -367,6 +368,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Feeds.ArchiveSize < 10 {
 		add("feeds.archive_size: must be at least 10")
+	}
+	if c.Feeds.EntryLink != "herald" && c.Feeds.EntryLink != "original" {
+		add("feeds.entry_link: must be herald or original")
 	}
 	if c.WebSub.LeaseDefault <= 0 || c.WebSub.LeaseMax < c.WebSub.LeaseDefault {
 		add("websub: lease_default must be positive and not above lease_max")

@@ -39,7 +39,12 @@ type Config struct {
 	Title string
 	// ArchiveSize is the number of releases on one archive page [50].
 	ArchiveSize int
-	WebSub      WebSubConfig
+	// EntryLink is where an entry's link points: EntryLinkHerald (the
+	// release's page on Herald) or EntryLinkOriginal (the publisher's
+	// article) [herald]. The other one is carried too, wherever the
+	// format has room.
+	EntryLink string
+	WebSub    WebSubConfig
 }
 
 // WebSubConfig configures the built-in WebSub hub.
@@ -73,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ArchiveSize <= 0 {
 		c.ArchiveSize = 50
+	}
+	if c.EntryLink == "" {
+		c.EntryLink = EntryLinkHerald
 	}
 	if c.WebSub.LeaseDefault <= 0 {
 		c.WebSub.LeaseDefault = 10 * 24 * time.Hour
@@ -152,6 +160,9 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("feeds: base URL %q must be an absolute http(s) URL without query or fragment", cfg.BaseURL)
 	}
+	if cfg.EntryLink != EntryLinkHerald && cfg.EntryLink != EntryLinkOriginal {
+		return nil, fmt.Errorf("feeds: entry link %q must be %q or %q", cfg.EntryLink, EntryLinkHerald, EntryLinkOriginal)
+	}
 	for _, h := range cfg.WebSub.ExternalHubs {
 		if msg := store.CheckFeedURL(h); msg != "" {
 			return nil, fmt.Errorf("feeds: external hub: %s", msg)
@@ -201,12 +212,12 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "3"
+const renderVersion = "4"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {
 	return strings.Join([]string{renderVersion, p.base, strconv.Itoa(p.cfg.Entries), p.cfg.Language, p.cfg.Title,
-		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " ")}, "\n")
+		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " "), p.cfg.EntryLink}, "\n")
 }
 
 const renderSignatureMeta = "render_signature"

@@ -130,8 +130,8 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 		if e.summaryHTML != "" {
 			ae.Summary = &gfeeds.AtomSummary{Type: "html", Content: e.summaryHTML}
 		}
-		if e.bodyHTML != "" {
-			ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.bodyHTML}
+		if e.contentHTML != "" {
+			ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.contentHTML}
 		}
 		doc.Entries = append(doc.Entries, ae)
 	}

@@ -62,7 +62,7 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 				Authors:       []*gfeeds.JSONAuthor{{Name: e.author, Url: e.authorURL}},
 				Tags:          e.categories,
 			},
-			ContentHTML: e.bodyHTML,
+			ContentHTML: e.contentHTML,
 		}
 		if it.ContentHTML == "" {
 			it.ContentHTML = e.summaryHTML

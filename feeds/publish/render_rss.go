@@ -98,8 +98,8 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 			it.Categories = append(it.Categories, renderRSSTitle(c))
 		}
 		it.Description = e.summaryHTML
-		if e.bodyHTML != "" {
-			it.Content = &gfeeds.RssContent{Content: e.bodyHTML}
+		if e.contentHTML != "" {
+			it.Content = &gfeeds.RssContent{Content: e.contentHTML}
 		}
 		ch.Items = append(ch.Items, it)
 	}
