@@ -368,6 +368,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Feeds.ArchiveSize < 10 {
 		add("feeds.archive_size: must be at least 10")
+	} else if c.Feeds.ArchiveSize > c.Feeds.Entries+1 {
+		add("feeds.archive_size: must be at most feeds.entries + 1, so the releases not yet on a full archive page fit in the current feed")
 	}
 	if c.Feeds.EntryLink != "herald" && c.Feeds.EntryLink != "original" {
 		add("feeds.entry_link: must be herald or original")

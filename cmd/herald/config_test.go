@@ -42,6 +42,7 @@ topics: [{slug: t, title: T, match: {departments: [nowhere], keywords: [traffick
 		{"metrics address without a port", "metrics: {listen: localhost}\n", []string{"metrics.listen"}},
 		{"negative HSTS", "hsts_max_age: -1h\n", []string{"hsts_max_age"}},
 		{"a pull network that is not one", "pull: {allow_networks: [intranet.example]}\n", []string{"pull.allow_networks"}},
+		{"archive pages longer than the current feed", "feeds: {entries: 20, archive_size: 50}\n", []string{"feeds.archive_size"}},
 		{"an entry link that is neither", "feeds: {entry_link: publisher}\n", []string{"feeds.entry_link"}},
 	}
 	for _, tt := range tests {

@@ -42,9 +42,9 @@ const (
 	EntryLinkOriginal = "original"
 )
 
-// renderEntries turns releases into entries; withBody false leaves the
-// full text out (archive pages carry summaries and links).
-func (p *Publisher) renderEntries(rs []store.Release, withBody bool) []renderEntry {
+// renderEntries turns releases into entries, the same wherever they
+// appear: current feeds, archive pages and search feeds.
+func (p *Publisher) renderEntries(rs []store.Release) []renderEntry {
 	out := make([]renderEntry, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
@@ -61,10 +61,8 @@ func (p *Publisher) renderEntries(rs []store.Release, withBody bool) []renderEnt
 			updated:     r.Updated.UTC().Truncate(time.Second),
 			categories:  c.categories,
 			summaryHTML: c.summaryHTML,
+			contentHTML: c.bodyHTML,
 			summaryText: c.summaryText,
-		}
-		if withBody {
-			e.contentHTML = c.bodyHTML
 		}
 		if c.related != "" {
 			if p.cfg.EntryLink == EntryLinkOriginal {

@@ -29,7 +29,9 @@ type Config struct {
 	// BaseURL is the absolute http(s) URL Herald is reached at; every link
 	// in a feed starts with it.
 	BaseURL string
-	// Entries is how many of the newest releases a feed holds [50].
+	// Entries is how many releases a current feed holds [50]: those not yet
+	// on a full archive page, then the newest others by publication date;
+	// all of them when there are fewer.
 	Entries int
 	// MaxAge is the Cache-Control max-age of a feed, in seconds [300].
 	MaxAge int
@@ -37,7 +39,9 @@ type Config struct {
 	Language string
 	// Title names the site in feed titles and as the feeds' author [Herald].
 	Title string
-	// ArchiveSize is the number of releases on one archive page [50].
+	// ArchiveSize is the number of releases on one archive page [50], at
+	// most Entries+1 so that the releases not yet on a full page fit in the
+	// current feed.
 	ArchiveSize int
 	// EntryLink is where an entry's link points: EntryLinkHerald (the
 	// release's page on Herald) or EntryLinkOriginal (the publisher's
@@ -99,6 +103,7 @@ type Store interface {
 	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
+	FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]store.Release, error)
 	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)
 	FeedDocs(ctx context.Context, archiveBodies bool) ([]store.FeedDoc, error)
 	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
@@ -160,6 +165,9 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("feeds: base URL %q must be an absolute http(s) URL without query or fragment", cfg.BaseURL)
 	}
+	if cfg.ArchiveSize > cfg.Entries+1 {
+		return nil, fmt.Errorf("feeds: archive pages of %d releases need current feeds of at least %d", cfg.ArchiveSize, cfg.ArchiveSize-1)
+	}
 	if cfg.EntryLink != EntryLinkHerald && cfg.EntryLink != EntryLinkOriginal {
 		return nil, fmt.Errorf("feeds: entry link %q must be %q or %q", cfg.EntryLink, EntryLinkHerald, EntryLinkOriginal)
 	}
@@ -212,7 +220,7 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "4"
+const renderVersion = "5"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {

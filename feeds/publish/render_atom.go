@@ -98,13 +98,13 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 	}
 	if f.page > 0 {
 		doc.Archive = &struct{}{}
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "current", Href: f.current, Type: "application/atom+xml"})
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "current", Href: p.base + f.path + ".atom", Type: "application/atom+xml"})
 	}
-	if f.prevArchive != "" {
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "prev-archive", Href: f.prevArchive, Type: "application/atom+xml"})
+	if f.prevArchive > 0 {
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "prev-archive", Href: p.renderArchiveURL(f, f.prevArchive, "atom"), Type: "application/atom+xml"})
 	}
-	if f.nextArchive != "" {
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "next-archive", Href: f.nextArchive, Type: "application/atom+xml"})
+	if f.nextArchive > 0 {
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "next-archive", Href: p.renderArchiveURL(f, f.nextArchive, "atom"), Type: "application/atom+xml"})
 	}
 	doc.Entries = make([]*renderAtomEntry, 0, len(f.entries))
 	for i := range f.entries {

@@ -40,6 +40,11 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
 	}
+	// next_url pages back through the archive: from the current feed to
+	// the newest archive page, and from each page to the one before.
+	if f.prevArchive > 0 {
+		doc.NextUrl = p.renderArchiveURL(f, f.prevArchive, "json")
+	}
 	for _, h := range p.renderHubs(f) {
 		doc.Hubs = append(doc.Hubs, &gfeeds.JSONHub{Type: "WebSub", Url: h})
 	}

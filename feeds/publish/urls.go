@@ -18,14 +18,21 @@ func renderKeyPath(key string) string {
 	return "/feeds/unknown"
 }
 
-func renderArchivePath(key string, page int) string {
-	return renderKeyPath(key) + "/archive/" + strconv.Itoa(page) + ".atom"
+// renderArchivePath is the URL path of archive page n of a feed in format
+// ext.
+func renderArchivePath(key string, n int, ext string) string {
+	return renderKeyPath(key) + "/archive/" + strconv.Itoa(n) + "." + ext
+}
+
+// renderArchiveURL is the absolute URL of archive page n of f in format ext.
+func (p *Publisher) renderArchiveURL(f *renderFeed, n int, ext string) string {
+	return p.base + renderArchivePath(f.key, n, ext)
 }
 
 // renderSelf is the feed's own URL in format ext.
 func (p *Publisher) renderSelf(f *renderFeed, ext string) string {
 	if f.page > 0 {
-		return p.base + renderArchivePath(f.key, f.page)
+		return p.renderArchiveURL(f, f.page, ext)
 	}
 	self := p.base + f.path + "." + ext
 	if f.query != "" {
