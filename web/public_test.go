@@ -211,6 +211,48 @@ func TestStaticFiles(t *testing.T) {
 	}
 }
 
+// TestIcons: pages link the site's icon, the icons are served, and
+// /favicon.ico (asked for by browsers and feed readers whatever the pages
+// say) answers with a cacheable icon, or a redirect to a configured one.
+func TestIcons(t *testing.T) {
+	s := newSite(t)
+	home := s.get("/")
+	wantStatus(t, home, 200)
+	for _, link := range []string{`<link rel="icon" href="/static/icon.svg" type="image/svg+xml">`,
+		`<link rel="icon" href="/static/icon-64.png" type="image/png" sizes="64x64">`} {
+		if !strings.Contains(home.body, link) {
+			t.Errorf("the home page does not link %s", link)
+		}
+	}
+	for path, ctype := range map[string]string{
+		"/favicon.ico": "image/x-icon", "/static/icon.svg": "image/svg+xml", "/static/icon-64.png": "image/png",
+		"/static/icon-512.png": "image/png", "/static/logo.png": "image/png",
+	} {
+		r := s.get(path)
+		wantStatus(t, r, 200)
+		if got := r.Header.Get("Content-Type"); !strings.HasPrefix(got, ctype) && !(path == "/favicon.ico" && got == "image/vnd.microsoft.icon") {
+			t.Errorf("%s: Content-Type %q, want %s", path, got, ctype)
+		}
+		if !strings.HasPrefix(r.Header.Get("Cache-Control"), "public, max-age=") || len(r.body) == 0 {
+			t.Errorf("%s: Cache-Control %q, %d bytes", path, r.Header.Get("Cache-Control"), len(r.body))
+		}
+	}
+	if ico := s.get("/favicon.ico").body; !strings.HasPrefix(ico, "\x00\x00\x01\x00") || !strings.Contains(ico, "\x89PNG") {
+		t.Errorf("/favicon.ico is not an ICO holding a PNG")
+	}
+
+	own := newSite(t, func(c *siteConfig) { c.cfg.Icon = "https://cdn.example.org/crest.png" })
+	if home := own.get("/"); !strings.Contains(home.body, `<link rel="icon" href="https://cdn.example.org/crest.png">`) ||
+		strings.Contains(home.body, "/static/icon.svg") {
+		t.Error("a configured icon is not the one pages link")
+	}
+	r := own.get("/favicon.ico")
+	wantStatus(t, r, 301)
+	if r.Header.Get("Location") != "https://cdn.example.org/crest.png" {
+		t.Errorf("/favicon.ico redirects to %q", r.Header.Get("Location"))
+	}
+}
+
 func TestRequestIDsAndAccessLog(t *testing.T) {
 	s := newSite(t)
 	r := s.get("/search?q=private%40example.org", "X-Request-Id", "proxy-id-123")

@@ -57,6 +57,9 @@ type Config struct {
 	// emails from one client network per hour; default 20. The cap per
 	// address is the alerts side's.
 	ConfirmPerIPHour int
+	// Icon is the address of the site's icon when it is not Herald's own
+	// (/static/icon.svg and friends); /favicon.ico then redirects to it.
+	Icon string
 }
 
 // Mounter is a handler that registers its own routes, such as the feeds
@@ -280,6 +283,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", s.static())
+	mux.HandleFunc("GET /favicon.ico", s.favicon)
 
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /departments/{slug}", s.department)

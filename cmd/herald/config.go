@@ -81,6 +81,7 @@ type FeedsConfig struct {
 	Title       string `yaml:"title"`
 	ArchiveSize int    `yaml:"archive_size"`
 	EntryLink   string `yaml:"entry_link"` // herald | original
+	Icon        string `yaml:"icon"`
 }
 
 // WebSubConfig configures the built-in hub.
@@ -373,6 +374,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Feeds.EntryLink != "herald" && c.Feeds.EntryLink != "original" {
 		add("feeds.entry_link: must be herald or original")
+	}
+	if i := c.Feeds.Icon; i != "" && !(strings.HasPrefix(i, "/") && !strings.HasPrefix(i, "//")) {
+		if u, err := url.Parse(i); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("feeds.icon: must be an absolute http(s) URL or a path starting with /")
+		}
 	}
 	if c.WebSub.LeaseDefault <= 0 || c.WebSub.LeaseMax < c.WebSub.LeaseDefault {
 		add("websub: lease_default must be positive and not above lease_max")

@@ -43,6 +43,7 @@ topics: [{slug: t, title: T, match: {departments: [nowhere], keywords: [traffick
 		{"negative HSTS", "hsts_max_age: -1h\n", []string{"hsts_max_age"}},
 		{"a pull network that is not one", "pull: {allow_networks: [intranet.example]}\n", []string{"pull.allow_networks"}},
 		{"archive pages longer than the current feed", "feeds: {entries: 20, archive_size: 50}\n", []string{"feeds.archive_size"}},
+		{"an icon that is not an address", "feeds: {icon: \"icon.png\"}\n", []string{"feeds.icon"}},
 		{"an entry link that is neither", "feeds: {entry_link: publisher}\n", []string{"feeds.entry_link"}},
 	}
 	for _, tt := range tests {

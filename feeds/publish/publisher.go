@@ -48,7 +48,11 @@ type Config struct {
 	// article) [herald]. The other one is carried too, wherever the
 	// format has room.
 	EntryLink string
-	WebSub    WebSubConfig
+	// Icon is the address of an image (absolute, or a path below BaseURL)
+	// feeds show instead of Herald's own icons (/static/icon-64.png,
+	// icon-512.png and logo.png).
+	Icon   string
+	WebSub WebSubConfig
 }
 
 // WebSubConfig configures the built-in WebSub hub.
@@ -136,6 +140,7 @@ type Publisher struct {
 	Now func() time.Time
 
 	base       string // BaseURL without a trailing slash
+	icons      renderIcons
 	tagAuth    string // authority of entry ids, "" when ids are URLs
 	hubURL     string
 	maxAgeHdr  []string
@@ -191,6 +196,10 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 		archiveHdr: []string{"public, max-age=86400"},
 		sanitizer:  text.NewSanitizer(),
 	}
+	p.icons, err = p.renderIconSet(cfg.Icon)
+	if err != nil {
+		return nil, err
+	}
 	if host := strings.ToLower(u.Hostname()); renderTagHost.MatchString(host) {
 		p.tagAuth = host
 	}
@@ -220,12 +229,12 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "5"
+const renderVersion = "6"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {
 	return strings.Join([]string{renderVersion, p.base, strconv.Itoa(p.cfg.Entries), p.cfg.Language, p.cfg.Title,
-		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " "), p.cfg.EntryLink}, "\n")
+		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " "), p.cfg.EntryLink, p.cfg.Icon}, "\n")
 }
 
 const renderSignatureMeta = "render_signature"

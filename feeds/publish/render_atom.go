@@ -73,6 +73,8 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 			Xmlns:   "http://www.w3.org/2005/Atom",
 			Id:      f.id,
 			Updated: renderAtomTime(f.updated),
+			Icon:    p.icons.small,
+			Logo:    p.icons.logo,
 			Author: &gfeeds.AtomAuthor{AtomPerson: gfeeds.AtomPerson{
 				Name: text.ForXML(p.cfg.Title), Uri: p.base + "/",
 			}},

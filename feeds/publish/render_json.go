@@ -37,6 +37,8 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 			HomePageUrl: f.htmlURL,
 			FeedUrl:     p.renderSelf(f, "json"),
 			Description: f.subtitle,
+			Icon:        p.icons.large,
+			Favicon:     p.icons.small,
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
 	}

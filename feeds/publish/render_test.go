@@ -721,3 +721,41 @@ func TestRenderEntryLink(t *testing.T) {
 		t.Error("an unknown entry_link was accepted")
 	}
 }
+
+// TestRenderIcon: feeds.icon replaces Herald's icons in every format.
+func TestRenderIcon(t *testing.T) {
+	e := newRenderEnv(t, publish.Config{Icon: "/crest.png"})
+	e.load("demo.json")
+	if _, err := e.pub.RenderAll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	const icon = renderBase + "/crest.png"
+	atom := string(e.body("/feeds/all.atom"))
+	if !strings.Contains(atom, "<icon>"+icon+"</icon>") || !strings.Contains(atom, "<logo>"+icon+"</logo>") {
+		t.Errorf("Atom icon and logo are not %s", icon)
+	}
+	var rss struct {
+		Image struct {
+			URL   string `xml:"url"`
+			Width string `xml:"width"`
+		} `xml:"channel>image"`
+	}
+	if err := xml.Unmarshal(e.body("/feeds/all.rss"), &rss); err != nil {
+		t.Fatal(err)
+	}
+	if rss.Image.URL != icon || rss.Image.Width != "" {
+		t.Errorf("RSS image %+v, want %s of unknown size", rss.Image, icon)
+	}
+	var jf struct{ Icon, Favicon string }
+	if err := json.Unmarshal(e.body("/feeds/all.json"), &jf); err != nil {
+		t.Fatal(err)
+	}
+	if jf.Icon != icon || jf.Favicon != icon {
+		t.Errorf("JSON icon %q favicon %q", jf.Icon, jf.Favicon)
+	}
+	for _, bad := range []string{"crest.png", "//cdn.example.org/crest.png", "ftp://cdn.example.org/crest.png"} {
+		if _, err := publish.NewPublisher(nil, publish.Config{BaseURL: renderBase, Icon: bad}, nil, nil); err == nil {
+			t.Errorf("icon %q was accepted", bad)
+		}
+	}
+}
