@@ -141,7 +141,7 @@ type OutboxAdmin interface {
 type Deps struct {
 	// Feeds serves /feeds/..., /feeds.opml and /websub.
 	Feeds Mounter
-	// SearchFeeds renders /feeds/search.{atom,rss,json}; nil turns those
+	// SearchFeeds serves /feeds/search.{atom,rss,json}; nil turns those
 	// routes off.
 	SearchFeeds SearchFeedRenderer
 	// Alerts does the work of /subscribe, /subscribe/confirm, /manage and
@@ -164,10 +164,11 @@ type Deps struct {
 	Metrics prometheus.Gatherer
 }
 
-// SearchFeedRenderer renders search results as a feed, in the same form as
-// every other feed (publish.Publisher is one).
+// SearchFeedRenderer serves search results as a feed, in the same form
+// and through the same path as every other feed (publish.Publisher is
+// one): run finds the releases when the feed is not already at hand.
 type SearchFeedRenderer interface {
-	RenderSearch(format string, sf publish.SearchFeed, rs []store.Release) ([]byte, error)
+	ServeSearch(w http.ResponseWriter, r *http.Request, format string, sf publish.SearchFeed, run func(context.Context) ([]store.Release, error)) error
 }
 
 // Server is Herald's HTTP server.

@@ -157,6 +157,7 @@ type Publisher struct {
 	memo       renderMemo
 	sanitizer  *text.Sanitizer
 
+	search   searchCache
 	metrics  *publishMetrics
 	hub      hubState
 	hubLimit hubRateLimit
