@@ -447,6 +447,18 @@ func TestRenderFeedparser(t *testing.T) {
 			docs[path] = e.body(path)
 		}
 	}
+	// Search feeds come from the same renderer.
+	all, err := e.db.FeedReleases(e.ctx, "all", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"atom", "rss"} {
+		body, err := e.pub.RenderSearch(format, publish.SearchFeed{Title: "Search for “trafficking”", PageURL: renderBase + "/search?q=trafficking", Query: "q=trafficking"}, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs["/feeds/search."+format] = body
+	}
 	renderFeedparser(t, docs)
 }
 
