@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -234,6 +235,27 @@ func (db *DB) FeedReleasesAfter(ctx context.Context, key string, afterID int64, 
 	if err != nil {
 		return nil, fmt.Errorf("store: feed %q after %d: %w", key, afterID, err)
 	}
+	return rs, nil
+}
+
+// FeedReleasesThrough returns up to limit releases of a feed whose id is
+// at most maxID, the highest such ids, lowest id first: an archive page
+// read again from its last release.
+func (db *DB) FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]Release, error) {
+	from, where, idCol, _, args, err := feedScope(key)
+	if err != nil {
+		return nil, err
+	}
+	cond := idCol + ` <= ?`
+	if where != "" {
+		cond = where + ` AND ` + cond
+	}
+	q := `SELECT ` + releaseCols + from + ` WHERE ` + cond + ` ORDER BY ` + idCol + ` DESC LIMIT ?`
+	rs, err := db.queryReleases(ctx, q, append(args, maxID, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: feed %q through %d: %w", key, maxID, err)
+	}
+	slices.Reverse(rs)
 	return rs, nil
 }
 

@@ -125,7 +125,7 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	}
 	if c.deps.SearchFeeds == nil {
 		// Search feeds are rendered by the real publisher, as in serve.
-		pub, err := publish.NewPublisher(db, publish.Config{BaseURL: c.cfg.BaseURL}, nil, nil)
+		pub, err := publish.NewPublisher(db, publish.Config{BaseURL: c.cfg.BaseURL}, s.reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

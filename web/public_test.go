@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -211,6 +213,48 @@ func TestStaticFiles(t *testing.T) {
 	}
 }
 
+// TestIcons: pages link the site's icon, the icons are served, and
+// /favicon.ico (asked for by browsers and feed readers whatever the pages
+// say) answers with a cacheable icon, or a redirect to a configured one.
+func TestIcons(t *testing.T) {
+	s := newSite(t)
+	home := s.get("/")
+	wantStatus(t, home, 200)
+	for _, link := range []string{`<link rel="icon" href="/static/icon.svg" type="image/svg+xml">`,
+		`<link rel="icon" href="/static/icon-64.png" type="image/png" sizes="64x64">`} {
+		if !strings.Contains(home.body, link) {
+			t.Errorf("the home page does not link %s", link)
+		}
+	}
+	for path, ctype := range map[string]string{
+		"/favicon.ico": "image/x-icon", "/static/icon.svg": "image/svg+xml", "/static/icon-64.png": "image/png",
+		"/static/icon-512.png": "image/png", "/static/logo.png": "image/png",
+	} {
+		r := s.get(path)
+		wantStatus(t, r, 200)
+		if got := r.Header.Get("Content-Type"); !strings.HasPrefix(got, ctype) && !(path == "/favicon.ico" && got == "image/vnd.microsoft.icon") {
+			t.Errorf("%s: Content-Type %q, want %s", path, got, ctype)
+		}
+		if !strings.HasPrefix(r.Header.Get("Cache-Control"), "public, max-age=") || len(r.body) == 0 {
+			t.Errorf("%s: Cache-Control %q, %d bytes", path, r.Header.Get("Cache-Control"), len(r.body))
+		}
+	}
+	if ico := s.get("/favicon.ico").body; !strings.HasPrefix(ico, "\x00\x00\x01\x00") || !strings.Contains(ico, "\x89PNG") {
+		t.Errorf("/favicon.ico is not an ICO holding a PNG")
+	}
+
+	own := newSite(t, func(c *siteConfig) { c.cfg.Icon = "https://cdn.example.org/crest.png" })
+	if home := own.get("/"); !strings.Contains(home.body, `<link rel="icon" href="https://cdn.example.org/crest.png">`) ||
+		strings.Contains(home.body, "/static/icon.svg") {
+		t.Error("a configured icon is not the one pages link")
+	}
+	r := own.get("/favicon.ico")
+	wantStatus(t, r, 301)
+	if r.Header.Get("Location") != "https://cdn.example.org/crest.png" {
+		t.Errorf("/favicon.ico redirects to %q", r.Header.Get("Location"))
+	}
+}
+
 func TestRequestIDsAndAccessLog(t *testing.T) {
 	s := newSite(t)
 	r := s.get("/search?q=private%40example.org", "X-Request-Id", "proxy-id-123")
@@ -410,6 +454,79 @@ func TestSearchFeeds(t *testing.T) {
 	r = s.get("/feeds/search.atom?q=zeppelin")
 	if err := xml.Unmarshal([]byte(r.body), new(struct{})); err != nil {
 		t.Errorf("empty Atom feed is not XML: %v", err)
+	}
+}
+
+// TestSearchFeedsServedLikeEveryFeed: a search feed comes with what every
+// other feed has (gzip when asked, Last-Modified, a Link header, a place
+// in the feed request metrics), and the same search within a minute is
+// served again without searching.
+func TestSearchFeedsServedLikeEveryFeed(t *testing.T) {
+	s := newSite(t)
+	requests := func(status string) float64 {
+		mfs, err := s.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "herald_feed_requests_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "status" && l.GetValue() == status {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	const path = "/feeds/search.atom?q=trafficking"
+	r := s.get(path, "Accept-Encoding", "gzip")
+	wantStatus(t, r, 200)
+	if r.Header.Get("Content-Encoding") != "gzip" || r.Header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("Content-Encoding %q, Vary %q: want a gzip copy", r.Header.Get("Content-Encoding"), r.Header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(strings.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !strings.Contains(string(plain), "human trafficking") {
+		t.Errorf("the gzip copy does not hold the feed: %v", err)
+	}
+	if _, err := http.ParseTime(r.Header.Get("Last-Modified")); err != nil {
+		t.Errorf("Last-Modified %q: %v", r.Header.Get("Last-Modified"), err)
+	}
+	if want := `<http://news.example.org/feeds/search.atom?q=trafficking>; rel="self"`; r.Header.Get("Link") != want {
+		t.Errorf("Link %q, want %q", r.Header.Get("Link"), want)
+	}
+	if got := requests("200"); got != 1 {
+		t.Errorf("feed requests served: %v, want 1", got)
+	}
+	again := s.get(path, "If-Modified-Since", r.Header.Get("Last-Modified"))
+	wantStatus(t, again, 304)
+	if got := requests("304"); got != 1 {
+		t.Errorf("feed requests not modified: %v, want 1", got)
+	}
+
+	// Kept per normalised query: a release stored now is not in the feed
+	// until the kept one is a minute old; the same query written in
+	// another order is the same feed.
+	src, err := s.db.SourceByName(context.Background(), "home-office-news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ApplyPull(context.Background(), src.ID, []store.Entry{{GUID: "late", Title: "Late news on trafficking",
+		Link: "https://www.example.gov/late", Published: s.now}}, store.PullOptions{Topics: &rules.Topics{}, Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
+		t.Fatal(err)
+	}
+	if body := s.get(path).body; strings.Contains(body, "Late news") {
+		t.Error("a search feed served within the minute was searched again")
+	}
+	if body := s.get("/feeds/search.atom?q=trafficking&page=3").body; strings.Contains(body, "Late news") {
+		t.Error("the same search with a parameter that does not count was searched again")
 	}
 }
 

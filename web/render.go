@@ -53,7 +53,9 @@ func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
 
 // view is what every page template gets; Data is the page's own.
 type view struct {
-	Site  string
+	Site string
+	// Icon is the configured site icon, "" for Herald's own.
+	Icon  string
 	Title string
 	// Feeds are announced in the head for autodiscovery and linked on the page.
 	Feeds []feedLink
@@ -110,6 +112,7 @@ func (s *Server) funcs() template.FuncMap {
 // fails (rendering goes to a buffer first, so nothing half-written escapes).
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	v.Site = s.cfg.SiteName
+	v.Icon = s.cfg.Icon
 	if len(v.Feeds) == 0 && !strings.HasPrefix(name, "admin_") {
 		// A public page with no feed of its own announces the site's.
 		v.Feeds = s.feedLinks("All news", "/feeds/all", "")
@@ -225,6 +228,24 @@ func (s *Server) static() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// favicon answers /favicon.ico, which browsers and feed readers ask for
+// whatever the pages say: Herald's icon, or a redirect to the configured
+// one. Either may be cached for a day.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Icon != "" {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		http.Redirect(w, r, s.cfg.Icon, http.StatusMovedPermanently)
+		return
+	}
+	b, err := fs.ReadFile(s.cfg.TemplatesFS, "static/favicon.ico")
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.ServeContent(w, r, "favicon.ico", time.Time{}, bytes.NewReader(b))
 }
 
 // ago says how long before now t was, roughly, for the dashboard.

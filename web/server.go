@@ -57,6 +57,9 @@ type Config struct {
 	// emails from one client network per hour; default 20. The cap per
 	// address is the alerts side's.
 	ConfirmPerIPHour int
+	// Icon is the address of the site's icon when it is not Herald's own
+	// (/static/icon.svg and friends); /favicon.ico then redirects to it.
+	Icon string
 }
 
 // Mounter is a handler that registers its own routes, such as the feeds
@@ -141,7 +144,7 @@ type OutboxAdmin interface {
 type Deps struct {
 	// Feeds serves /feeds/..., /feeds.opml and /websub.
 	Feeds Mounter
-	// SearchFeeds renders /feeds/search.{atom,rss,json}; nil turns those
+	// SearchFeeds serves /feeds/search.{atom,rss,json}; nil turns those
 	// routes off.
 	SearchFeeds SearchFeedRenderer
 	// Alerts does the work of /subscribe, /subscribe/confirm, /manage and
@@ -171,10 +174,11 @@ type Deps struct {
 	Metrics prometheus.Gatherer
 }
 
-// SearchFeedRenderer renders search results as a feed, in the same form as
-// every other feed (publish.Publisher is one).
+// SearchFeedRenderer serves search results as a feed, in the same form
+// and through the same path as every other feed (publish.Publisher is
+// one): run finds the releases when the feed is not already at hand.
 type SearchFeedRenderer interface {
-	RenderSearch(format string, sf publish.SearchFeed, rs []store.Release) ([]byte, error)
+	ServeSearch(w http.ResponseWriter, r *http.Request, format string, sf publish.SearchFeed, run func(context.Context) ([]store.Release, error)) error
 }
 
 // Server is Herald's HTTP server.
@@ -299,6 +303,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", s.static())
+	mux.HandleFunc("GET /favicon.ico", s.favicon)
 
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /departments/{slug}", s.department)

@@ -83,6 +83,8 @@ type FeedsConfig struct {
 	Language    string `yaml:"language"`
 	Title       string `yaml:"title"`
 	ArchiveSize int    `yaml:"archive_size"`
+	EntryLink   string `yaml:"entry_link"` // herald | original
+	Icon        string `yaml:"icon"`
 }
 
 // WebSubConfig configures the built-in hub.
@@ -319,7 +321,7 @@ func defaultConfig() Config {
 		Log:        LogConfig{Format: "auto", Level: "info"},
 		Schedule:   ScheduleConfig{Pull: "*/5 * * * *", DailyDigest: "30 8 * * *", WeeklyDigest: "30 8 * * 6"},
 		Pull:       PullConfig{Concurrency: 4, Timeout: 30 * time.Second, MaxBody: 10 << 20, MaxBackoff: 6 * time.Hour},
-		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", ArchiveSize: 50},
+		Feeds:      FeedsConfig{Entries: 50, MaxAge: 300, Language: "en", Title: "Herald", EntryLink: "herald"},
 		WebSub:     WebSubConfig{LeaseDefault: 10 * 24 * time.Hour, LeaseMax: 30 * 24 * time.Hour},
 		Bounces: BouncesConfig{MaxMessageBytes: 10 << 20, PerClientPerMinute: 60, TransientLimit: 3,
 			TransientWindow: 14 * 24 * time.Hour, Webhooks: WebhooksConfig{Window: providers.DefaultWindow}},
@@ -394,8 +396,14 @@ func parseConfig(raw []byte) (Config, error) {
 	return cfg, nil
 }
 
-// Validate reports every problem with the config at once.
+// Validate fills in what follows from other keys (feeds.archive_size,
+// when unset) and reports every problem with the config at once.
 func (c *Config) Validate() error {
+	if c.Feeds.ArchiveSize == 0 {
+		// Unset: archive pages as long as the current feed, which the
+		// not-yet-full page then always fits in.
+		c.Feeds.ArchiveSize = c.Feeds.Entries
+	}
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	if err := store.CheckDatabase(c.Database); err != nil {
@@ -460,8 +468,18 @@ func (c *Config) Validate() error {
 	if c.Feeds.MaxAge < 0 {
 		add("feeds.max_age: must not be negative")
 	}
-	if c.Feeds.ArchiveSize < 10 {
-		add("feeds.archive_size: must be at least 10")
+	if least := min(10, c.Feeds.Entries); c.Feeds.ArchiveSize < least {
+		add("feeds.archive_size: must be at least %d", least)
+	} else if c.Feeds.ArchiveSize > c.Feeds.Entries+1 {
+		add("feeds.archive_size: must be at most feeds.entries + 1, so the releases not yet on a full archive page fit in the current feed")
+	}
+	if c.Feeds.EntryLink != "herald" && c.Feeds.EntryLink != "original" {
+		add("feeds.entry_link: must be herald or original")
+	}
+	if i := c.Feeds.Icon; i != "" && !(strings.HasPrefix(i, "/") && !strings.HasPrefix(i, "//")) {
+		if u, err := url.Parse(i); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("feeds.icon: must be an absolute http(s) URL or a path starting with /")
+		}
 	}
 	if c.WebSub.LeaseDefault <= 0 || c.WebSub.LeaseMax < c.WebSub.LeaseDefault {
 		add("websub: lease_default must be positive and not above lease_max")

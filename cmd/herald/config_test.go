@@ -52,6 +52,9 @@ bounces:
     mailgun: {signing_key: ""}
 `, []string{"bounces.webhooks.ses", "bounces.webhooks.postmark", "bounces.webhooks.sendgrid", "bounces.webhooks.mailgun"}},
 		{"a webhook window too wide", "bounces: {webhooks: {window: 48h}}\n", []string{"bounces.webhooks.window"}},
+		{"archive pages longer than the current feed", "feeds: {entries: 20, archive_size: 50}\n", []string{"feeds.archive_size"}},
+		{"an icon that is not an address", "feeds: {icon: \"icon.png\"}\n", []string{"feeds.icon"}},
+		{"an entry link that is neither", "feeds: {entry_link: publisher}\n", []string{"feeds.entry_link"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +71,28 @@ bounces:
 				}
 			}
 		})
+	}
+}
+
+// TestArchiveSizeFollowsEntries: unset, archive pages are as long as the
+// current feed, so a config that only shortens the feed stays valid.
+func TestArchiveSizeFollowsEntries(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want int
+	}{
+		{"", 50},
+		{"feeds: {entries: 20}\n", 20},
+		{"feeds: {entries: 5}\n", 5},
+		{"feeds: {entries: 20, archive_size: 21}\n", 21},
+	} {
+		cfg, err := parseConfig([]byte(tt.yaml))
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil || cfg.Feeds.ArchiveSize != tt.want {
+			t.Errorf("%q: archive_size %d, %v; want %d", tt.yaml, cfg.Feeds.ArchiveSize, err, tt.want)
+		}
 	}
 }
 

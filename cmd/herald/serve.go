@@ -59,6 +59,7 @@ func (a *app) publishConfig() publish.Config {
 	return publish.Config{
 		BaseURL: a.cfg.BaseURL, Entries: a.cfg.Feeds.Entries, MaxAge: a.cfg.Feeds.MaxAge,
 		Language: a.cfg.Feeds.Language, Title: a.cfg.Feeds.Title, ArchiveSize: a.cfg.Feeds.ArchiveSize,
+		EntryLink: a.cfg.Feeds.EntryLink, Icon: a.cfg.Feeds.Icon,
 		WebSub: publish.WebSubConfig{
 			LeaseDefault: a.cfg.WebSub.LeaseDefault, LeaseMax: a.cfg.WebSub.LeaseMax,
 			Callbacks:    netguard.Guard{AllowPrivate: a.cfg.WebSub.AllowPrivateCallbacks},
@@ -314,7 +315,7 @@ func (a *app) serve(ctx context.Context) error {
 	srv, err := web.New(a.db, web.Config{
 		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
 		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
-		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour,
+		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour, Icon: a.cfg.Feeds.Icon,
 	}, web.Deps{
 		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db, Webhooks: webhooks, Bounces: p.bounces,

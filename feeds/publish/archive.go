@@ -10,19 +10,30 @@ import (
 
 // RFC 5005 archives. A feed's releases, taken in the order Herald first
 // stored them (their ids), are cut into pages of ArchiveSize; page 1 holds
-// the oldest. A page is written once, when it fills, and never changes
-// after: new releases only ever land after the last full page. Releases
-// not yet on a full page stay in the current feed, which links its newest
-// page as prev-archive, so current feed plus archive always hold every
-// release. Archive pages are Atom only (RFC 5005 is defined for Atom), and
-// carry summaries and links rather than full text, which keeps a large
-// archive small.
+// the oldest. A page is written when it fills, and its set of entries
+// never changes after: new releases only ever land after the last full
+// page. The newest page links no next-archive until the next page fills,
+// when it is written once more to gain that link, so every link resolves.
+// Releases not yet on a full page (fewer than ArchiveSize) are always in
+// the current feed, which links the newest page as prev-archive: walking
+// from the current feed to page 1 meets every release, each on exactly one
+// page. The current feed also shows the newest releases, which are on
+// pages too; an archive page carries the same full content as the current
+// feed, so the copies agree.
+//
+// Pages exist in Atom (RFC 5005 is defined for Atom) and in JSON Feed,
+// whose next_url leads from the current feed to the newest page and on to
+// older ones. RSS has none: RFC 5005 only sketches RSS use, the clients
+// that walk archives read Atom, and each format's pages cost storage.
 //
 // Two things can change older membership: a topic whose rule changes is
 // re-tagged across the whole archive, and an edited release can enter or
 // leave a topic. A fingerprint of each topic's full pages (count and sum of
 // ids) notices both and the topic's pages are rebuilt. Departments and
 // "all" only ever grow at the end.
+
+// archiveFormats are the formats archive pages are rendered in.
+var archiveFormats = []string{"atom", "json"}
 
 // archiveUpdate brings a feed's archive up to date. It returns the archive
 // pages to store, the new paging state, the releases after the last full
@@ -43,6 +54,14 @@ func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed
 	if rebuild {
 		st = store.FeedArchive{Key: key, PageSize: size}
 	}
+	// A page is rendered once the next is known to exist or not, so
+	// pending holds the newest full page found so far.
+	var pending []store.Release
+	render := func(n int, rs []store.Release, hasNext bool) error {
+		docs, err := p.archivePage(key, f, n, rs, hasNext)
+		pages = append(pages, docs...)
+		return err
+	}
 	for {
 		rs, err := p.db.FeedReleasesAfter(ctx, key, st.LastID, size)
 		if err != nil {
@@ -52,16 +71,29 @@ func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed
 			tail = rs
 			break
 		}
+		if pending == nil && st.Pages > 0 {
+			// The page before this new one was stored by an earlier
+			// render: read it back to add its next-archive link.
+			if pending, err = p.db.FeedReleasesThrough(ctx, key, st.LastID, size); err != nil {
+				return nil, st, nil, nil, fmt.Errorf("feeds: archive of %s: %w", key, err)
+			}
+		}
+		if pending != nil {
+			if err := render(st.Pages, pending, true); err != nil {
+				return nil, st, nil, nil, err
+			}
+		}
 		st.Pages++
 		for _, r := range rs {
 			st.IDSum += r.ID
 		}
 		st.LastID = rs[len(rs)-1].ID
-		doc, err := p.archivePage(key, f, st.Pages, rs)
-		if err != nil {
+		pending = rs
+	}
+	if pending != nil && (rebuild || st.Pages > oldPages) {
+		if err := render(st.Pages, pending, false); err != nil {
 			return nil, st, nil, nil, err
 		}
-		pages = append(pages, doc)
 	}
 	if rebuild {
 		// Pages beyond the rebuilt count, known from the state or the cache.
@@ -72,33 +104,50 @@ func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed
 			}
 		}
 		for n := st.Pages + 1; n <= last; n++ {
-			removed = append(removed, renderArchivePath(key, n))
+			for _, format := range archiveFormats {
+				removed = append(removed, renderArchivePath(key, n, format))
+			}
 		}
 	}
 	return pages, st, tail, removed, nil
 }
 
 // archivePage renders page n of a feed's archive from its releases, oldest
-// first as stored; the page lists them newest first like any feed.
-func (p *Publisher) archivePage(key string, head *renderFeed, n int, rs []store.Release) (store.FeedDoc, error) {
+// first as stored, in every archive format; the page lists them newest
+// first like any feed. hasNext says whether page n+1 exists.
+func (p *Publisher) archivePage(key string, head *renderFeed, n int, rs []store.Release, hasNext bool) ([]store.FeedDoc, error) {
 	f := *head
-	f.entries = p.renderEntries(rs, false)
+	f.entries = p.renderEntries(rs)
 	for i, j := 0, len(f.entries)-1; i < j; i, j = i+1, j-1 {
 		f.entries[i], f.entries[j] = f.entries[j], f.entries[i]
 	}
 	f.updated = renderNewest(f.entries, f.fallback)
 	f.page = n
-	f.current = p.base + f.path + ".atom"
-	f.prevArchive = ""
+	f.prevArchive, f.nextArchive = 0, 0
 	if n > 1 {
-		f.prevArchive = p.base + renderArchivePath(key, n-1)
+		f.prevArchive = n - 1
 	}
-	// The next page's address is known before it exists; linking it always
-	// keeps this page unchanged when the next one fills.
-	f.nextArchive = p.base + renderArchivePath(key, n+1)
-	body, err := p.renderAtom(&f)
-	if err != nil {
-		return store.FeedDoc{}, fmt.Errorf("feeds: render %s archive page %d: %w", key, n, err)
+	if hasNext {
+		f.nextArchive = n + 1
 	}
-	return renderDoc(renderArchivePath(key, n), key, store.FeedKindArchive, "atom", n, body)
+	docs := make([]store.FeedDoc, 0, len(archiveFormats))
+	for _, format := range archiveFormats {
+		var body []byte
+		var err error
+		switch format {
+		case "atom":
+			body, err = p.renderAtom(&f)
+		case "json":
+			body, err = p.renderJSON(&f)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("feeds: render %s archive page %d as %s: %w", key, n, format, err)
+		}
+		d, err := renderDoc(renderArchivePath(key, n, format), key, store.FeedKindArchive, format, n, body)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
 }

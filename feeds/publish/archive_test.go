@@ -127,11 +127,17 @@ func TestArchiveHoldsCompleteHistory(t *testing.T) {
 		"/feeds/all.atom":           e.body("/feeds/all.atom"),
 	})
 
-	// Full pages never change; a page that fills appears, and releases not
-	// yet on a full page stay in the current feed.
+	// Full pages never change, but for the newest gaining its next-archive
+	// link when the next page fills (RFC 5005: no link to a page that does
+	// not exist yet); a page that fills appears, and releases not yet on a
+	// full page stay in the current feed.
 	before := map[string]string{}
-	for _, p := range []string{"/feeds/all/archive/1.atom", "/feeds/all/archive/2.atom", "/feeds/departments/home-office/archive/1.atom"} {
+	for _, p := range []string{"/feeds/all/archive/1.atom", "/feeds/departments/home-office/archive/1.atom"} {
 		before[p] = e.get("GET", p).Header().Get("ETag")
+	}
+	p2 := archiveParse(t, e, "/feeds/all/archive/2.atom")
+	if p2.link("next-archive") != "" {
+		t.Errorf("the newest page links next-archive %q before it exists", p2.link("next-archive"))
 	}
 	e.now = time.Date(2026, 3, 6, 9, 0, 0, 0, time.UTC)
 	e.pull("treasury",
@@ -142,6 +148,10 @@ func TestArchiveHoldsCompleteHistory(t *testing.T) {
 		if got := e.get("GET", p).Header().Get("ETag"); got != etag {
 			t.Errorf("%s changed after new releases: %s -> %s", p, etag, got)
 		}
+	}
+	if p2now := archiveParse(t, e, "/feeds/all/archive/2.atom"); !slices.Equal(p2now.ids(), p2.ids()) ||
+		p2now.link("next-archive") != renderBase+"/feeds/all/archive/3.atom" {
+		t.Errorf("page 2 after page 3 filled: entries %v (were %v), next-archive %q", p2now.ids(), p2.ids(), p2now.link("next-archive"))
 	}
 	ids, pages = archiveWalk(t, e, "all")
 	if want := archiveIDs(1, 2, 3, 4, 5, 6, 7); !slices.Equal(ids, want) {

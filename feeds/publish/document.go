@@ -33,14 +33,12 @@ func (p *Publisher) renderKey(ctx context.Context, key string, meta renderMeta, 
 		if err != nil {
 			return nil, store.FeedArchive{}, nil, fmt.Errorf("feeds: render %s: %w", key, err)
 		}
-		f.entries = p.renderEntries(renderMergeTail(newest, tail), true)
+		f.entries = p.renderEntries(renderCurrent(newest, tail, p.cfg.Entries))
 	} else {
 		f.entries = []renderEntry{p.renderEndEntry(key, f)}
 	}
 	f.updated = renderNewest(f.entries, f.fallback)
-	if arch.Pages > 0 {
-		f.prevArchive = p.base + renderArchivePath(key, arch.Pages)
-	}
+	f.prevArchive = arch.Pages
 	for _, format := range renderFormats {
 		var body []byte
 		switch format {
@@ -78,33 +76,33 @@ func renderNewest(entries []renderEntry, fallback time.Time) time.Time {
 	return t
 }
 
-// renderMergeTail adds to the newest releases those not yet on a full
-// archive page, so that the current feed and the archive together always
-// hold every release.
-func renderMergeTail(newest, tail []store.Release) []store.Release {
-	if len(tail) == 0 {
-		return newest
-	}
-	seen := make(map[int64]bool, len(newest))
-	for _, r := range newest {
-		seen[r.ID] = true
-	}
-	out := newest
-	added := false
+// renderCurrent chooses the releases of a current feed: every release not
+// yet on a full archive page (tail, which is nowhere else), then the
+// newest others by publication date (newest) until there are n, newest
+// first. Since the tail is shorter than an archive page and a page is at
+// most n+1 long (NewPublisher checks), the feed holds exactly n releases,
+// or all of them when there are fewer.
+func renderCurrent(newest, tail []store.Release, n int) []store.Release {
+	out := make([]store.Release, 0, max(n, len(tail)))
+	in := make(map[int64]bool, len(tail))
 	for _, r := range tail {
-		if !seen[r.ID] {
+		out = append(out, r)
+		in[r.ID] = true
+	}
+	for _, r := range newest {
+		if len(out) >= n {
+			break
+		}
+		if !in[r.ID] {
 			out = append(out, r)
-			added = true
 		}
 	}
-	if added {
-		slices.SortFunc(out, func(a, b store.Release) int {
-			if c := b.Published.Compare(a.Published); c != 0 {
-				return c
-			}
-			return cmp.Compare(b.ID, a.ID)
-		})
-	}
+	slices.SortFunc(out, func(a, b store.Release) int {
+		if c := b.Published.Compare(a.Published); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
 	return out
 }
 
@@ -121,12 +119,13 @@ type renderFeed struct {
 	ended    time.Time // a retired topic's end
 	entries  []renderEntry
 
-	// RFC 5005: a current feed's newest archive page; an archive page's
-	// number, neighbours and current feed.
-	prevArchive string
+	// Archive pages (RFC 5005, JSON Feed next_url), by number, 0 for
+	// none: page is the document's own (0 for a current feed);
+	// prevArchive the next older page (a current feed's newest page);
+	// nextArchive the next newer page.
 	page        int
-	nextArchive string
-	current     string
+	prevArchive int
+	nextArchive int
 
 	// query is the encoded query string of a feed rendered on request (a
 	// search); such a feed is not pushed, so it names no hub.
@@ -156,7 +155,7 @@ func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Releas
 	if sf.Query != "" {
 		f.id = p.base + "/feeds/search?" + sf.Query
 	}
-	f.entries = p.renderEntries(rs, true)
+	f.entries = p.renderEntries(rs)
 	f.updated = renderNewest(f.entries, f.fallback)
 	switch format {
 	case "atom":

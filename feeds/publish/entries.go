@@ -16,31 +16,44 @@ import (
 
 // renderEntry is one release as every format shows it.
 type renderEntry struct {
-	id          string
-	title       string
-	url         string // the release's page on Herald
-	related     string // the original article
+	id    string
+	title string
+	// url is the entry's link (feeds.entry_link): the release's page on
+	// Herald or the original article; related is the other one, "" when
+	// the release has no original.
+	url         string
+	related     string
 	author      string
 	authorURL   string
 	published   time.Time
 	updated     time.Time
 	categories  []string
 	summaryHTML string
-	bodyHTML    string
+	// contentHTML is the full text, or the summary when there is none,
+	// ending with a link to the original; "" for a release with neither
+	// full text nor original.
+	contentHTML string
 	summaryText string
 }
 
-// renderEntries turns releases into entries; withBody false leaves the
-// full text out (archive pages carry summaries and links).
-func (p *Publisher) renderEntries(rs []store.Release, withBody bool) []renderEntry {
+// Entry links: which page an entry links to (feeds.entry_link).
+const (
+	EntryLinkHerald   = "herald"
+	EntryLinkOriginal = "original"
+)
+
+// renderEntries turns releases into entries, the same wherever they
+// appear: current feeds, archive pages and search feeds.
+func (p *Publisher) renderEntries(rs []store.Release) []renderEntry {
 	out := make([]renderEntry, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
 		c := p.memo.get(r, p.sanitizer)
+		page := p.base + "/releases/" + strconv.FormatInt(r.ID, 10)
 		e := renderEntry{
 			id:          p.renderID("release/" + strconv.FormatInt(r.ID, 10)),
 			title:       c.title,
-			url:         p.base + "/releases/" + strconv.FormatInt(r.ID, 10),
+			url:         page,
 			related:     c.related,
 			author:      c.author,
 			authorURL:   p.base + "/departments/" + r.DepartmentSlug,
@@ -48,10 +61,17 @@ func (p *Publisher) renderEntries(rs []store.Release, withBody bool) []renderEnt
 			updated:     r.Updated.UTC().Truncate(time.Second),
 			categories:  c.categories,
 			summaryHTML: c.summaryHTML,
+			contentHTML: c.bodyHTML,
 			summaryText: c.summaryText,
 		}
-		if withBody {
-			e.bodyHTML = c.bodyHTML
+		if c.related != "" {
+			if p.cfg.EntryLink == EntryLinkOriginal {
+				e.url, e.related = c.related, page
+			}
+			if e.contentHTML == "" {
+				e.contentHTML = c.summaryHTML
+			}
+			e.contentHTML += p.renderFooter(c.related, page)
 		}
 		if e.updated.Before(e.published) {
 			e.updated = e.published
@@ -136,6 +156,18 @@ func renderDerive(r *store.Release, san *text.Sanitizer) *renderCached {
 		c.summaryHTML = "<p>" + renderEscapeHTML(c.summaryText) + "</p>"
 	}
 	return c
+}
+
+// renderFooter ends an entry's content with a link to the original
+// article, which readers that show only the entry's own link would
+// otherwise hide; when that link is the original, the footer names the
+// release's page on Herald too.
+func (p *Publisher) renderFooter(original, page string) string {
+	f := `<p><a href="` + renderEscapeHTML(original) + `">Read the original</a>`
+	if p.cfg.EntryLink == EntryLinkOriginal {
+		f += ` · <a href="` + renderEscapeHTML(page) + `">` + renderEscapeHTML("On "+text.ForXML(p.cfg.Title)) + `</a>`
+	}
+	return f + "</p>"
 }
 
 // renderEscapeHTML escapes text for HTML.

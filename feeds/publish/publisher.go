@@ -29,7 +29,9 @@ type Config struct {
 	// BaseURL is the absolute http(s) URL Herald is reached at; every link
 	// in a feed starts with it.
 	BaseURL string
-	// Entries is how many of the newest releases a feed holds [50].
+	// Entries is how many releases a current feed holds [50]: those not yet
+	// on a full archive page, then the newest others by publication date;
+	// all of them when there are fewer.
 	Entries int
 	// MaxAge is the Cache-Control max-age of a feed, in seconds [300].
 	MaxAge int
@@ -37,9 +39,20 @@ type Config struct {
 	Language string
 	// Title names the site in feed titles and as the feeds' author [Herald].
 	Title string
-	// ArchiveSize is the number of releases on one archive page [50].
+	// ArchiveSize is the number of releases on one archive page [50], at
+	// most Entries+1 so that the releases not yet on a full page fit in the
+	// current feed.
 	ArchiveSize int
-	WebSub      WebSubConfig
+	// EntryLink is where an entry's link points: EntryLinkHerald (the
+	// release's page on Herald) or EntryLinkOriginal (the publisher's
+	// article) [herald]. The other one is carried too, wherever the
+	// format has room.
+	EntryLink string
+	// Icon is the address of an image (absolute, or a path below BaseURL)
+	// feeds show instead of Herald's own icons (/static/icon-64.png,
+	// icon-512.png and logo.png).
+	Icon   string
+	WebSub WebSubConfig
 }
 
 // WebSubConfig configures the built-in WebSub hub.
@@ -74,6 +87,9 @@ func (c Config) withDefaults() Config {
 	if c.ArchiveSize <= 0 {
 		c.ArchiveSize = 50
 	}
+	if c.EntryLink == "" {
+		c.EntryLink = EntryLinkHerald
+	}
 	if c.WebSub.LeaseDefault <= 0 {
 		c.WebSub.LeaseDefault = 10 * 24 * time.Hour
 	}
@@ -91,6 +107,7 @@ type Store interface {
 	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
+	FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]store.Release, error)
 	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)
 	FeedDocs(ctx context.Context, archiveBodies bool) ([]store.FeedDoc, error)
 	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
@@ -123,6 +140,7 @@ type Publisher struct {
 	Now func() time.Time
 
 	base       string // BaseURL without a trailing slash
+	icons      renderIcons
 	tagAuth    string // authority of entry ids, "" when ids are URLs
 	hubURL     string
 	maxAgeHdr  []string
@@ -139,6 +157,7 @@ type Publisher struct {
 	memo       renderMemo
 	sanitizer  *text.Sanitizer
 
+	search   searchCache
 	metrics  *publishMetrics
 	hub      hubState
 	hubLimit hubRateLimit
@@ -151,6 +170,12 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("feeds: base URL %q must be an absolute http(s) URL without query or fragment", cfg.BaseURL)
+	}
+	if cfg.ArchiveSize > cfg.Entries+1 {
+		return nil, fmt.Errorf("feeds: archive pages of %d releases need current feeds of at least %d", cfg.ArchiveSize, cfg.ArchiveSize-1)
+	}
+	if cfg.EntryLink != EntryLinkHerald && cfg.EntryLink != EntryLinkOriginal {
+		return nil, fmt.Errorf("feeds: entry link %q must be %q or %q", cfg.EntryLink, EntryLinkHerald, EntryLinkOriginal)
 	}
 	for _, h := range cfg.WebSub.ExternalHubs {
 		if msg := store.CheckFeedURL(h); msg != "" {
@@ -171,6 +196,10 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 		maxAgeHdr:  []string{"public, max-age=" + strconv.Itoa(cfg.MaxAge)},
 		archiveHdr: []string{"public, max-age=86400"},
 		sanitizer:  text.NewSanitizer(),
+	}
+	p.icons, err = p.renderIconSet(cfg.Icon)
+	if err != nil {
+		return nil, err
 	}
 	if host := strings.ToLower(u.Hostname()); renderTagHost.MatchString(host) {
 		p.tagAuth = host
@@ -201,12 +230,12 @@ var renderEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // renderVersion changes whenever the renderer's output changes for the same
 // data, so a cache made by an older Herald is rendered again at start.
-const renderVersion = "2"
+const renderVersion = "6"
 
 // renderSignature names everything besides the data that shapes the bytes.
 func (p *Publisher) renderSignature() string {
 	return strings.Join([]string{renderVersion, p.base, strconv.Itoa(p.cfg.Entries), p.cfg.Language, p.cfg.Title,
-		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " ")}, "\n")
+		strconv.Itoa(p.cfg.ArchiveSize), strings.Join(p.cfg.WebSub.ExternalHubs, " "), p.cfg.EntryLink, p.cfg.Icon}, "\n")
 }
 
 const renderSignatureMeta = "render_signature"

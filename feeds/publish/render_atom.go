@@ -50,7 +50,7 @@ type renderAtomCategory struct {
 }
 
 type renderAtomGenerator struct {
-	URI  string `xml:"uri,attr"`
+	URI  string `xml:"uri,attr,omitempty"`
 	Text string `xml:",chardata"`
 }
 
@@ -73,6 +73,8 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 			Xmlns:   "http://www.w3.org/2005/Atom",
 			Id:      f.id,
 			Updated: renderAtomTime(f.updated),
+			Icon:    p.icons.small,
+			Logo:    p.icons.logo,
 			Author: &gfeeds.AtomAuthor{AtomPerson: gfeeds.AtomPerson{
 				Name: text.ForXML(p.cfg.Title), Uri: p.base + "/",
 			}},
@@ -80,7 +82,9 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 		Lang:      text.ForXML(p.cfg.Language),
 		NSHistory: renderNSHistory,
 		Title:     renderText(f.title),
-		Generator: renderAtomGenerator{URI: "https://github.com/herald", Text: "Herald"},
+		// The generator names the software; Herald has no project page of
+		// its own to point at, so no uri.
+		Generator: renderAtomGenerator{Text: "Herald"},
 	}
 	if f.subtitle != "" {
 		st := renderText(f.subtitle)
@@ -96,13 +100,13 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 	}
 	if f.page > 0 {
 		doc.Archive = &struct{}{}
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "current", Href: f.current, Type: "application/atom+xml"})
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "current", Href: p.base + f.path + ".atom", Type: "application/atom+xml"})
 	}
-	if f.prevArchive != "" {
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "prev-archive", Href: f.prevArchive, Type: "application/atom+xml"})
+	if f.prevArchive > 0 {
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "prev-archive", Href: p.renderArchiveURL(f, f.prevArchive, "atom"), Type: "application/atom+xml"})
 	}
-	if f.nextArchive != "" {
-		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "next-archive", Href: f.nextArchive, Type: "application/atom+xml"})
+	if f.nextArchive > 0 {
+		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "next-archive", Href: p.renderArchiveURL(f, f.nextArchive, "atom"), Type: "application/atom+xml"})
 	}
 	doc.Entries = make([]*renderAtomEntry, 0, len(f.entries))
 	for i := range f.entries {
@@ -128,8 +132,8 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 		if e.summaryHTML != "" {
 			ae.Summary = &gfeeds.AtomSummary{Type: "html", Content: e.summaryHTML}
 		}
-		if e.bodyHTML != "" {
-			ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.bodyHTML}
+		if e.contentHTML != "" {
+			ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.contentHTML}
 		}
 		doc.Entries = append(doc.Entries, ae)
 	}

@@ -24,7 +24,10 @@ type renderJSONItem struct {
 	ContentHTML string `json:"content_html"`
 }
 
-// renderJSON encodes a feed document as JSON Feed 1.1.
+// renderJSON encodes a feed document as JSON Feed 1.1. The feed names no
+// authors of its own: readers merge a feed's authors into every item's
+// (Miniflux shows "Herald, Home Office"), and every item names its
+// department.
 func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 	doc := &renderJSONFeed{
 		JSONFeed: gfeeds.JSONFeed{
@@ -34,9 +37,15 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 			HomePageUrl: f.htmlURL,
 			FeedUrl:     p.renderSelf(f, "json"),
 			Description: f.subtitle,
-			Authors:     []*gfeeds.JSONAuthor{{Name: text.ForXML(p.cfg.Title), Url: p.base + "/"}},
+			Icon:        p.icons.large,
+			Favicon:     p.icons.small,
 		},
 		Items: make([]*renderJSONItem, 0, len(f.entries)),
+	}
+	// next_url pages back through the archive: from the current feed to
+	// the newest archive page, and from each page to the one before.
+	if f.prevArchive > 0 {
+		doc.NextUrl = p.renderArchiveURL(f, f.prevArchive, "json")
 	}
 	for _, h := range p.renderHubs(f) {
 		doc.Hubs = append(doc.Hubs, &gfeeds.JSONHub{Type: "WebSub", Url: h})
@@ -60,7 +69,7 @@ func (p *Publisher) renderJSON(f *renderFeed) ([]byte, error) {
 				Authors:       []*gfeeds.JSONAuthor{{Name: e.author, Url: e.authorURL}},
 				Tags:          e.categories,
 			},
-			ContentHTML: e.bodyHTML,
+			ContentHTML: e.contentHTML,
 		}
 		if it.ContentHTML == "" {
 			it.ContentHTML = e.summaryHTML

@@ -78,6 +78,7 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 	if ch.Description == "" {
 		ch.Description = ch.Title
 	}
+	ch.Image = &gfeeds.RssImage{Url: p.icons.small, Title: ch.Title, Link: ch.Link, Width: p.icons.size, Height: p.icons.size}
 	ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "self", Href: p.renderSelf(f, "rss"), Type: "application/rss+xml"})
 	for _, h := range p.renderHubs(f) {
 		ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "hub", Href: h})
@@ -98,8 +99,8 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 			it.Categories = append(it.Categories, renderRSSTitle(c))
 		}
 		it.Description = e.summaryHTML
-		if e.bodyHTML != "" {
-			it.Content = &gfeeds.RssContent{Content: e.bodyHTML}
+		if e.contentHTML != "" {
+			it.Content = &gfeeds.RssContent{Content: e.contentHTML}
 		}
 		ch.Items = append(ch.Items, it)
 	}

@@ -447,6 +447,18 @@ func TestRenderFeedparser(t *testing.T) {
 			docs[path] = e.body(path)
 		}
 	}
+	// Search feeds come from the same renderer.
+	all, err := e.db.FeedReleases(e.ctx, "all", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"atom", "rss"} {
+		body, err := e.pub.RenderSearch(format, publish.SearchFeed{Title: "Search for “trafficking”", PageURL: renderBase + "/search?q=trafficking", Query: "q=trafficking"}, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs["/feeds/search."+format] = body
+	}
 	renderFeedparser(t, docs)
 }
 
@@ -644,5 +656,118 @@ sys.exit(1 if bad else 0)
 	out, err := exec.Command(python, append([]string{"-c", script, src}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("W3C feed validator: %v\n%s", err, out)
+	}
+}
+
+// TestRenderEntryLink: with feeds.entry_link "original" every format links
+// entries to the publisher's article and carries Herald's page as the
+// other link; with either setting, content ends with "Read the original".
+func TestRenderEntryLink(t *testing.T) {
+	const page, original = renderBase + "/releases/5", "https://news.example.org/ho/modern-slavery-helpline"
+	for _, tc := range []struct {
+		link          string
+		first, second string // the entry's link and the other one
+		footer        string
+	}{
+		{"", page, original, `<p><a href="` + original + `">Read the original</a></p>`},
+		{publish.EntryLinkOriginal, original, page,
+			`<p><a href="` + original + `">Read the original</a> · <a href="` + page + `">On Herald</a></p>`},
+	} {
+		t.Run("entry_link="+tc.link, func(t *testing.T) {
+			e := newRenderEnv(t, publish.Config{EntryLink: tc.link})
+			e.load("demo.json")
+			if _, err := e.pub.RenderAll(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+			var atom struct {
+				Entries []struct {
+					Links []struct {
+						Rel  string `xml:"rel,attr"`
+						Href string `xml:"href,attr"`
+					} `xml:"link"`
+					Content string `xml:"content"`
+				} `xml:"entry"`
+			}
+			if err := xml.Unmarshal(e.body("/feeds/all.atom"), &atom); err != nil {
+				t.Fatal(err)
+			}
+			en := atom.Entries[0]
+			if len(en.Links) != 2 || en.Links[0].Rel != "alternate" || en.Links[0].Href != tc.first ||
+				en.Links[1].Rel != "related" || en.Links[1].Href != tc.second {
+				t.Errorf("Atom links %+v, want alternate %s and related %s", en.Links, tc.first, tc.second)
+			}
+			if !strings.HasSuffix(en.Content, tc.footer) {
+				t.Errorf("Atom content %q does not end with %q", en.Content, tc.footer)
+			}
+			var rss struct {
+				Items []struct {
+					Link    string `xml:"link"`
+					GUID    string `xml:"guid"`
+					Content string `xml:"http://purl.org/rss/1.0/modules/content/ encoded"`
+				} `xml:"channel>item"`
+			}
+			if err := xml.Unmarshal(e.body("/feeds/all.rss"), &rss); err != nil {
+				t.Fatal(err)
+			}
+			if it := rss.Items[0]; it.Link != tc.first || it.GUID != "tag:herald.example.org,2026:release/5" || !strings.HasSuffix(it.Content, tc.footer) {
+				t.Errorf("RSS item link %q guid %q content %q", it.Link, it.GUID, it.Content)
+			}
+			var jf struct {
+				Items []struct {
+					URL         string `json:"url"`
+					ExternalURL string `json:"external_url"`
+					ContentHTML string `json:"content_html"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(e.body("/feeds/all.json"), &jf); err != nil {
+				t.Fatal(err)
+			}
+			if it := jf.Items[0]; it.URL != tc.first || it.ExternalURL != tc.second || !strings.HasSuffix(it.ContentHTML, tc.footer) {
+				t.Errorf("JSON item url %q external_url %q content %q", it.URL, it.ExternalURL, it.ContentHTML)
+			}
+			renderCheckJSONFeed(t, e.body("/feeds/all.json"))
+			renderFeedparser(t, map[string][]byte{"/feeds/all.atom": e.body("/feeds/all.atom"), "/feeds/all.rss": e.body("/feeds/all.rss")})
+		})
+	}
+	if _, err := publish.NewPublisher(nil, publish.Config{BaseURL: renderBase, EntryLink: "elsewhere"}, nil, nil); err == nil {
+		t.Error("an unknown entry_link was accepted")
+	}
+}
+
+// TestRenderIcon: feeds.icon replaces Herald's icons in every format.
+func TestRenderIcon(t *testing.T) {
+	e := newRenderEnv(t, publish.Config{Icon: "/crest.png"})
+	e.load("demo.json")
+	if _, err := e.pub.RenderAll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	const icon = renderBase + "/crest.png"
+	atom := string(e.body("/feeds/all.atom"))
+	if !strings.Contains(atom, "<icon>"+icon+"</icon>") || !strings.Contains(atom, "<logo>"+icon+"</logo>") {
+		t.Errorf("Atom icon and logo are not %s", icon)
+	}
+	var rss struct {
+		Image struct {
+			URL   string `xml:"url"`
+			Width string `xml:"width"`
+		} `xml:"channel>image"`
+	}
+	if err := xml.Unmarshal(e.body("/feeds/all.rss"), &rss); err != nil {
+		t.Fatal(err)
+	}
+	if rss.Image.URL != icon || rss.Image.Width != "" {
+		t.Errorf("RSS image %+v, want %s of unknown size", rss.Image, icon)
+	}
+	var jf struct{ Icon, Favicon string }
+	if err := json.Unmarshal(e.body("/feeds/all.json"), &jf); err != nil {
+		t.Fatal(err)
+	}
+	if jf.Icon != icon || jf.Favicon != icon {
+		t.Errorf("JSON icon %q favicon %q", jf.Icon, jf.Favicon)
+	}
+	for _, bad := range []string{"crest.png", "//cdn.example.org/crest.png", "ftp://cdn.example.org/crest.png"} {
+		if _, err := publish.NewPublisher(nil, publish.Config{BaseURL: renderBase, Icon: bad}, nil, nil); err == nil {
+			t.Errorf("icon %q was accepted", bad)
+		}
 	}
 }

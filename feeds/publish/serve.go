@@ -33,6 +33,14 @@ func (p *Publisher) serveFeed(w http.ResponseWriter, r *http.Request) {
 		w.Write(serveNotFoundBody)
 		return
 	}
+	p.serveDoc(w, r, d)
+}
+
+// serveDoc answers a request with a rendered document: its gzip copy when
+// the client takes gzip, a 304 when its validators match, and the headers
+// computed when it was rendered. Every feed is served here, search feeds
+// included, and counted in the feed request metrics.
+func (p *Publisher) serveDoc(w http.ResponseWriter, r *http.Request, d *cacheDoc) {
 	v := &d.plain
 	if serveAcceptsGzip(r.Header["Accept-Encoding"]) {
 		v = &d.gz

@@ -3,12 +3,16 @@ package publish_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"herald/feeds/publish"
+	"herald/store"
 )
 
 func TestServeHeaders(t *testing.T) {
@@ -251,3 +255,56 @@ type benchWriter struct {
 func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *benchWriter) WriteHeader(code int)        { w.code = code }
+
+// TestServeSearch: a search feed is kept a minute per query; after that
+// the search runs again, and an unchanged result keeps its ETag and
+// Last-Modified so that conditional polls still end in 304s.
+func TestServeSearch(t *testing.T) {
+	e := renderDemo(t)
+	runs := 0
+	var results []store.Release
+	serve := func(query string, header ...string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/feeds/search.json?"+query, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		err := e.pub.ServeSearch(w, req, "json", publish.SearchFeed{Title: "Search", PageURL: renderBase + "/search?" + query, Query: query},
+			func(context.Context) ([]store.Release, error) { runs++; return results, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	all, err := e.db.FeedReleases(e.ctx, "all", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results = all[1:]
+	first := serve("q=a")
+	if first.Code != 200 || runs != 1 || first.Header().Get("Link") != "<"+renderBase+`/feeds/search.json?q=a>; rel="self"` {
+		t.Fatalf("first request: %d, %d searches, Link %q", first.Code, runs, first.Header().Get("Link"))
+	}
+	renderCheckJSONFeed(t, first.Body.Bytes())
+	etag, lastMod := first.Header().Get("ETag"), first.Header().Get("Last-Modified")
+
+	e.now = e.now.Add(30 * time.Second)
+	if w := serve("q=a", "If-None-Match", etag); w.Code != 304 || runs != 1 {
+		t.Errorf("within the minute: %d after %d searches, want a 304 without searching", w.Code, runs)
+	}
+	if serve("q=b"); runs != 2 {
+		t.Errorf("another query did not search")
+	}
+
+	e.now = e.now.Add(time.Minute)
+	if w := serve("q=a", "If-Modified-Since", lastMod); w.Code != 304 || runs != 3 {
+		t.Errorf("a minute later, same results: %d after %d searches, want a 304 after searching again", w.Code, runs)
+	}
+	results = all
+	e.now = e.now.Add(time.Minute)
+	w := serve("q=a", "If-None-Match", etag)
+	if w.Code != 200 || runs != 4 || w.Header().Get("ETag") == etag || w.Header().Get("Last-Modified") == lastMod {
+		t.Errorf("new results: %d, ETag %s, Last-Modified %s", w.Code, w.Header().Get("ETag"), w.Header().Get("Last-Modified"))
+	}
+}

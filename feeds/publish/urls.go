@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -18,14 +20,21 @@ func renderKeyPath(key string) string {
 	return "/feeds/unknown"
 }
 
-func renderArchivePath(key string, page int) string {
-	return renderKeyPath(key) + "/archive/" + strconv.Itoa(page) + ".atom"
+// renderArchivePath is the URL path of archive page n of a feed in format
+// ext.
+func renderArchivePath(key string, n int, ext string) string {
+	return renderKeyPath(key) + "/archive/" + strconv.Itoa(n) + "." + ext
+}
+
+// renderArchiveURL is the absolute URL of archive page n of f in format ext.
+func (p *Publisher) renderArchiveURL(f *renderFeed, n int, ext string) string {
+	return p.base + renderArchivePath(f.key, n, ext)
 }
 
 // renderSelf is the feed's own URL in format ext.
 func (p *Publisher) renderSelf(f *renderFeed, ext string) string {
 	if f.page > 0 {
-		return p.base + renderArchivePath(f.key, f.page)
+		return p.renderArchiveURL(f, f.page, ext)
 	}
 	self := p.base + f.path + "." + ext
 	if f.query != "" {
@@ -50,4 +59,29 @@ func (p *Publisher) renderID(specific string) string {
 		return "tag:" + p.tagAuth + ",2026:" + specific
 	}
 	return p.base + "/" + specific
+}
+
+// renderIcons are the images feeds name: a small square icon (Atom icon,
+// JSON Feed favicon, RSS image), a large one (JSON Feed icon) and a logo
+// twice as wide as tall (Atom logo).
+type renderIcons struct {
+	small, large, logo string
+	// size is the small icon's width and height, 0 when unknown.
+	size int
+}
+
+// renderIconSet returns Herald's own icons, served below /static/, or
+// icon (an absolute URL, or a path below the base URL) for all three.
+func (p *Publisher) renderIconSet(icon string) (renderIcons, error) {
+	if icon == "" {
+		return renderIcons{small: p.base + "/static/icon-64.png", large: p.base + "/static/icon-512.png",
+			logo: p.base + "/static/logo.png", size: 64}, nil
+	}
+	if strings.HasPrefix(icon, "/") && !strings.HasPrefix(icon, "//") {
+		icon = p.base + icon
+	}
+	if u, err := url.Parse(icon); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return renderIcons{}, fmt.Errorf("feeds: icon %q must be an absolute http(s) URL or a path starting with /", icon)
+	}
+	return renderIcons{small: icon, large: icon, logo: icon}, nil
 }

@@ -36,15 +36,18 @@ type govukResult struct {
 	Description     string `json:"description"`
 	PublicTimestamp string `json:"public_timestamp"`
 	Organisations   []struct {
-		Slug string `json:"slug"`
+		Slug  string `json:"slug"`
+		Title string `json:"title"`
 	} `json:"organisations"`
 	DocumentType string `json:"content_store_document_type"`
 }
 
 // ingestGovUKSearch reads a GOV.UK search API response. Results have no id,
-// so their link (stable on GOV.UK) keys them; the document type becomes both
-// Entry.DocumentType and a category so topic rules can select on it, and the
-// organisations' slugs become categories too.
+// so their link (stable on GOV.UK) keys them. The document type is kept as
+// Entry.DocumentType (press_release) and becomes a category under its
+// label (Press release), the form other sources give, so topic rules and
+// readers see one vocabulary; the organisations become categories under
+// their titles, or their slugs when the response has no title.
 func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 	var s govukSearch
 	if err := json.Unmarshal(body, &s); err != nil {
@@ -63,11 +66,13 @@ func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 			link = u.String()
 		}
 		var cats []string
-		if r.DocumentType != "" {
-			cats = append(cats, r.DocumentType)
+		if label := govukDocumentLabel(r.DocumentType); label != "" {
+			cats = append(cats, label)
 		}
 		for _, o := range r.Organisations {
-			if o.Slug != "" {
+			if t := strings.TrimSpace(o.Title); t != "" {
+				cats = append(cats, t)
+			} else if o.Slug != "" {
 				cats = append(cats, o.Slug)
 			}
 		}
@@ -87,4 +92,27 @@ func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 		})
 	}
 	return pf, nil
+}
+
+// govukAcronyms are the words of GOV.UK document types written in capitals
+// in their labels (foi_release is "FOI release").
+var govukAcronyms = map[string]string{
+	"aaib": "AAIB", "cma": "CMA", "dfid": "DFID", "esi": "ESI", "eu": "EU", "foi": "FOI", "hmrc": "HMRC",
+	"maib": "MAIB", "nhs": "NHS", "raib": "RAIB", "uk": "UK", "utaac": "UTAAC",
+}
+
+// govukDocumentLabel turns a GOV.UK document type (press_release,
+// news_story, foi_release) into the label GOV.UK shows for it (Press
+// release, News story, FOI release): words separated by underscores, the
+// first capitalised, acronyms in capitals.
+func govukDocumentLabel(docType string) string {
+	words := strings.FieldsFunc(strings.ToLower(docType), func(r rune) bool { return r == '_' || r == '-' || r == ' ' })
+	for i, w := range words {
+		if a, ok := govukAcronyms[w]; ok {
+			words[i] = a
+		} else if i == 0 {
+			words[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+	}
+	return strings.Join(words, " ")
 }

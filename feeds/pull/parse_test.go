@@ -236,3 +236,27 @@ func TestGovUKSearchLinksFollowTheAPISite(t *testing.T) {
 		}
 	}
 }
+
+// TestGovUKDocumentTypeLabels: GOV.UK document types become the labels
+// GOV.UK shows, the form other sources give their categories in.
+func TestGovUKDocumentTypeLabels(t *testing.T) {
+	for docType, want := range map[string]string{
+		"press_release":       "Press release",
+		"news_story":          "News story",
+		"speech":              "Speech",
+		"foi_release":         "FOI release",
+		"official_statistics": "Official statistics",
+		"aaib_report":         "AAIB report",
+		"Transparency":        "Transparency",
+	} {
+		body := `{"results": [{"title": "T", "link": "/government/news/t", "public_timestamp": "2026-02-26T15:30:00Z",
+			"content_store_document_type": "` + docType + `"}]}`
+		pf, err := pull.ParseFeed([]byte(body), "application/json", store.FormatGovUKSearch, "https://www.gov.uk/api/search.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pf.Items[0].Categories; len(got) != 1 || got[0] != want || pf.Items[0].DocumentType != docType {
+			t.Errorf("%s: categories %q, document type %q; want [%q]", docType, got, pf.Items[0].DocumentType, want)
+		}
+	}
+}

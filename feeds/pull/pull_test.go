@@ -764,3 +764,62 @@ func TestPullCancelledDoesNotPenaliseSources(t *testing.T) {
 		t.Fatalf("shutdown counted against the source: failures %d, next %v", src.FailureCount, src.NextPullAt)
 	}
 }
+
+// TestPullGovUKLabelsReplaceStoredSlugs: releases an older Herald stored
+// from the GOV.UK search API with raw document-type slugs as categories
+// take the labels on the next pull, as an edit: updated in place, feeds
+// re-rendered, and no one alerted again (the title and public_timestamp
+// did not move), even for a topic that selects on the category.
+func TestPullGovUKLabelsReplaceStoredSlugs(t *testing.T) {
+	env := newPullEnv(t, pull.Config{}, nil)
+	ctx := context.Background()
+	if _, err := env.db.UpsertTopic(ctx, store.Topic{Slug: "press", Title: "Press releases",
+		Rule: store.Rule{Categories: []string{"Press release"}}}, &rules.Topics{}); err != nil {
+		t.Fatal(err)
+	}
+	pub := newPullPublisher(t)
+	body := pullFixture(t, "govuk-search.json")
+	feedURL := pub.set("/api/search.json", body, "application/json")
+	src := env.addSource("govuk", feedURL, store.FormatGovUKSearch)
+
+	// What an older Herald stored: the same entries with the slugs.
+	pf, err := pull.ParseFeed(body, "application/json", store.FormatGovUKSearch, feedURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := pull.NewNormalizer()
+	var old []store.Entry
+	for _, it := range pf.Items {
+		e, ok := n.Normalize(it, env.clock())
+		if !ok {
+			t.Fatalf("item %q dropped", it.Title)
+		}
+		e.Categories = []string{e.DocumentType}
+		old = append(old, e)
+	}
+	if _, err := env.db.ApplyPull(ctx, src.ID, old, store.PullOptions{Topics: &rules.Topics{},
+		Alert: rules.AlertNew(0), Realert: rules.Realert}); err != nil {
+		t.Fatal(err)
+	}
+
+	env.advance(time.Hour)
+	r := env.pull(pull.Request{})["govuk"]
+	if r.Status != pull.StatusUpdated || r.Updated != 3 || r.New != 0 || r.Alerts != 0 {
+		t.Fatalf("pull over stored slugs = %+v, want 3 updated and no alerts", r)
+	}
+	labels := map[string][]string{}
+	for _, rel := range env.releases("govuk") {
+		labels[rel.DocumentType] = rel.Categories
+	}
+	want := map[string][]string{
+		"press_release": {"Press release", "Department for Tidy Streets", "waste-standards-agency"},
+		"news_story":    {"News story", "department-for-tidy-streets"},
+		"speech":        {"Speech"},
+	}
+	if d := cmp.Diff(want, labels); d != "" {
+		t.Errorf("categories after the pull (-want +got):\n%s", d)
+	}
+	if r := env.pull(pull.Request{})["govuk"]; r.Updated != 0 || r.Alerts != 0 {
+		t.Errorf("a second pull changed something: %+v", r)
+	}
+}

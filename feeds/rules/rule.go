@@ -93,7 +93,15 @@ func (m *Matcher) Match(dept string, categories []string, text MatchText) bool {
 	return true
 }
 
-func foldCategory(c string) string { return strings.ToLower(strings.Join(strings.Fields(c), " ")) }
+// foldCategory is the form categories are compared in: lower case, with
+// underscores and hyphens read as spaces and runs of space as one, so a
+// rule written with a slug ("press_release", "hm-treasury") matches the
+// label sources give ("Press release", "HM Treasury").
+func foldCategory(c string) string {
+	return strings.ToLower(strings.Join(strings.FieldsFunc(c, func(r rune) bool {
+		return r == '_' || r == '-' || unicode.IsSpace(r)
+	}), " "))
+}
 
 // normWords lower-cases s and turns every run of characters that are not
 // letters or digits into one space, with a space at each end, so that

@@ -39,6 +39,15 @@ func TestRuleMatch(t *testing.T) {
 	if cat.Match("x", []string{"Speech"}, rules.NewMatchText("Anything", "")) {
 		t.Fatal("no category or keyword should not match")
 	}
+	slugs := rules.Compile(store.Rule{Categories: []string{"press_release", "hm-treasury"}})
+	for _, c := range []string{"Press release", "HM Treasury", "press_release"} {
+		if !slugs.Match("x", []string{c}, rules.NewMatchText("Anything", "")) {
+			t.Errorf("a rule written with slugs should match the category %q", c)
+		}
+	}
+	if slugs.Match("x", []string{"Press releases"}, rules.NewMatchText("Anything", "")) {
+		t.Error("folding must not match a different word")
+	}
 }
 
 // FuzzSetAgreesWithMatcher checks the indexed matcher against the
