@@ -263,3 +263,27 @@ func (db *DB) ListSuppressions(ctx context.Context, f SuppressionFilter) ([]Supp
 	}
 	return out, nil
 }
+
+// PurgeBounceRecords deletes what bounce processing no longer needs:
+// temporary failures older than transientBefore (outside the window that
+// counts them) and the keys of reports processed before reportsBefore
+// (a replay that old is answered from the suppression itself). It returns
+// how many rows went.
+func (db *DB) PurgeBounceRecords(ctx context.Context, transientBefore, reportsBefore time.Time) (int, error) {
+	n := 0
+	for _, q := range []struct {
+		sql    string
+		before time.Time
+	}{
+		{`DELETE FROM transient_bounces WHERE at < ?`, transientBefore},
+		{`DELETE FROM bounce_reports WHERE received_at < ?`, reportsBefore},
+	} {
+		res, err := db.db.ExecContext(ctx, q.sql, fmtTime(q.before))
+		if err != nil {
+			return n, fmt.Errorf("store: purge bounce records: %w", err)
+		}
+		c, _ := res.RowsAffected()
+		n += int(c)
+	}
+	return n, nil
+}

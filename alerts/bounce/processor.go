@@ -22,6 +22,7 @@ type Store interface {
 	SentMessage(ctx context.Context, id int64) (store.SentMessage, error)
 	SentMessageByMessageID(ctx context.Context, messageID string) (store.SentMessage, error)
 	InTx(ctx context.Context, fn func(*store.Tx) error) error
+	PurgeBounceRecords(ctx context.Context, transientBefore, reportsBefore time.Time) (int, error)
 }
 
 // Config configures bounce processing.
@@ -85,6 +86,17 @@ type Processor struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+}
+
+// reportKeysKept is how long the keys of processed reports are kept to
+// recognise a replay: far longer than any provider retries a webhook or a
+// relay holds a delivery report.
+const reportKeysKept = 90 * 24 * time.Hour
+
+// Housekeep deletes the temporary failures that no longer count and the
+// report keys older than reportKeysKept; it returns how many rows went.
+func (p *Processor) Housekeep(ctx context.Context, now time.Time) (int, error) {
+	return p.db.PurgeBounceRecords(ctx, now.Add(-p.cfg.TransientWindow), now.Add(-reportKeysKept))
 }
 
 // NewProcessor returns a Processor over db. reg may be nil.

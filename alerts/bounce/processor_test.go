@@ -379,3 +379,30 @@ func TestTokenOf(t *testing.T) {
 		}
 	}
 }
+
+// TestHousekeepForgetsWhatNoLongerCounts: temporary failures leave once
+// they are out of the window, report keys after 90 days; until then a
+// replay is still recognised.
+func TestHousekeepForgetsWhatNoLongerCounts(t *testing.T) {
+	f := newFixture(t)
+	m := f.send("full@example.net", "digest:daily:1:1")
+	raw := f.fixtureFor("postfix-mailbox-full.eml", m)
+	if out := f.processMessage(raw, f.rcpt(m)); !out.Applied {
+		t.Fatalf("report = %+v", out)
+	}
+	ctx := context.Background()
+	if n, err := f.p.Housekeep(ctx, f.clock.Now()); err != nil || n != 0 {
+		t.Fatalf("housekeep at once = %d, %v; want nothing purged", n, err)
+	}
+	f.clock.Add(15 * 24 * time.Hour)
+	if n, err := f.p.Housekeep(ctx, f.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("housekeep after the window = %d, %v; want the temporary failure purged", n, err)
+	}
+	if again := f.processMessage(raw, f.rcpt(m)); again.Ignored != bounce.IgnoredReplay {
+		t.Fatalf("replay within 90 days = %+v, want it recognised", again)
+	}
+	f.clock.Add(90 * 24 * time.Hour)
+	if n, err := f.p.Housekeep(ctx, f.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("housekeep after 90 days = %d, %v; want the report key purged", n, err)
+	}
+}

@@ -35,6 +35,11 @@ func (a *app) scheduledJobs(p *parts) []scheduledJob {
 			} else {
 				a.log.Info("housekeeping", slog.Any("report", rep))
 			}
+			if n, err := p.bounces.Housekeep(ctx, a.db.Now()); err != nil {
+				a.log.Error("housekeeping: bounce records", slog.Any("error", err))
+			} else if n > 0 {
+				a.log.Info("housekeeping: bounce records purged", slog.Int("rows", n))
+			}
 		}},
 	}
 }
