@@ -53,6 +53,9 @@ type parts struct {
 	// cycle from overlapping; the outbox keys would make an overlap
 	// harmless, but not quiet.
 	digestMu sync.Mutex
+	// following, when set, reports that this serve instance follows
+	// another that leads: it then leaves rendering to the leader.
+	following func() bool
 }
 
 func (a *app) publishConfig() publish.Config {
@@ -234,12 +237,18 @@ func (a *app) pullOnce(ctx context.Context, p *parts, req pull.Request) []pull.S
 	return reports
 }
 
-// afterChange renders dirty feeds and fans out pending alerts.
+// afterChange renders dirty feeds and fans out pending alerts. An
+// instance following another (a pull asked of it from the console or the
+// API) leaves the rendering to the leader, which renders dirty feeds
+// within seconds: two instances rendering one feed at once could store
+// archive pages made from different moments.
 func (a *app) afterChange(ctx context.Context, p *parts) {
-	if changed, err := p.publisher.RenderDirty(ctx); err != nil {
-		a.log.Error("render feeds", slog.Any("error", err))
-	} else if len(changed) > 0 {
-		a.log.Info("feeds rendered", slog.Int("feeds", len(changed)))
+	if p.following == nil || !p.following() {
+		if changed, err := p.publisher.RenderDirty(ctx); err != nil {
+			a.log.Error("render feeds", slog.Any("error", err))
+		} else if len(changed) > 0 {
+			a.log.Info("feeds rendered", slog.Int("feeds", len(changed)))
+		}
 	}
 	if n, err := p.alerts.ProcessPending(ctx); err != nil {
 		a.log.Error("immediate alerts", slog.Any("error", err))
@@ -287,6 +296,9 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// leading is set while this instance runs the scheduled work.
+	var leading atomic.Bool
+	p.following = func() bool { return !leading.Load() }
 	if a.cfg.Mail == nil {
 		a.log.Info("no mail section in the config: writing messages as .eml files to ./outbox")
 	}
@@ -410,7 +422,11 @@ func (a *app) serve(ctx context.Context) error {
 	// any instance renders.
 	ld := &leader{
 		l: a.db.Leadership(), every: leaderEvery, log: a.log, gauge: newLeaderGauge(a.reg),
-		work:      func(ctx context.Context) { a.runScheduled(ctx, p, jobs, func() { ready.Store(true) }) },
+		work: func(ctx context.Context) {
+			leading.Store(true)
+			defer leading.Store(false)
+			a.runScheduled(ctx, p, jobs, func() { ready.Store(true) })
+		},
 		following: func() { ready.Store(true) },
 	}
 	wg.Add(2)
