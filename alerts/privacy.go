@@ -57,7 +57,8 @@ type HousekeepReport struct {
 // deleted once their confirmation link has expired; a subscriber with no
 // active subscription is erased EraseAfter after the last one ended (or,
 // never confirmed, once their links have expired); bodies of sent messages
-// are deleted PurgeBodiesAfter after sending. Run it daily.
+// are deleted PurgeBodiesAfter after sending. Run it hourly, on one
+// instance.
 func (s *Service) Housekeep(ctx context.Context, now time.Time) (HousekeepReport, error) {
 	var rep HousekeepReport
 	var err error
@@ -67,8 +68,6 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) (HousekeepReport
 	if rep.Erased, err = s.db.EraseIdleSubscribers(ctx, now.Add(-s.cfg.EraseAfter), now.Add(-ConfirmTTL)); err != nil {
 		return rep, fmt.Errorf("alerts: housekeeping: %w", err)
 	}
-	// The delivery side purges on its own schedule too; a second purge
-	// finds nothing left to do.
 	if rep.PurgedBodies, err = s.db.PurgeBodies(ctx, now.Add(-s.cfg.PurgeBodiesAfter)); err != nil {
 		return rep, fmt.Errorf("alerts: housekeeping: %w", err)
 	}

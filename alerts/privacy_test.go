@@ -3,6 +3,7 @@ package alerts_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,38 @@ func TestHousekeep(t *testing.T) {
 	// Nothing more to do the same day.
 	if rep, err := f.svc.Housekeep(f.ctx, f.clock.Now()); err != nil || rep.Erased != 0 || rep.ExpiredPending != 0 {
 		t.Errorf("second run: %+v, %v", rep, err)
+	}
+}
+
+// TestHousekeepPurgesOnlyOldBodies: the bodies of messages settled more
+// than PurgeBodiesAfter ago go; those of newer messages stay.
+func TestHousekeepPurgesOnlyOldBodies(t *testing.T) {
+	f := newSubFixture(t, nil)
+	send := func(key string) {
+		t.Helper()
+		if _, err := f.db.EnqueueEmails(f.ctx, []store.OutboxMessage{{Key: key, Kind: store.KindWelcome,
+			To: key + "@example.org", Subject: "Welcome", Text: "hello", HTML: "<p>hello</p>"}}); err != nil {
+			t.Fatal(err)
+		}
+		storetest.Deliver(t, f.db, key, store.StatusSent, "")
+	}
+	for i := range 5 {
+		send(fmt.Sprintf("old%d", i))
+	}
+	f.clock.Add(8 * 24 * time.Hour)
+	send("fresh0")
+	send("fresh1")
+	rep, err := f.svc.Housekeep(f.ctx, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PurgedBodies != 5 {
+		t.Errorf("purged %d bodies, want only the 5 old messages'", rep.PurgedBodies)
+	}
+	for _, m := range f.outbox(nil) {
+		old := strings.HasPrefix(m.Key, "old")
+		if purged := m.Text == "" && m.HTML == ""; purged != old {
+			t.Errorf("%s: body purged = %v, want %v", m.Key, purged, old)
+		}
 	}
 }

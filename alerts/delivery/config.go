@@ -44,10 +44,6 @@ type Config struct {
 	SuppressAfter int
 	DKIM          DKIMConfig
 
-	// PurgeAfter is how long message bodies are kept once a message is
-	// settled (sent, failed or suppressed); Run purges older ones hourly.
-	// Zero keeps the default of 7 days; negative keeps bodies forever.
-	PurgeAfter time.Duration
 	// BatchSize is how many messages a worker claims at once (default 16).
 	BatchSize int
 	// Lease is how long a claim holds its messages before another worker
@@ -107,9 +103,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = "starttls"
-	}
-	if c.PurgeAfter == 0 {
-		c.PurgeAfter = 7 * 24 * time.Hour
 	}
 	if c.BatchSize < 1 {
 		c.BatchSize = 16

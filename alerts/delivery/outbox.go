@@ -24,7 +24,6 @@ type Store interface {
 	RecordDeliveries(ctx context.Context, outcomes []store.DeliveryOutcome, suppressAfter int) (store.DeliveryTally, error)
 	OutboxDepth(ctx context.Context) (int, error)
 	OldestDue(ctx context.Context) (time.Time, error)
-	PurgeBodies(ctx context.Context, before time.Time) (int, error)
 }
 
 // Retry timing: the n-th temporary failure waits about backoffBase
@@ -121,9 +120,10 @@ func (d *Deliverer) kicked() <-chan struct{} {
 }
 
 // Run delivers until ctx ends: Concurrency workers send what is due and
-// wait for Kick or the poll interval when nothing is, and once an hour the
-// bodies of settled messages older than PurgeAfter are purged. On return
-// every outcome has been recorded and unsent claims handed back.
+// wait for Kick or the poll interval when nothing is. On return every
+// outcome has been recorded and unsent claims handed back. Purging old
+// bodies is housekeeping's (alerts.Service.Housekeep), run once for all
+// instances.
 func (d *Deliverer) Run(ctx context.Context) {
 	where := slog.String("relay", fmt.Sprintf("%s:%d", d.cfg.SMTP.Host, d.cfg.SMTP.Port))
 	if d.cfg.Transport == "file" {
@@ -159,13 +159,6 @@ func (d *Deliverer) run(ctx context.Context, drain bool) (int, error) {
 			if err := d.work(ctx, results, drain); err != nil {
 				errs <- err
 			}
-		}()
-	}
-	if !drain && d.cfg.PurgeAfter > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.purgeLoop(ctx)
 		}()
 	}
 	wg.Wait()
@@ -285,23 +278,6 @@ func (d *Deliverer) work(ctx context.Context, results chan<- store.DeliveryOutco
 		w.deliverClaim(ctx, claim, results)
 	}
 	return nil
-}
-
-func (d *Deliverer) purgeLoop(ctx context.Context) {
-	for {
-		n, err := d.store.PurgeBodies(ctx, d.cfg.Now().Add(-d.cfg.PurgeAfter))
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			d.log.Error("outbox: purging old message bodies failed", slog.Any("error", err))
-		case n > 0:
-			d.log.Info("outbox: purged old message bodies", slog.Int("messages", n))
-		}
-		if !sleepCtx(ctx, time.Hour) {
-			return
-		}
-	}
 }
 
 // sleepCtx waits for d or until ctx ends, reporting whether it waited.

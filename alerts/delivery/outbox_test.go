@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"herald/alerts/alertstest"
 	"herald/alerts/delivery"
 	"herald/alerts/smtptest"
 	"herald/store"
@@ -505,38 +504,6 @@ func TestDeliveryRunSendsOnKickAndStopsCleanly(t *testing.T) {
 		if got := f.srv.MessageIDs()[m.To][wantMessageID(m.Key)]; got != 1 {
 			t.Fatalf("%s: message %s arrived %d times", m.To, m.Key, got)
 		}
-	}
-}
-
-func TestDeliveryRunPurgesOldBodies(t *testing.T) {
-	f := newDeliveryFixture(t, smtptest.Options{})
-	f.enqueue("2026-03-01", deliveryAddrs(5))
-	d := f.deliverer(f.smtpConfig(), nil)
-	if _, err := d.Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.clock.advance(8 * 24 * time.Hour)
-	fresh := f.enqueue("2026-03-09", deliveryAddrs(2))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.Run(ctx)
-	}()
-	purged := func() int {
-		n := 0
-		for _, m := range alertstest.Outbox(t, f.db, nil) {
-			if m.Purged && m.Text == "" && m.HTML == "" {
-				n++
-			}
-		}
-		return n
-	}
-	waitFor(t, func() bool { return purged() == 5 && f.counts()[store.StatusSent] == 5+len(fresh) })
-	cancel()
-	<-done
-	if n := purged(); n != 5 {
-		t.Fatalf("purged %d, want only the 5 old messages", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"herald/alerts"
 	"herald/feeds/pull"
 )
 
@@ -29,10 +30,10 @@ func (a *app) scheduledJobs(p *parts) []scheduledJob {
 				a.log.Info("websub: subscriptions expired", slog.Int("count", n))
 			}
 		}},
-		{"17 3 * * *", func(ctx context.Context) {
+		{"@hourly", func(ctx context.Context) {
 			if rep, err := p.alerts.Housekeep(ctx, a.db.Now()); err != nil {
 				a.log.Error("housekeeping", slog.Any("error", err))
-			} else {
+			} else if rep != (alerts.HousekeepReport{}) {
 				a.log.Info("housekeeping", slog.Any("report", rep))
 			}
 			if n, err := p.bounces.Housekeep(ctx, a.db.Now()); err != nil {

@@ -87,7 +87,6 @@ func (a *app) mailConfig() (delivery.Config, error) {
 		SMTP: delivery.SMTPConfig{Host: m.SMTP.Host, Port: m.SMTP.Port, Username: m.SMTP.Username,
 			Password: m.SMTP.Password.Value(), TLS: m.SMTP.TLS, Timeout: m.SMTP.Timeout},
 		Concurrency: m.Concurrency, Rate: m.Rate, RetryMaxAge: m.RetryMaxAge, SuppressAfter: m.SuppressAfter,
-		PurgeAfter: a.cfg.Alerts.PurgeBodiesAfter,
 	}
 	if m.DKIM.Domain != "" {
 		key := []byte(m.DKIM.PrivateKey.Value())
