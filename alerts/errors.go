@@ -28,13 +28,16 @@ var (
 	ErrTooManyLinks = errors.New("alerts: too many links asked for this hour")
 )
 
-// FieldError is what is wrong with one field of a request, in words for
-// the person who filled the form in. Err says what kind of problem it is:
-// ErrInvalid, store.ErrNotFound (no such topic or department) or
+// FieldError is what is wrong with one field of a request. Message names
+// the words for the person who filled the form in, a message of the
+// templates' messages/forms.txt ("form.frequency.missing"), said with the
+// named values of Data; the pages say it. Err says what kind of problem
+// it is: ErrInvalid, store.ErrNotFound (no such topic or department) or
 // ErrTopicEnded.
 type FieldError struct {
 	Field   string
 	Message string
+	Data    []any
 	Err     error
 }
 
@@ -60,8 +63,8 @@ func (fe FieldErrors) Get(field string) (FieldError, bool) {
 	return FieldError{}, false
 }
 
-func (fe *FieldErrors) add(field, msg string, err error) {
-	*fe = append(*fe, FieldError{Field: field, Message: msg, Err: err})
+func (fe *FieldErrors) add(field, msg string, err error, data ...any) {
+	*fe = append(*fe, FieldError{Field: field, Message: msg, Data: data, Err: err})
 }
 
 // err returns fe as an error, or nil when there is no problem.

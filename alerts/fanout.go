@@ -19,7 +19,10 @@ const fanSummaryLimit = 2000
 // cleared with the last batch. A crash part-way leaves the flag set; the
 // next call repeats the release and the outbox keys
 // (immediate:<release>.<alert version>:<subscriber>) skip what was queued.
-// It returns how many messages it added. Calls are serialised.
+// It returns how many messages it added. Calls are serialised. An email
+// template failing on a release's data stops the run without an error:
+// the release stays pending, and the failure is logged once and counted
+// (herald_email_template_failing), not told again at every run.
 func (s *Service) ProcessPending(ctx context.Context) (enqueued int, err error) {
 	s.fanMu.Lock()
 	defer s.fanMu.Unlock()
@@ -36,6 +39,11 @@ func (s *Service) ProcessPending(ctx context.Context) (enqueued int, err error) 
 			after = r.ID
 			n, err := s.fanRelease(ctx, r)
 			enqueued += n
+			if err != nil && s.health.failed(err) {
+				// Every release would fail alike: they all stay
+				// pending until the template is fixed, reported once.
+				return enqueued, nil
+			}
 			if err != nil {
 				return enqueued, fmt.Errorf("alerts: alert for release %d: %w", r.ID, err)
 			}
