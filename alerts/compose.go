@@ -35,18 +35,21 @@ type subMailer struct {
 	bufs  sync.Pool
 }
 
-// newSubMailer parses every email template of fsys and the messages,
-// returning every problem found at once, each naming its file.
-func newSubMailer(fsys fs.FS, brand templates.Brand) (*subMailer, error) {
-	m := &subMailer{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{}, brand: brand,
+// parseMail parses every email template of fsys and the messages. It
+// returns every problem found, each naming its file, with a mailer that
+// holds the templates that parsed (ok[name]) and, unless they failed, the
+// messages.
+func parseMail(fsys fs.FS, brand templates.Brand) (m *subMailer, ok map[string]bool, p templates.Problems) {
+	m = &subMailer{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{}, brand: brand,
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
-	var p templates.Problems
+	ok = map[string]bool{}
 	msgs, err := templates.LoadMessages(fsys)
 	p.Add(err)
 	m.msgs = msgs
 	funcs := templates.Funcs()
 	for _, name := range mailNames {
 		txt, html := "email/"+name+".txt", "email/"+name+".html"
+		before := len(p)
 		h, err := templates.ParseHTML(htmltemplate.New(name).Funcs(funcs), fsys, "email/layout.html", html)
 		if err != nil {
 			p.Add(err)
@@ -62,11 +65,9 @@ func newSubMailer(fsys fs.FS, brand templates.Brand) (*subMailer, error) {
 			p.Add(templates.Require(t, fsys, txt, mailBlocks(name, true)...))
 		}
 		m.html[name], m.text[name] = h, t
+		ok[name] = len(p) == before
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m, ok, p
 }
 
 // mailBlocks are the blocks message template name must define.
@@ -353,7 +354,8 @@ func (s *Service) message(kind, key string, subscriberID int64, to, name string,
 	if err != nil {
 		return store.OutboxMessage{}, err
 	}
-	if s.health != nil {
+	if s.health != nil && name != "immediate" && name != "digest" {
+		// Alerts and digests count as working once a whole run has.
 		s.health.worked(name)
 	}
 	return store.OutboxMessage{Key: key, Kind: kind, SubscriberID: subscriberID, To: to, Subject: subject,

@@ -164,7 +164,8 @@ func digestLastBefore(sched cron.Schedule, loc *time.Location, now time.Time) (w
 // a now in the future, leaves out what is stored after. An email template
 // failing on the period's data stops the run without an error, as in
 // ProcessPending: the period stays unfinished until the template works.
-func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (DigestReport, error) {
+func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (_ DigestReport, err error) {
+	failed := false
 	rep := DigestReport{Frequency: frequency}
 	sched, ok := s.sched[frequency]
 	if !ok {
@@ -194,12 +195,18 @@ func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (
 		}
 	}
 	slices.SortFunc(periods, func(a, b digestPeriod) int { return a.End.Compare(b.End) })
+	defer func() {
+		if err == nil && !failed {
+			s.health.worked("digest")
+		}
+	}()
 	for _, p := range periods {
 		pr, err := s.digestRun(ctx, frequency, p)
 		rep.Periods = append(rep.Periods, pr)
 		if err != nil && s.health.failed(err) {
 			// The period stays unfinished and is run again once the
 			// template works; the failure is reported once.
+			failed = true
 			return rep, nil
 		}
 		if err != nil {

@@ -192,10 +192,7 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 		s.sched[freq] = sched
 	}
 	var err error
-	if s.mail, err = newSubMailer(cfg.TemplatesFS, cfg.Brand); err != nil {
-		return nil, err
-	}
-	if err := s.checkTemplates(); err != nil {
+	if s.mail, err = checkMail(cfg, keys); err != nil {
 		return nil, err
 	}
 	if s.metrics, err = newSubMetrics(reg); err != nil {

@@ -32,9 +32,9 @@ func (e *TemplateError) Error() string {
 
 func (e *TemplateError) Unwrap() error { return e.Err }
 
-// templateHealth reports template failures once per template, not once
-// per subscriber or per run: a log line when a template starts failing
-// (or fails differently), another when it works again, and the gauge
+// templateHealth reports template failures once, not once per subscriber
+// or per run: a log line the first time a template fails in a way it had
+// not, another when it works again, and the gauge
 // herald_email_template_failing in between.
 type templateHealth struct {
 	log     *slog.Logger
@@ -44,11 +44,12 @@ type templateHealth struct {
 	// message that rendered costs one atomic load.
 	count atomic.Int32
 	mu    sync.Mutex
-	last  map[string]string
+	// told holds, per failing template, the failures already logged.
+	told map[string]map[string]bool
 }
 
 func newTemplateHealth(log *slog.Logger, reg prometheus.Registerer) (*templateHealth, error) {
-	h := &templateHealth{log: log, last: map[string]string{},
+	h := &templateHealth{log: log, told: map[string]map[string]bool{},
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_email_template_errors_total",
 			Help: "Runs of immediate alerts, digests or requests stopped by an email template failing on their data, by template.",
@@ -81,28 +82,32 @@ func (h *templateHealth) failed(err error) bool {
 	h.errors.WithLabelValues(te.Template).Inc()
 	msg := templates.Tidy(te.Err)
 	h.mu.Lock()
-	prev, was := h.last[te.Template]
-	h.last[te.Template] = msg
-	if !was {
+	told := h.told[te.Template]
+	if told == nil {
+		told = map[string]bool{}
+		h.told[te.Template] = told
 		h.count.Add(1)
 	}
+	first := !told[msg]
+	told[msg] = true
 	h.mu.Unlock()
 	h.failing.WithLabelValues(te.Template).Set(1)
-	if prev != msg {
+	if first {
 		h.log.Error("email template failing: its messages wait until it is fixed",
 			slog.String("template", te.Template), slog.String("error", msg))
 	}
 	return true
 }
 
-// worked records that template name rendered a message.
+// worked records that template name rendered what it had to: a request's
+// message, or every message of an alert or digest run.
 func (h *templateHealth) worked(name string) {
 	if h.count.Load() == 0 {
 		return
 	}
 	h.mu.Lock()
-	_, was := h.last[name]
-	delete(h.last, name)
+	_, was := h.told[name]
+	delete(h.told, name)
 	if was {
 		h.count.Add(-1)
 	}
@@ -123,6 +128,8 @@ func EmailKinds() []string {
 // templates and for previews.
 type sample struct {
 	kind string
+	// template is the email template it is made with.
+	template string
 	// variant tells samples of one kind apart in a problem.
 	variant string
 	compose func(s *Service, d sampleData) (store.OutboxMessage, error)
@@ -203,16 +210,16 @@ func samples() []sample {
 		return s.composeAddressChange(store.Subscriber{Address: "old.name@example.org", PendingAddress: d.to, PendingNonce: 1}, d.now)
 	}
 	return []sample{
-		{"confirm", "", confirm},
-		{"welcome", "", welcome(false)},
-		{"welcome", "with a changed frequency", welcome(true)},
-		{"immediate", "", immediate(0, 1)},
-		{"immediate", "of an updated release with no original link, for two subscriptions", immediate(1, 2)},
-		{"daily-digest", "", digest(store.FrequencyDaily, 0, 1)},
-		{"daily-digest", "listing fewer than it has, for two subscriptions", digest(store.FrequencyDaily, 1, 2)},
-		{"weekly-digest", "", digest(store.FrequencyWeekly, 0, 1)},
-		{"manage", "", manage},
-		{"address-change", "", addressChange},
+		{"confirm", "confirm", "", confirm},
+		{"welcome", "welcome", "", welcome(false)},
+		{"welcome", "welcome", "with a changed frequency", welcome(true)},
+		{"immediate", "immediate", "", immediate(0, 1)},
+		{"immediate", "immediate", "of an updated release with no original link, for two subscriptions", immediate(1, 2)},
+		{"daily-digest", "digest", "", digest(store.FrequencyDaily, 0, 1)},
+		{"daily-digest", "digest", "listing fewer than it has, for two subscriptions", digest(store.FrequencyDaily, 1, 2)},
+		{"weekly-digest", "digest", "", digest(store.FrequencyWeekly, 0, 1)},
+		{"manage", "manage", "", manage},
+		{"address-change", "address_change", "", addressChange},
 	}
 }
 
@@ -246,26 +253,43 @@ func (s *Service) sampleDigest(d sampleData, frequency string, limit, subs int) 
 	return m, err
 }
 
-// checkTemplates composes every sample, returning every problem, each
-// naming the sample it came from.
-func (s *Service) checkTemplates() error {
-	var p templates.Problems
+// checkMail parses the email templates and messages of cfg and composes
+// every sample made with those that parsed, returning the mailer and
+// every problem, each told once (naming the first sample it came from).
+func checkMail(cfg Config, keys Keys) (*subMailer, error) {
+	mail, parsed, p := parseMail(cfg.TemplatesFS, cfg.Brand)
+	if mail.msgs == nil {
+		return nil, p.Err()
+	}
+	s := &Service{cfg: cfg, keys: keys, mail: mail, log: slog.New(slog.DiscardHandler)}
 	d := madeUpData(time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC))
+	told := map[string]bool{}
 	for _, smp := range samples() {
-		if _, err := smp.compose(s, d); err != nil {
+		if !parsed[smp.template] {
+			continue
+		}
+		_, err := smp.compose(s, d)
+		if err == nil {
+			continue
+		}
+		var te *TemplateError
+		if errors.As(err, &te) {
+			err = te.Err
+		}
+		if msg := templates.Tidy(err); !told[msg] {
+			told[msg] = true
 			what := smp.kind
 			if smp.variant != "" {
 				what += ", " + smp.variant
 			}
-			var te *TemplateError
-			if errors.As(err, &te) {
-				err = te.Err
-			}
-			p = append(p, fmt.Sprintf("%s (with the sample %s email)", templates.Tidy(err), what))
+			p = append(p, fmt.Sprintf("%s (with the sample %s email)", msg, what))
 		}
 	}
-	p.Add(s.mail.msgs.CheckSamples("messages/email.txt", messageSamples()))
-	return p.Err()
+	p.Add(mail.msgs.CheckSamples("messages/email.txt", messageSamples()))
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return mail, nil
 }
 
 // messageSamples are the named values each message of messages/email.txt
@@ -305,14 +329,10 @@ func CheckTemplates(cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	mail, err := newSubMailer(cfg.TemplatesFS, cfg.Brand)
-	if err != nil {
-		return err
-	}
 	keys, err := NewKeys(strings.Repeat("sample-key-", 3))
 	if err != nil {
 		return err
 	}
-	s := &Service{cfg: cfg, keys: keys, mail: mail, log: slog.New(slog.DiscardHandler)}
-	return s.checkTemplates()
+	_, err = checkMail(cfg, keys)
+	return err
 }

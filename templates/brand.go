@@ -3,6 +3,7 @@ package templates
 import (
 	"bytes"
 	"fmt"
+	htmltemplate "html/template"
 	"math"
 	"os"
 	"strconv"
@@ -33,6 +34,11 @@ type Brand struct {
 	Contact    string
 	ContactURL string
 }
+
+// LogoSrc is LogoURL for an img's src in an HTML template: the address
+// comes from the config (checked there) or from Herald itself, so a
+// "cid:" address, which html/template would not let through, is kept.
+func (b Brand) LogoSrc() htmltemplate.URL { return htmltemplate.URL(b.LogoURL) }
 
 // DefaultColour is Herald's own header colour.
 const DefaultColour = "#0b3d91"
@@ -73,7 +79,7 @@ func CheckColour(c string) error {
 		return fmt.Errorf("%q must be a hex colour like #0b3d91", c)
 	}
 	if ratio := contrast(r, g, b); ratio < MinContrast {
-		return fmt.Errorf("%q has a contrast of %.1f:1 with the white text on it; it needs at least %.1f:1, so choose a darker colour", c, ratio, MinContrast)
+		return fmt.Errorf("%q has a contrast of %.2f:1 with the white text on it; it needs at least %.1f:1, so choose a darker colour", c, ratio, MinContrast)
 	}
 	return nil
 }

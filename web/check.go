@@ -42,16 +42,26 @@ func CheckTemplates(cfg Config) error {
 	if s.msgs, err = templates.LoadMessages(cfg.TemplatesFS); err != nil {
 		return err
 	}
-	if s.pages, err = parsePages(cfg.TemplatesFS, s.funcs()); err != nil {
-		return err
-	}
-	return s.checkPages()
+	return s.parseAndCheckPages()
+}
+
+// parseAndCheckPages parses the pages and renders the samples of those
+// that parsed, returning every problem of both.
+func (s *Server) parseAndCheckPages() error {
+	var p templates.Problems
+	var err error
+	s.pages, err = parsePages(s.cfg.TemplatesFS, s.funcs())
+	p.Add(err)
+	p.Add(s.checkPages())
+	return p.Err()
 }
 
 // checkPages renders every page sample and says every message of the
-// pages' message files, returning every problem.
+// pages' message files, returning every problem, each told once (naming
+// the first sample it came from).
 func (s *Server) checkPages() error {
 	var p templates.Problems
+	told := map[string]bool{}
 	for _, smp := range s.pageSamples(time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)) {
 		v := smp.view
 		v.Site, v.Brand, v.Icon = s.cfg.SiteName, s.cfg.Brand, s.cfg.Icon
@@ -62,7 +72,8 @@ func (s *Server) checkPages() error {
 		if t == nil {
 			continue
 		}
-		if err := t.ExecuteTemplate(io.Discard, "layout", &v); err != nil {
+		if err := t.ExecuteTemplate(io.Discard, "layout", &v); err != nil && !told[templates.Tidy(err)] {
+			told[templates.Tidy(err)] = true
 			what := smp.page
 			if smp.state != "" {
 				what += ", " + smp.state

@@ -297,11 +297,7 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	s.msgs.OnError(func(name string, err error) {
 		s.log.Error("message failed: its built-in words were used", slog.String("message", name), slog.String("error", err.Error()))
 	})
-	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.checkPages(); err != nil {
+	if err := s.parseAndCheckPages(); err != nil {
 		return nil, err
 	}
 	s.metrics, err = newHTTPMetrics(reg)

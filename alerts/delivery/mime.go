@@ -326,7 +326,8 @@ func (d *Deliverer) Headers(m store.OutboxMessage) ([]Header, error) {
 	dec := new(mime.WordDecoder)
 	for line := range strings.SplitSeq(string(head), "\r\n") {
 		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(out) > 0 {
-			out[len(out)-1].Value += " " + strings.TrimSpace(line)
+			last := &out[len(out)-1]
+			last.Value = strings.TrimSpace(last.Value + " " + strings.TrimSpace(line))
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
