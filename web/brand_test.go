@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"html"
 	"image"
+	"image/color"
 	"image/png"
 	"net/http"
 	"os"
@@ -20,8 +21,20 @@ import (
 // ministry is the brand of the tests: every key set.
 func ministry(t *testing.T) (templates.Brand, *templates.Logo) {
 	t.Helper()
+	// A white mark with a gold bar, to be seen on the brand colour in
+	// the screenshots.
+	img := image.NewRGBA(image.Rect(0, 0, 120, 48))
+	for y := range 48 {
+		for x := range 120 {
+			c := color.RGBA{0xff, 0xff, 0xff, 0xff}
+			if y > 36 {
+				c = color.RGBA{0xf2, 0xb7, 0x05, 0xff}
+			}
+			img.Set(x, y, c)
+		}
+	}
 	var b bytes.Buffer
-	if err := png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 40, 20))); err != nil {
+	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)
 	}
 	return templates.Brand{Name: "Ministry of Examples", Colour: "#1d4f2a", Footer: "Ministry of Examples, 1 Example Street, London SW1A 1AA",
