@@ -11,3 +11,7 @@ func (db *DB) SQL() *sql.DB { return db.db }
 // EncodeCategories exposes how categories are stored, for comparing it
 // with encoding/json.
 var EncodeCategories = encodeCategories
+
+// FoldDiacritics exposes what PostgreSQL's search index is fed, for
+// comparing its shortcut with the full transformation.
+var FoldDiacritics = foldDiacritics

@@ -201,7 +201,10 @@ func tsQuery(text string) string {
 // unaccent would need an extension an operator may not be allowed to
 // create.
 func foldDiacritics(s string) string {
-	if isASCII(s) {
+	// Text in normal form with no mark to remove is its own fold: most
+	// text beyond ASCII has a letter or a sign like £ or é, not a
+	// decomposed mark, and is checked without copying.
+	if isASCII(s) || (utf8.ValidString(s) && norm.NFD.IsNormalString(s) && norm.NFC.IsNormalString(s) && !strings.ContainsFunc(s, isMn)) {
 		return s
 	}
 	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
@@ -210,6 +213,8 @@ func foldDiacritics(s string) string {
 	}
 	return out
 }
+
+func isMn(r rune) bool { return unicode.Is(unicode.Mn, r) }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
