@@ -193,9 +193,8 @@ type Edit struct {
 // activeTopics returns the matcher for the active topics, compiled by
 // rules for the topics revision read in tx.
 func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatcher, error) {
-	var version string
-	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&version)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	version, err := topicsRev(ctx, tx)
+	if err != nil {
 		return nil, err
 	}
 	// The revision is "" only before any topic exists; "0" keeps it from

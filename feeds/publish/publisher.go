@@ -103,6 +103,7 @@ func (c Config) withDefaults() Config {
 type Store interface {
 	Departments(ctx context.Context) ([]store.Department, error)
 	FeedTopics(ctx context.Context) ([]store.Topic, error)
+	TopicsRevision(ctx context.Context) (string, error)
 	DirtyFeeds(ctx context.Context) ([]store.DirtyFeed, error)
 	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
@@ -154,8 +155,13 @@ type Publisher struct {
 	// generation is the store's feed generation when the cache was
 	// loaded: where Follow starts.
 	generation int64
-	memo       renderMemo
-	sanitizer  *text.Sanitizer
+	// topics and topicsRev are the topics as last read and the store's
+	// topics revision then: a render reads them again only when the
+	// revision moved.
+	topics    []store.Topic
+	topicsRev string
+	memo      renderMemo
+	sanitizer *text.Sanitizer
 
 	search   searchCache
 	metrics  *publishMetrics
@@ -534,9 +540,18 @@ func (p *Publisher) loadMeta(ctx context.Context) (renderMeta, error) {
 	if err != nil {
 		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
 	}
-	topics, err := p.db.FeedTopics(ctx)
+	rev, err := p.db.TopicsRevision(ctx)
 	if err != nil {
 		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+	}
+	topics := p.topics
+	if rev == "" || rev != p.topicsRev {
+		// Read after the revision: a change in between is read now and
+		// again at the next render, never missed.
+		if topics, err = p.db.FeedTopics(ctx); err != nil {
+			return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+		}
+		p.topics, p.topicsRev = topics, rev
 	}
 	m := renderMeta{depts: map[string]store.Department{}, topics: map[string]store.Topic{}, deptList: depts, topicList: topics}
 	for _, d := range depts {
