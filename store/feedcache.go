@@ -108,6 +108,10 @@ type FeedCacheUpdate struct {
 	Remove       []string // document paths
 	Archives     []FeedArchive
 	DropArchives []string // feed keys
+	// Clear removes feed keys from the dirty set, each unless it was
+	// marked again after its MarkedAt (a change that arrived while it
+	// was being rendered).
+	Clear []DirtyFeed
 }
 
 // UpdateFeedCache writes a batch of rendered documents and archive states.
@@ -150,6 +154,14 @@ func (db *DB) UpdateFeedCache(ctx context.Context, u FeedCacheUpdate) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM feed_archives WHERE feed_key = ?`, k); err != nil {
 				return fmt.Errorf("drop archive %q: %w", k, err)
 			}
+		}
+		for _, d := range u.Clear {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM feed_dirty WHERE key = ? AND marked_at = ?`, d.Key, d.MarkedAt); err != nil {
+				return fmt.Errorf("clear dirty feed %q: %w", d.Key, err)
+			}
+		}
+		if len(u.Save)+len(u.Remove)+len(u.Archives)+len(u.DropArchives) == 0 {
+			return nil // nothing another instance serves changed
 		}
 		return db.notifyFeeds(ctx, tx, u)
 	})

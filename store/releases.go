@@ -598,16 +598,6 @@ func (db *DB) DirtyFeeds(ctx context.Context) ([]DirtyFeed, error) {
 	return out, rows.Err()
 }
 
-// ClearDirtyFeed removes key from the dirty set unless it was marked again
-// after markedAt (a change that arrived while it was being rendered).
-func (db *DB) ClearDirtyFeed(ctx context.Context, d DirtyFeed) error {
-	_, err := db.db.ExecContext(ctx, `DELETE FROM feed_dirty WHERE key = ? AND marked_at = ?`, d.Key, d.MarkedAt)
-	if err != nil {
-		return fmt.Errorf("store: clear dirty feed %q: %w", d.Key, err)
-	}
-	return nil
-}
-
 const releaseCols = `r.id, r.source_id, s.name, r.department_id, d.slug, d.name, r.guid, r.link, r.title, r.summary, r.body,
 	r.categories, r.document_type, r.content_hash, r.published_at, r.updated_at, r.first_seen_at, r.changed_at,
 	r.edit_count, r.alertable, r.alert_version`

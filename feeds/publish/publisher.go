@@ -105,7 +105,6 @@ type Store interface {
 	FeedTopics(ctx context.Context) ([]store.Topic, error)
 	TopicsRevision(ctx context.Context) (string, error)
 	DirtyFeeds(ctx context.Context) ([]store.DirtyFeed, error)
-	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
 	FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]store.Release, error)
@@ -403,7 +402,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	// of a large archive flushes as it goes, so it never holds every page
 	// in memory at once.
 	flush := func() error {
-		if len(upd.Save)+len(upd.Remove)+len(upd.Archives)+len(upd.DropArchives) == 0 {
+		if len(upd.Save)+len(upd.Remove)+len(upd.Archives)+len(upd.DropArchives)+len(upd.Clear) == 0 {
 			return nil
 		}
 		if err := p.db.UpdateFeedCache(ctx, upd); err != nil {
@@ -492,6 +491,8 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 		p.opmlSig = sig
 	}
 
+	// The dirty marks go in the transaction that saves the last documents.
+	upd.Clear = dirty
 	if err := flush(); err != nil {
 		return nil, err
 	}
@@ -505,11 +506,6 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 			return nil, fmt.Errorf("feeds: render: %w", err)
 		}
 		p.deptNames = names
-	}
-	for _, d := range dirty {
-		if err := p.db.ClearDirtyFeed(ctx, d); err != nil {
-			return nil, fmt.Errorf("feeds: render: %w", err)
-		}
 	}
 	p.metrics.rendered(len(keys), time.Since(start))
 
