@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -108,6 +109,8 @@ type Store interface {
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
 	FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]store.Release, error)
+	FeedReleaseHeads(ctx context.Context, key string, afterID int64, pageSize, limit int) (after, newest []store.Release, err error)
+	ReleasesByID(ctx context.Context, ids []int64) ([]store.Release, error)
 	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)
 	FeedDocs(ctx context.Context, archiveBodies bool) ([]store.FeedDoc, error)
 	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
@@ -159,6 +162,9 @@ type Publisher struct {
 	// revision moved.
 	topics    []store.Topic
 	topicsRev string
+	// rendered is what the last render of each current feed left for the
+	// next one to reuse, by feed key (see splice.go).
+	rendered  map[string]*renderedFeed
 	memo      renderMemo
 	sanitizer *text.Sanitizer
 
@@ -197,6 +203,7 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 		Now:        time.Now,
 		base:       strings.TrimSuffix(cfg.BaseURL, "/"),
 		archives:   map[string]store.FeedArchive{},
+		rendered:   map[string]*renderedFeed{},
 		metrics:    newPublishMetrics(reg),
 		maxAgeHdr:  []string{"public, max-age=" + strconv.Itoa(cfg.MaxAge)},
 		archiveHdr: []string{"public, max-age=86400"},
@@ -330,7 +337,9 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	start := time.Now()
 
 	if full {
+		// Everything from scratch: nothing is taken from earlier documents.
 		p.archives = map[string]store.FeedArchive{}
+		p.rendered = map[string]*renderedFeed{}
 	}
 	dirty, err := p.db.DirtyFeeds(ctx)
 	if err != nil {
@@ -423,6 +432,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 		docs    []store.FeedDoc
 		arch    store.FeedArchive
 		removed []string
+		next    *renderedFeed
 		err     error
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
@@ -438,7 +448,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 						return
 					}
 					r := &results[i]
-					r.docs, r.arch, r.removed, r.err = p.renderKey(ctx, chunk[i], meta, full)
+					r.docs, r.arch, r.removed, r.next, r.err = p.renderKey(ctx, chunk[i], meta, full, p.rendered[chunk[i]])
 				}
 			})
 		}
@@ -450,6 +460,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			p.keepRendered(chunk[i], r.next)
 			for _, d := range r.docs {
 				keep(chunk[i], d)
 			}
@@ -462,6 +473,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	}
 	// Feeds of departments or topics that no longer exist.
 	for _, key := range gone {
+		delete(p.rendered, key)
 		for _, d := range p.cache.byKey(key) {
 			upd.Remove = append(upd.Remove, d.path)
 		}
@@ -518,6 +530,23 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// keepRendered records what the render of key left for the next one. A
+// document that came out as the cache already holds it is kept as the
+// cache's copy, so the two share their bytes.
+func (p *Publisher) keepRendered(key string, next *renderedFeed) {
+	if next == nil {
+		delete(p.rendered, key)
+		return
+	}
+	for _, format := range renderFormats {
+		fi := renderFormatIndex(format)
+		if old := p.cache.get(renderKeyPath(key) + "." + format); old != nil && bytes.Equal(old.plain.body, next.bodies[fi]) {
+			next.bodies[fi] = old.plain.body
+		}
+	}
+	p.rendered[key] = next
 }
 
 const renderDeptNamesMeta = "department_names"
