@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"herald/store"
@@ -77,21 +78,37 @@ func (p *Publisher) renderKey(ctx context.Context, key string, meta renderMeta, 
 			next.entries[i] = renderedEntry{release: e.release, hash: e.hash, dept: e.dept}
 		}
 	}
-	for _, format := range renderFormats {
-		body, spans, err := p.renderFormat(format, f)
-		if err != nil {
-			return nil, store.FeedArchive{}, nil, nil, fmt.Errorf("feeds: render %s as %s: %w", key, format, err)
+	// The formats are encoded and compressed side by side: a change
+	// renders few feeds, and this spreads them over the cores.
+	type encoded struct {
+		doc   store.FeedDoc
+		spans []renderSpan
+		err   error
+	}
+	out := make([]encoded, len(renderFormats))
+	var wg sync.WaitGroup
+	for i, format := range renderFormats {
+		wg.Go(func() {
+			body, spans, err := p.renderFormat(format, f)
+			if err != nil {
+				out[i].err = fmt.Errorf("feeds: render %s as %s: %w", key, format, err)
+				return
+			}
+			out[i].doc, out[i].err = renderDoc(renderKeyPath(key)+"."+format, key, store.FeedKindCurrent, format, 0, body)
+			out[i].spans = spans
+		})
+	}
+	wg.Wait()
+	for i, format := range renderFormats {
+		if out[i].err != nil {
+			return nil, store.FeedArchive{}, nil, nil, out[i].err
 		}
-		d, err := renderDoc(renderKeyPath(key)+"."+format, key, store.FeedKindCurrent, format, 0, body)
-		if err != nil {
-			return nil, store.FeedArchive{}, nil, nil, err
-		}
-		docs = append(docs, d)
+		docs = append(docs, out[i].doc)
 		if next != nil {
 			fi := renderFormatIndex(format)
-			next.bodies[fi] = body
-			for i, sp := range spans {
-				next.entries[i].spans[fi] = sp
+			next.bodies[fi] = out[i].doc.Body
+			for j, sp := range out[i].spans {
+				next.entries[j].spans[fi] = sp
 			}
 		}
 	}
