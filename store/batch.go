@@ -71,22 +71,32 @@ func (m *multiRow) query(ctx context.Context, args []any, scan func(*sql.Rows) e
 		if len(m.lead) > 0 {
 			batch = append(append(make([]any, 0, len(m.lead)+len(batch)), m.lead...), batch...)
 		}
-		var rows *sql.Rows
-		var err error
+		var exec func(context.Context, ...any) (sql.Result, error)
+		var query func(context.Context, ...any) (*sql.Rows, error)
 		if k == m.rows {
 			if m.full == nil {
+				var err error
 				if m.full, err = m.tx.PrepareContext(ctx, m.build(k)); err != nil {
 					return err
 				}
 			}
-			rows, err = m.full.QueryContext(ctx, batch...)
+			exec, query = m.full.ExecContext, m.full.QueryContext
 		} else {
-			rows, err = m.tx.QueryContext(ctx, m.build(k), batch...)
+			q := m.build(k)
+			exec = func(ctx context.Context, args ...any) (sql.Result, error) { return m.tx.ExecContext(ctx, q, args...) }
+			query = func(ctx context.Context, args ...any) (*sql.Rows, error) { return m.tx.QueryContext(ctx, q, args...) }
 		}
+		if scan == nil {
+			if _, err := exec(ctx, batch...); err != nil {
+				return err
+			}
+			continue
+		}
+		rows, err := query(ctx, batch...)
 		if err != nil {
 			return err
 		}
-		for err == nil && scan != nil && rows.Next() {
+		for err == nil && rows.Next() {
 			err = scan(rows)
 		}
 		rows.Close()
