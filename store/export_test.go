@@ -7,3 +7,11 @@ import "database/sql"
 // migration from the future, an outbox row's raw columns). Everything
 // else, other packages' tests included, goes through DB's methods.
 func (db *DB) SQL() *sql.DB { return db.db }
+
+// EncodeCategories exposes how categories are stored, for comparing it
+// with encoding/json.
+var EncodeCategories = encodeCategories
+
+// FoldDiacritics exposes what PostgreSQL's search index is fed, for
+// comparing its shortcut with the full transformation.
+var FoldDiacritics = foldDiacritics
