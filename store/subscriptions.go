@@ -122,41 +122,132 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 // created, confirmed, if new, and an active subscription to the same target
 // takes the given frequency. It reports whether the subscriber is new.
 func (db *DB) ImportSubscription(ctx context.Context, address string, target Target, frequency string) (newSubscriber bool, err error) {
-	if address == "" || !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
-		return false, fmt.Errorf("store: import subscription: address, frequency and one target are required")
+	n, err := db.ImportSubscriptions(ctx, []ImportRow{{Address: address, Target: target, Frequency: frequency}})
+	return n == 1, err
+}
+
+// ImportRow is one subscription an import brings in: an address in its
+// canonical form, one target and a frequency.
+type ImportRow struct {
+	Address   string
+	Target    Target
+	Frequency string
+}
+
+// ImportSubscriptions stores rows as ImportSubscription stores one, all in
+// one transaction: they land together or not at all. Rows are applied in
+// order, so when two name the same address and target the later frequency
+// stays. It returns how many subscribers it created. The work is a few
+// statements for the whole batch, whatever its size: callers send a
+// thousand rows or so at a time.
+func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSubscribers int, err error) {
+	type subKey struct {
+		address string
+		target  Target
+	}
+	var addrs []string
+	seenAddr := map[string]bool{}
+	last := map[subKey]int{} // the last row for each address and target
+	for i, r := range rows {
+		if r.Address == "" || !ValidFrequency(r.Frequency) || (r.Target.TopicID == 0) == (r.Target.DepartmentID == 0) {
+			return 0, fmt.Errorf("store: import subscriptions: row %d: address, frequency and one target are required", i+1)
+		}
+		if !seenAddr[r.Address] {
+			seenAddr[r.Address] = true
+			addrs = append(addrs, r.Address)
+		}
+		last[subKey{r.Address, r.Target}] = i
+	}
+	if len(rows) == 0 {
+		return 0, nil
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
+		newSubscribers = 0
 		now := fmtTime(db.Now())
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES (?, ?, ?)
-			ON CONFLICT (address) DO NOTHING RETURNING id`, address, now, now).Scan(&id)
-		newSubscriber = err == nil
-		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE address = ?`, address).Scan(&id)
+		// New addresses become confirmed subscribers...
+		var sb strings.Builder
+		args := make([]any, 0, 3*len(addrs))
+		sb.WriteString(`INSERT INTO subscribers (address, created_at, confirmed_at) VALUES `)
+		for i, a := range addrs {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?)")
+			args = append(args, a, now, now)
 		}
+		sb.WriteString(` ON CONFLICT (address) DO NOTHING`)
+		res, err := tx.ExecContext(ctx, sb.String(), args...)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_ended_at = '',
-			confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END WHERE id = ?`, now, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET frequency = ? WHERE subscriber_id = ? AND status = 'active'
-			AND coalesce(topic_id, 0) = ? AND coalesce(department_id, 0) = ?`, frequency, id, target.TopicID, target.DepartmentID)
+		n, err := res.RowsAffected()
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
+		newSubscribers = int(n)
+		// ...and known ones are confirmed (the first time only) and no
+		// longer waiting to be erased; this gives every address its id.
+		sb.Reset()
+		args = args[:0]
+		sb.WriteString(`UPDATE subscribers SET last_ended_at = '',
+			confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END WHERE address IN (`)
+		args = append(args, now)
+		for i, a := range addrs {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("?")
+			args = append(args, a)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at)
-			VALUES (?, ?, ?, ?, 'active', ?, ?)`, id, nullID(target.TopicID), nullID(target.DepartmentID), frequency, now, now)
+		sb.WriteString(`) RETURNING id, address`)
+		ids := make(map[string]int64, len(addrs))
+		q, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return err
+		}
+		for q.Next() {
+			var id int64
+			var a string
+			if err := q.Scan(&id, &a); err != nil {
+				q.Close()
+				return err
+			}
+			ids[a] = id
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return err
+		}
+		// One active subscription per subscriber and target: a new one,
+		// or the frequency of the one there is.
+		sb.Reset()
+		args = args[:0]
+		sb.WriteString(`INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at) VALUES `)
+		for i, r := range rows {
+			if last[subKey{r.Address, r.Target}] != i {
+				continue
+			}
+			id, ok := ids[r.Address]
+			if !ok {
+				return fmt.Errorf("no subscriber for row %d", i+1)
+			}
+			if len(args) > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, 'active', ?, ?)")
+			args = append(args, id, nullID(r.Target.TopicID), nullID(r.Target.DepartmentID), r.Frequency, now, now)
+		}
+		sb.WriteString(db.pick(
+			` ON CONFLICT (subscriber_id, ifnull(topic_id, 0), ifnull(department_id, 0)) WHERE status = 'active'`,
+			` ON CONFLICT (subscriber_id, coalesce(topic_id, 0), coalesce(department_id, 0)) WHERE status = 'active'`))
+		sb.WriteString(` DO UPDATE SET frequency = excluded.frequency`)
+		_, err = tx.ExecContext(ctx, sb.String(), args...)
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: import subscription: %w", err)
+		return 0, fmt.Errorf("store: import subscriptions: %w", err)
 	}
-	return newSubscriber, nil
+	return newSubscribers, nil
 }
 
 // CountSubscriptions counts the active subscriptions.
