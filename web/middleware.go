@@ -335,10 +335,11 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
 	// observers holds the duration histogram's child for each route,
-	// method and status seen so far (an observerKey to a
-	// prometheus.Observer): resolved once, so that a request costs a
-	// lookup of its own rather than the labels' hashing and formatting.
-	observers sync.Map
+	// method and status seen so far: resolved once, so that a request
+	// costs a map lookup rather than the labels' hashing and formatting.
+	// The keys are few (routes, methods and statuses are bounded sets).
+	mu        sync.RWMutex
+	observers map[observerKey]prometheus.Observer
 	// webhooks counts provider webhook requests by provider and result.
 	webhooks *prometheus.CounterVec
 }
@@ -351,11 +352,16 @@ type observerKey struct {
 // observer returns the duration histogram of route, method and status.
 func (m *httpMetrics) observer(route, method string, status int) prometheus.Observer {
 	k := observerKey{route, metricMethod(method), status}
-	if o, ok := m.observers.Load(k); ok {
-		return o.(prometheus.Observer)
+	m.mu.RLock()
+	o, ok := m.observers[k]
+	m.mu.RUnlock()
+	if ok {
+		return o
 	}
-	o := m.duration.WithLabelValues(k.route, k.method, strconv.Itoa(status))
-	m.observers.Store(k, o)
+	o = m.duration.WithLabelValues(k.route, k.method, strconv.Itoa(status))
+	m.mu.Lock()
+	m.observers[k] = o
+	m.mu.Unlock()
 	return o
 }
 
@@ -375,7 +381,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpMetrics{duration: d, webhooks: wh}, nil
+	return &httpMetrics{duration: d, observers: map[observerKey]prometheus.Observer{}, webhooks: wh}, nil
 }
 
 // registerOnce registers c, or returns the identical collector already
