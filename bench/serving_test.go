@@ -27,8 +27,9 @@ import (
 // `herald serve` and, from the files `herald render --out` wrote for the
 // same database, from nginx with gzip_static, and loads each with wrk on
 // loopback: plain 200s, gzip 200s and 304s (If-None-Match with the ETag
-// each server gives). It reports requests per second of each server and
-// Herald's share of nginx's. Herald runs as configured by default (log
+// each server gives). It reports requests per second of each server,
+// Herald's share of nginx's and Herald's share of the floor's (below).
+// Herald runs as configured by default (log
 // level info, which leaves served feeds out of the log); nginx keeps a
 // buffered log of statuses only. The status of every request is checked,
 // from that log and from Herald's metrics.
@@ -170,6 +171,7 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 		b.ReportMetric(n, "nginx-"+m.name+"-req/s")
 		b.ReportMetric(f, "floor-"+m.name+"-req/s")
 		b.ReportMetric(h/n, "ratio-"+m.name)
+		b.ReportMetric(h/f, "floor-ratio-"+m.name)
 	}
 	b.ReportMetric(float64(len(hPlain)), "feed-bytes")
 	b.ReportMetric(float64(len(hGz)), "feed-gz-bytes")
