@@ -38,7 +38,10 @@ import (
 // handler in this process that serves the same bytes with the same
 // validators from memory and does nothing else (no logging, metrics or
 // security headers). Herald is built on net/http, so its share of nginx
-// cannot exceed the floor's.
+// cannot exceed the floor's. Beside the requests per second, the CPU time
+// each server spent per request (Herald's process, and this one for the
+// floor) gives the share Herald would reach where the CPU is the limit,
+// which a busy machine blurs less than throughput.
 //
 // wrk runs 2 threads with 64 connections for BENCH_WRK_DURATION (default
 // 5s) per measurement, in BENCH_ROUNDS (default 3) rounds that alternate
@@ -133,17 +136,22 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 		{"200gz", func(string) []string { return []string{"Accept-Encoding: gzip"} }, 200},
 		{"304", func(etag string) []string { return []string{"If-None-Match: " + etag} }, 304},
 	}
+	// cpu, where set, is the CPU time the server has used so far: Herald's
+	// process, and this process for the floor (nothing else runs in it
+	// while wrk loads the floor). nginx runs several processes: not kept.
 	servers := []struct {
 		name, url string
 		etag      string
 		statuses  func() map[int]int64
+		cpu       func() time.Duration
 	}{
-		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, in.Base()+"/metrics") }},
-		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(in.Dir, "nginx", "access.log"))},
-		{"floor", floor.url, hHdr.Get("ETag"), floor.statuses},
+		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, in.Base()+"/metrics") }, herald.CPUTime},
+		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(in.Dir, "nginx", "access.log")), nil},
+		{"floor", floor.url, hHdr.Get("ETag"), floor.statuses, selfCPUTime},
 	}
 	for _, m := range modes {
 		rps := map[string][]float64{}
+		cpu := map[string][]float64{} // µs of CPU per request, by round
 		// Rounds alternate the servers, so that a change in what else the
 		// machine runs weighs on each about equally; the median is kept.
 		for round := 0; round < rounds; round++ {
@@ -154,7 +162,14 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 				hdrs := m.headers(s.etag)
 				runWrk(b, wrk, s.url, time.Second, hdrs) // warm-up
 				before := s.statuses()
+				var cpu0 time.Duration
+				if s.cpu != nil {
+					cpu0 = s.cpu()
+				}
 				res := runWrk(b, wrk, s.url, duration, hdrs)
+				if s.cpu != nil {
+					cpu[s.name] = append(cpu[s.name], float64((s.cpu()-cpu0).Microseconds())/float64(res.requests))
+				}
 				after := s.statuses()
 				// Every request wrk completed was answered with the expected
 				// status; a few more may have been answered as wrk stopped.
@@ -186,6 +201,15 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 			fr = append(fr, rps["herald"][i]/rps["floor"][i])
 		}
 		b.ReportMetric(median(fr), "floor-ratio-"+m.name)
+		// What a request costs each in CPU, whatever else the machine
+		// does: the share Herald would reach where the CPU is the limit.
+		var cr []float64
+		for i := range cpu["herald"] {
+			cr = append(cr, cpu["floor"][i]/cpu["herald"][i])
+		}
+		b.ReportMetric(median(cpu["herald"]), "herald-"+m.name+"-cpu-us/req")
+		b.ReportMetric(median(cpu["floor"]), "floor-"+m.name+"-cpu-us/req")
+		b.ReportMetric(median(cr), "floor-cpu-ratio-"+m.name)
 	}
 	b.ReportMetric(float64(len(hPlain)), "feed-bytes")
 	b.ReportMetric(float64(len(hGz)), "feed-gz-bytes")
@@ -231,6 +255,15 @@ func startFloor(b *testing.B, plain, gz []byte, h http.Header, gzETag string) *f
 	b.Cleanup(srv.Close)
 	f.url = srv.URL + "/feeds/all.atom"
 	return f
+}
+
+// selfCPUTime is the CPU time this process has used so far.
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (f *floorServer) statuses() map[int]int64 {
