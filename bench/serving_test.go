@@ -27,8 +27,9 @@ import (
 // `herald serve` and, from the files `herald render --out` wrote for the
 // same database, from nginx with gzip_static, and loads each with wrk on
 // loopback: plain 200s, gzip 200s and 304s (If-None-Match with the ETag
-// each server gives). It reports requests per second of each server and
-// Herald's share of nginx's. Herald runs as configured by default (log
+// each server gives). It reports requests per second of each server,
+// Herald's share of nginx's and Herald's share of the floor's (below).
+// Herald runs as configured by default (log
 // level info, which leaves served feeds out of the log); nginx keeps a
 // buffered log of statuses only. The status of every request is checked,
 // from that log and from Herald's metrics.
@@ -37,11 +38,15 @@ import (
 // handler in this process that serves the same bytes with the same
 // validators from memory and does nothing else (no logging, metrics or
 // security headers). Herald is built on net/http, so its share of nginx
-// cannot exceed the floor's.
+// cannot exceed the floor's. Beside the requests per second, the CPU time
+// each server spent per request (Herald's process, and this one for the
+// floor) gives the share Herald would reach where the CPU is the limit,
+// which a busy machine blurs less than throughput.
 //
 // wrk runs 2 threads with 64 connections for BENCH_WRK_DURATION (default
-// 5s) per measurement, in three rounds that alternate the servers; each
-// figure is the median of its rounds.
+// 5s) per measurement, in BENCH_ROUNDS (default 3) rounds that alternate
+// the servers; each figure is the median of its rounds, and Herald's share
+// of the floor the median of the rounds' shares.
 //
 //	go test -run '^$' -bench FeedServing -benchtime 1x ./bench/
 func BenchmarkFeedServing(b *testing.B) {
@@ -59,9 +64,15 @@ func BenchmarkFeedServing(b *testing.B) {
 			b.Fatalf("BENCH_WRK_DURATION: %v", err)
 		}
 	}
+	rounds := 3
+	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			b.Fatalf("BENCH_ROUNDS: %q is not a positive number", v)
+		}
+	}
 	bin := heraldBinary(b)
 	for i := 0; i < b.N; i++ {
-		benchFeedServing(b, bin, wrk, nginx, duration, 3)
+		benchFeedServing(b, bin, wrk, nginx, duration, rounds)
 	}
 }
 
@@ -125,17 +136,22 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 		{"200gz", func(string) []string { return []string{"Accept-Encoding: gzip"} }, 200},
 		{"304", func(etag string) []string { return []string{"If-None-Match: " + etag} }, 304},
 	}
+	// cpu, where set, is the CPU time the server has used so far: Herald's
+	// process, and this process for the floor (nothing else runs in it
+	// while wrk loads the floor). nginx runs several processes: not kept.
 	servers := []struct {
 		name, url string
 		etag      string
 		statuses  func() map[int]int64
+		cpu       func() time.Duration
 	}{
-		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, in.Base()+"/metrics") }},
-		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(in.Dir, "nginx", "access.log"))},
-		{"floor", floor.url, hHdr.Get("ETag"), floor.statuses},
+		{"herald", heraldURL, hHdr.Get("ETag"), func() map[int]int64 { return heraldFeedStatuses(b, in.Base()+"/metrics") }, herald.CPUTime},
+		{"nginx", nginxURL, nHdr.Get("ETag"), nginxStatuses(b, filepath.Join(in.Dir, "nginx", "access.log")), nil},
+		{"floor", floor.url, hHdr.Get("ETag"), floor.statuses, selfCPUTime},
 	}
 	for _, m := range modes {
 		rps := map[string][]float64{}
+		cpu := map[string][]float64{} // µs of CPU per request, by round
 		// Rounds alternate the servers, so that a change in what else the
 		// machine runs weighs on each about equally; the median is kept.
 		for round := 0; round < rounds; round++ {
@@ -146,7 +162,14 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 				hdrs := m.headers(s.etag)
 				runWrk(b, wrk, s.url, time.Second, hdrs) // warm-up
 				before := s.statuses()
+				var cpu0 time.Duration
+				if s.cpu != nil {
+					cpu0 = s.cpu()
+				}
 				res := runWrk(b, wrk, s.url, duration, hdrs)
+				if s.cpu != nil {
+					cpu[s.name] = append(cpu[s.name], float64((s.cpu()-cpu0).Microseconds())/float64(res.requests))
+				}
 				after := s.statuses()
 				// Every request wrk completed was answered with the expected
 				// status; a few more may have been answered as wrk stopped.
@@ -170,6 +193,23 @@ func benchFeedServing(b *testing.B, bin, wrk, nginx string, duration time.Durati
 		b.ReportMetric(n, "nginx-"+m.name+"-req/s")
 		b.ReportMetric(f, "floor-"+m.name+"-req/s")
 		b.ReportMetric(h/n, "ratio-"+m.name)
+		// Herald and the floor run one after the other in each round: the
+		// median of the rounds' ratios is steadier, on a busy machine,
+		// than the ratio of the medians.
+		var fr []float64
+		for i := range rps["herald"] {
+			fr = append(fr, rps["herald"][i]/rps["floor"][i])
+		}
+		b.ReportMetric(median(fr), "floor-ratio-"+m.name)
+		// What a request costs each in CPU, whatever else the machine
+		// does: the share Herald would reach where the CPU is the limit.
+		var cr []float64
+		for i := range cpu["herald"] {
+			cr = append(cr, cpu["floor"][i]/cpu["herald"][i])
+		}
+		b.ReportMetric(median(cpu["herald"]), "herald-"+m.name+"-cpu-us/req")
+		b.ReportMetric(median(cpu["floor"]), "floor-"+m.name+"-cpu-us/req")
+		b.ReportMetric(median(cr), "floor-cpu-ratio-"+m.name)
 	}
 	b.ReportMetric(float64(len(hPlain)), "feed-bytes")
 	b.ReportMetric(float64(len(hGz)), "feed-gz-bytes")
@@ -215,6 +255,15 @@ func startFloor(b *testing.B, plain, gz []byte, h http.Header, gzETag string) *f
 	b.Cleanup(srv.Close)
 	f.url = srv.URL + "/feeds/all.atom"
 	return f
+}
+
+// selfCPUTime is the CPU time this process has used so far.
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (f *floorServer) statuses() map[int]int64 {

@@ -373,3 +373,72 @@ func TestImportAndEachSubscription(t *testing.T) {
 		t.Errorf("EachSubscription did not return fn's error: %v", err)
 	}
 }
+
+// TestImportSubscriptionsBatch: one batch confirms a pending address,
+// brings back an idle subscriber, leaves a confirmed one's date alone,
+// keeps the later of two rows for one target, and counts only the
+// subscribers it created.
+func TestImportSubscriptionsBatch(t *testing.T) {
+	ctx := context.Background()
+	db, now := openTest(t)
+	ho, _ := db.UpsertDepartment(ctx, store.Department{Slug: "home-office", Name: "Home Office"})
+	target := store.Target{DepartmentID: ho.ID}
+	confirmedAt := *now
+	if _, err := db.ImportSubscription(ctx, "confirmed@example.org", target, "daily"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportSubscription(ctx, "idle@example.org", target, "daily"); err != nil {
+		t.Fatal(err)
+	}
+	idle, _ := db.SubscriberByAddress(ctx, "idle@example.org")
+	if _, err := db.EndSubscriptions(ctx, store.EndFilter{SubscriberID: idle.ID}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.EnsureSubscriber("pending@example.org")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(time.Hour)
+	rows := []store.ImportRow{
+		{Address: "pending@example.org", Target: target, Frequency: "daily"},
+		{Address: "idle@example.org", Target: target, Frequency: "weekly"},
+		{Address: "confirmed@example.org", Target: target, Frequency: "weekly"},
+		{Address: "new@example.org", Target: target, Frequency: "daily"},
+		{Address: "new@example.org", Target: target, Frequency: "immediately"},
+	}
+	n, err := db.ImportSubscriptions(ctx, rows)
+	if err != nil || n != 1 {
+		t.Fatalf("ImportSubscriptions = %d new, %v; want 1", n, err)
+	}
+	for addr, want := range map[string]struct {
+		confirmed time.Time
+		freq      string
+	}{
+		"pending@example.org":   {*now, "daily"},
+		"idle@example.org":      {confirmedAt, "weekly"},
+		"confirmed@example.org": {confirmedAt, "weekly"},
+		"new@example.org":       {*now, "immediately"},
+	} {
+		sub, err := db.SubscriberByAddress(ctx, addr)
+		if err != nil || !sub.ConfirmedAt.Equal(want.confirmed) || !sub.LastEndedAt.IsZero() {
+			t.Errorf("%s: %+v, %v; want confirmed at %v and not idle", addr, sub, err, want.confirmed)
+			continue
+		}
+		subs, _ := db.Subscriptions(ctx, sub.ID)
+		var active []string
+		for _, s := range subs {
+			if s.Status == store.SubscriptionActive {
+				active = append(active, s.Frequency)
+			}
+		}
+		if len(active) != 1 || active[0] != want.freq {
+			t.Errorf("%s: active subscriptions %v, want one %s", addr, active, want.freq)
+		}
+	}
+	if _, err := db.ImportSubscriptions(ctx, []store.ImportRow{{Address: "x@example.org", Frequency: "daily"}}); err == nil {
+		t.Error("a row without a target was accepted")
+	}
+}

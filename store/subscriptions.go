@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -122,41 +123,152 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 // created, confirmed, if new, and an active subscription to the same target
 // takes the given frequency. It reports whether the subscriber is new.
 func (db *DB) ImportSubscription(ctx context.Context, address string, target Target, frequency string) (newSubscriber bool, err error) {
-	if address == "" || !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
-		return false, fmt.Errorf("store: import subscription: address, frequency and one target are required")
+	n, err := db.ImportSubscriptions(ctx, []ImportRow{{Address: address, Target: target, Frequency: frequency}})
+	return n == 1, err
+}
+
+// ImportRow is one subscription an import brings in: an address in its
+// canonical form, one target and a frequency.
+type ImportRow struct {
+	Address   string
+	Target    Target
+	Frequency string
+}
+
+// ImportSubscriptions stores rows as ImportSubscription stores one, all in
+// one transaction: they land together or not at all. Rows are applied in
+// order, so when two name the same address and target the later frequency
+// stays. It returns how many subscribers it created. The work is a few
+// statements for each thousand rows, whatever the batch's size.
+func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSubscribers int, err error) {
+	var addrs []string
+	seenAddr := map[string]bool{}
+	last := map[importKey]int{} // the last row for each address and target
+	for i, r := range rows {
+		if r.Address == "" || !ValidFrequency(r.Frequency) || (r.Target.TopicID == 0) == (r.Target.DepartmentID == 0) {
+			return 0, fmt.Errorf("store: import subscriptions: row %d: address, frequency and one target are required", i+1)
+		}
+		if !seenAddr[r.Address] {
+			seenAddr[r.Address] = true
+			addrs = append(addrs, r.Address)
+		}
+		last[importKey{r.Address, r.Target}] = i
+	}
+	// Each address and target once, as its last row has it: one upsert
+	// must not touch a row twice.
+	subs := make([]ImportRow, 0, len(last))
+	for i, r := range rows {
+		if last[importKey{r.Address, r.Target}] == i {
+			subs = append(subs, r)
+		}
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
+		newSubscribers = 0
 		now := fmtTime(db.Now())
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES (?, ?, ?)
-			ON CONFLICT (address) DO NOTHING RETURNING id`, address, now, now).Scan(&id)
-		newSubscriber = err == nil
-		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE address = ?`, address).Scan(&id)
+		ids := make(map[string]int64, len(addrs))
+		for chunk := range slices.Chunk(addrs, importChunk) {
+			n, err := db.importSubscribers(ctx, tx, chunk, now, ids)
+			if err != nil {
+				return err
+			}
+			newSubscribers += n
 		}
-		if err != nil {
-			return err
+		for chunk := range slices.Chunk(subs, importChunk) {
+			if err := db.importSubscriptionRows(ctx, tx, chunk, now, ids); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_ended_at = '',
-			confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END WHERE id = ?`, now, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET frequency = ? WHERE subscriber_id = ? AND status = 'active'
-			AND coalesce(topic_id, 0) = ? AND coalesce(department_id, 0) = ?`, frequency, id, target.TopicID, target.DepartmentID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at)
-			VALUES (?, ?, ?, ?, 'active', ?, ?)`, id, nullID(target.TopicID), nullID(target.DepartmentID), frequency, now, now)
-		return err
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: import subscription: %w", err)
+		return 0, fmt.Errorf("store: import subscriptions: %w", err)
 	}
-	return newSubscriber, nil
+	return newSubscribers, nil
+}
+
+// importChunk is the most rows one statement of an import carries: six
+// parameters a row stays far below SQLite's limit of 32,766 per statement
+// (and PostgreSQL's 65,535).
+const importChunk = 1000
+
+type importKey struct {
+	address string
+	target  Target
+}
+
+// valuesRows is the VALUES list of n rows of the form row.
+func valuesRows(n int, row string) string {
+	return strings.Repeat(row+", ", n-1) + row
+}
+
+// importSubscribers makes addrs confirmed subscribers, records their ids
+// in ids and returns how many are new.
+func (db *DB) importSubscribers(ctx context.Context, tx *sql.Tx, addrs []string, now string, ids map[string]int64) (int, error) {
+	// New addresses become confirmed subscribers...
+	args := make([]any, 0, 3*len(addrs))
+	for _, a := range addrs {
+		args = append(args, a, now, now)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO subscribers (address, created_at, confirmed_at) VALUES `+
+		valuesRows(len(addrs), "(?, ?, ?)")+` ON CONFLICT (address) DO NOTHING`, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	// ...and known ones are confirmed (the first time only) and no longer
+	// waiting to be erased. Only the rows that change are written: most
+	// are new or confirmed already, and rewriting them would cost their
+	// index entries for nothing.
+	inList := `address IN (` + placeholders(len(addrs)) + `)`
+	args = append(args[:0], now)
+	for _, a := range addrs {
+		args = append(args, a)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_ended_at = '',
+		confirmed_at = CASE WHEN confirmed_at = '' THEN ? ELSE confirmed_at END
+		WHERE (last_ended_at <> '' OR confirmed_at = '') AND `+inList, args...); err != nil {
+		return 0, err
+	}
+	q, err := tx.QueryContext(ctx, `SELECT id, address FROM subscribers WHERE `+inList, args[1:]...)
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	for q.Next() {
+		var id int64
+		var a string
+		if err := q.Scan(&id, &a); err != nil {
+			return 0, err
+		}
+		ids[a] = id
+	}
+	return int(n), q.Err()
+}
+
+// importSubscriptionRows gives each row's subscriber one active
+// subscription to its target at its frequency: a new one, or the one
+// there is with the frequency changed.
+func (db *DB) importSubscriptionRows(ctx context.Context, tx *sql.Tx, rows []ImportRow, now string, ids map[string]int64) error {
+	var sb strings.Builder
+	args := make([]any, 0, 6*len(rows))
+	sb.WriteString(`INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at) VALUES `)
+	sb.WriteString(valuesRows(len(rows), "(?, ?, ?, ?, 'active', ?, ?)"))
+	for _, r := range rows {
+		id, ok := ids[r.Address]
+		if !ok {
+			return errors.New("an imported address has no subscriber id")
+		}
+		args = append(args, id, nullID(r.Target.TopicID), nullID(r.Target.DepartmentID), r.Frequency, now, now)
+	}
+	sb.WriteString(db.pick(
+		` ON CONFLICT (subscriber_id, ifnull(topic_id, 0), ifnull(department_id, 0)) WHERE status = 'active'`,
+		` ON CONFLICT (subscriber_id, coalesce(topic_id, 0), coalesce(department_id, 0)) WHERE status = 'active'`))
+	sb.WriteString(` DO UPDATE SET frequency = excluded.frequency`)
+	_, err := tx.ExecContext(ctx, sb.String(), args...)
+	return err
 }
 
 // CountSubscriptions counts the active subscriptions.

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,9 +53,23 @@ func (h logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h logHandler) WithGroup(name string) slog.Handler { return logHandler{h.Handler.WithGroup(name)} }
 
-// requestIDRE is what an incoming X-Request-Id must look like to be kept
-// (a proxy's id joins the logs up); anything else is replaced.
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// usableRequestID reports whether an incoming X-Request-Id is kept (a
+// proxy's id joins the logs up): 1 to 64 of A-Z, a-z, 0-9, '.', '_' and
+// '-'. Anything else is replaced. A loop rather than a regular
+// expression: behind a proxy every request brings one.
+func usableRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // requestIDs names requests: a random prefix per server and a counter,
 // unique across restarts and replicas for all practical purposes, and
@@ -75,7 +89,7 @@ func newRequestIDs() *requestIDs {
 
 // next returns incoming when it is a usable id, else a new one.
 func (ids *requestIDs) next(incoming string) string {
-	if incoming != "" && requestIDRE.MatchString(incoming) {
+	if usableRequestID(incoming) {
 		return incoming
 	}
 	n := ids.seq.Add(1)
@@ -129,8 +143,14 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := s.requestIDs.next(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", id)
+		// The server canonicalised the request's header names, and this
+		// one is written canonical: plain map operations will do.
+		var incoming string
+		if v := r.Header["X-Request-Id"]; len(v) > 0 {
+			incoming = v[0]
+		}
+		id := s.requestIDs.next(incoming)
+		w.Header()["X-Request-Id"] = []string{id}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
@@ -154,7 +174,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			s.metrics.duration.WithLabelValues(route, metricMethod(r.Method), strconv.Itoa(status)).Observe(d.Seconds())
+			s.metrics.observer(route, r.Method, status).Observe(d.Seconds())
 			// Feed readers poll all day; a served feed (200 or 304) is
 			// counted in the metrics and logged only at debug level, so the
 			// log keeps what people and errors do.
@@ -162,9 +182,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if status < 400 && strings.HasPrefix(route, "GET /feeds/") {
 				level = slog.LevelDebug
 			}
-			s.log.LogAttrs(ctx, level, "http request",
-				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.String("route", route),
-				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d))
+			if s.log.Enabled(ctx, level) {
+				s.log.LogAttrs(ctx, level, "http request",
+					slog.String("method", r.Method), slog.String("path", logPath(r)), slog.String("route", route),
+					slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d))
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -215,18 +237,24 @@ func (s *Server) secure(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders builds the headers of every response. Their values are
-// shared by every response; the [:1:1] capacity makes an append by anyone
-// copy rather than write into them.
-func securityHeaders(https bool, hstsMaxAge time.Duration) http.Header {
-	h := http.Header{
-		"Content-Security-Policy": []string{contentSecurityPolicy}[:1:1],
-		"X-Content-Type-Options":  []string{"nosniff"}[:1:1],
-		"Referrer-Policy":         []string{"strict-origin-when-cross-origin"}[:1:1],
-		"X-Frame-Options":         []string{"DENY"}[:1:1],
+// securityHeader is one header every response carries: its canonical
+// name and its value, shared by every response; the [:1:1] capacity makes
+// an append by anyone copy rather than write into it.
+type securityHeader struct {
+	key string
+	val []string
+}
+
+// securityHeaders builds the headers of every response.
+func securityHeaders(https bool, hstsMaxAge time.Duration) []securityHeader {
+	h := []securityHeader{
+		{"Content-Security-Policy", []string{contentSecurityPolicy}[:1:1]},
+		{"X-Content-Type-Options", []string{"nosniff"}[:1:1]},
+		{"Referrer-Policy", []string{"strict-origin-when-cross-origin"}[:1:1]},
+		{"X-Frame-Options", []string{"DENY"}[:1:1]},
 	}
 	if https && hstsMaxAge > 0 {
-		h["Strict-Transport-Security"] = []string{"max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)}[:1:1]
+		h = append(h, securityHeader{"Strict-Transport-Security", []string{"max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)}[:1:1]})
 	}
 	return h
 }
@@ -238,18 +266,25 @@ var strictReferrer = map[string]bool{"no-referrer": true, "same-origin": true, "
 func (s *Server) setSecurityHeaders(h http.Header) {
 	// An email's HTML in the console's preview frame keeps the policy
 	// made for it, framed by the console alone.
-	frame := len(h["Content-Security-Policy"]) == 1 && h["Content-Security-Policy"][0] == previewFramePolicy
-	for k, v := range s.security {
+	csp := h["Content-Security-Policy"]
+	frame := len(csp) == 1 && csp[0] == previewFramePolicy
+	for _, sh := range s.security {
+		if v := h[sh.key]; len(v) == 1 {
+			if &v[0] == &sh.val[0] {
+				continue // still the site's own value, as on most responses
+			}
+			if sh.key == "Referrer-Policy" && strictReferrer[v[0]] {
+				continue
+			}
+		}
 		switch {
-		case k == "Referrer-Policy" && len(h[k]) == 1 && strictReferrer[h[k][0]]:
+		case frame && sh.key == "Content-Security-Policy":
 			continue
-		case frame && k == "Content-Security-Policy":
-			continue
-		case frame && k == "X-Frame-Options":
-			h[k] = []string{"SAMEORIGIN"}
+		case frame && sh.key == "X-Frame-Options":
+			h[sh.key] = []string{"SAMEORIGIN"}
 			continue
 		}
-		h[k] = v
+		h[sh.key] = sh.val
 	}
 }
 
@@ -291,7 +326,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			s.tooLarge(w, r)
 			return
 		}
-		if r.Body != nil {
+		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		}
 		next.ServeHTTP(w, r)
@@ -310,8 +345,35 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
 // httpMetrics are the server's own Prometheus collectors.
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
+	// observers holds the duration histogram's child for each route,
+	// method and status seen so far: resolved once, so that a request
+	// costs a map lookup rather than the labels' hashing and formatting.
+	// The keys are few (routes, methods and statuses are bounded sets).
+	mu        sync.RWMutex
+	observers map[observerKey]prometheus.Observer
 	// webhooks counts provider webhook requests by provider and result.
 	webhooks *prometheus.CounterVec
+}
+
+type observerKey struct {
+	route, method string
+	status        int
+}
+
+// observer returns the duration histogram of route, method and status.
+func (m *httpMetrics) observer(route, method string, status int) prometheus.Observer {
+	k := observerKey{route, metricMethod(method), status}
+	m.mu.RLock()
+	o, ok := m.observers[k]
+	m.mu.RUnlock()
+	if ok {
+		return o
+	}
+	o = m.duration.WithLabelValues(k.route, k.method, strconv.Itoa(status))
+	m.mu.Lock()
+	m.observers[k] = o
+	m.mu.Unlock()
+	return o
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -330,7 +392,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpMetrics{duration: d, webhooks: wh}, nil
+	return &httpMetrics{duration: d, observers: map[observerKey]prometheus.Observer{}, webhooks: wh}, nil
 }
 
 // registerOnce registers c, or returns the identical collector already

@@ -604,3 +604,31 @@ func TestMountedHandlersKeepTheSitePolicy(t *testing.T) {
 		t.Errorf("X-Content-Type-Options = %q", got)
 	}
 }
+
+func TestIncomingRequestIDs(t *testing.T) {
+	s := newSite(t)
+	fresh := regexp.MustCompile(`^[0-9a-f]{16}$`)
+	for _, tc := range []struct {
+		incoming string
+		kept     bool
+	}{
+		{"Proxy_id.2026-abc", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"a/b", false},
+		{"id\u00e9", false},
+		{"a b", false},
+		{"", false},
+	} {
+		var r response
+		if tc.incoming == "" {
+			r = s.get("/feeds/nothing.atom")
+		} else {
+			r = s.get("/feeds/nothing.atom", "X-Request-Id", tc.incoming)
+		}
+		got := r.Header.Get("X-Request-Id")
+		if tc.kept && got != tc.incoming || !tc.kept && !fresh.MatchString(got) {
+			t.Errorf("incoming %q: X-Request-Id %q, kept %v", tc.incoming, got, tc.kept)
+		}
+	}
+}

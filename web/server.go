@@ -212,7 +212,7 @@ type Server struct {
 	// emails per client.
 	signups *limiter
 	// security are the headers every response carries.
-	security http.Header
+	security []securityHeader
 	mux      *http.ServeMux
 	handler  http.Handler
 	// webhooks are Deps.Webhooks by name.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"herald/store"
 	"herald/web/admin"
 )
 
@@ -132,8 +133,15 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 				if st, err := f.Stat(); err == nil {
 					size = st.Size()
 				}
-				res, err := importSubscriptions(ctx, c.ops, f, size, newProgress(c.stderr, terminal, "importing"), c.stderr)
+				res, err := importSubscriptions(ctx, c.ops, f, size, newProgress(c.stderr, terminal, "importing").counting("rows"), c.stderr)
 				if err != nil {
+					// What was stored stays: say how far it got, so that
+					// the file (or its rest) can be imported again, which
+					// adds only what is missing.
+					if res.imported > 0 {
+						fmt.Fprintf(c.stdout, "imported %d subscriptions (%d new subscribers) up to line %d, then stopped; %d rows skipped\n",
+							res.imported, res.newSubscribers, res.through, res.skipped)
+					}
 					return err
 				}
 				fmt.Fprintf(c.stdout, "imported %d subscriptions (%d new subscribers); %d rows skipped\n", res.imported, res.newSubscribers, res.skipped)
@@ -164,7 +172,19 @@ func addressVerb(do func(ops *admin.Service, ctx context.Context, address string
 	})
 }
 
-type importResult struct{ imported, newSubscribers, skipped int }
+// importBatch is how many rows import stores in one transaction: enough
+// that the cost of a transaction (its commit, an fsync) is shared by many
+// rows, and few enough that each statement stays small and an
+// interrupted import loses little.
+const importBatch = 1000
+
+// importResult is what an import did: the subscriptions stored, the
+// subscribers created and the rows skipped, and the last line whose
+// subscription was stored.
+type importResult struct {
+	imported, newSubscribers, skipped int
+	through                           int
+}
 
 // countingReader counts the bytes read through it, for the progress bar.
 type countingReader struct {
@@ -178,14 +198,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// importSubscriptions reads the CSV and imports each row; a refused row is
-// reported on errw with its line number and skipped, the rest go on.
+// importSubscriptions reads the CSV and imports its rows, importBatch at a
+// time, each batch in one transaction; a refused row is reported on errw
+// with its line number and skipped, the rest go on. The file is read as
+// it goes, so memory stays the same whatever its size. When a batch
+// cannot be stored the import stops there: the batches before it stay
+// imported, and the error says from which line nothing was.
 func importSubscriptions(ctx context.Context, ops *admin.Service, r io.Reader, size int64, bar *progress, errw io.Writer) (importResult, error) {
 	var res importResult
 	cr := &countingReader{r: r}
 	rd := csv.NewReader(cr)
 	rd.FieldsPerRecord = -1
 	rd.TrimLeadingSpace = true
+	rd.ReuseRecord = true
 	header, err := rd.Read()
 	if err != nil {
 		return res, fmt.Errorf("reading the header row: %w", err)
@@ -212,6 +237,24 @@ func importSubscriptions(ctx context.Context, ops *admin.Service, r io.Reader, s
 		bar.clear()
 		fmt.Fprintf(errw, "line %d: %s\n", line, msg)
 	}
+	batch := make([]store.ImportRow, 0, importBatch)
+	first, last := 0, 0 // the lines of the batch's first and last rows
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := im.Store(ctx, batch)
+		if err != nil {
+			bar.clear()
+			return fmt.Errorf("lines %d to %d and the rest of the file were not imported (importing the file again adds only what is missing): %w", first, last, err)
+		}
+		res.imported += len(batch)
+		res.newSubscribers += n
+		res.through = last
+		bar.add(len(batch))
+		batch = batch[:0]
+		return nil
+	}
 	for {
 		rec, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -224,28 +267,37 @@ func importSubscriptions(ctx context.Context, ops *admin.Service, r io.Reader, s
 				skip(pe.Line, pe.Err.Error())
 				continue
 			}
+			bar.clear()
 			return res, err
 		}
-		row := admin.SubscriptionInput{Address: get(rec, "email"), Topic: get(rec, "topic"), Department: get(rec, "department"), Frequency: get(rec, "frequency")}
-		if row.Address == "" && len(rec) == 1 {
+		in := admin.SubscriptionInput{Address: get(rec, "email"), Topic: get(rec, "topic"), Department: get(rec, "department"), Frequency: get(rec, "frequency")}
+		if in.Address == "" && len(rec) == 1 {
 			continue // a blank line
 		}
-		created, err := im.Add(ctx, row)
-		var fe admin.FieldErrors
-		if errors.As(err, &fe) {
-			skip(line, strings.Join(problems(fe, row, importLabels), "; "))
-			bar.update(cr.n, size)
-			continue
-		}
+		row, err := im.Check(in)
 		if err != nil {
-			bar.clear()
-			return res, fmt.Errorf("line %d: %w", line, err)
-		}
-		res.imported++
-		if created {
-			res.newSubscribers++
+			var fe admin.FieldErrors
+			if !errors.As(err, &fe) {
+				bar.clear()
+				return res, fmt.Errorf("line %d: %w", line, err)
+			}
+			skip(line, strings.Join(problems(fe, in, importLabels), "; "))
+		} else {
+			if len(batch) == 0 {
+				first = line
+			}
+			batch = append(batch, row)
+			last = line
+			if len(batch) == importBatch {
+				if err := flush(); err != nil {
+					return res, err
+				}
+			}
 		}
 		bar.update(cr.n, size)
+	}
+	if err := flush(); err != nil {
+		return res, err
 	}
 	bar.done(size, size)
 	return res, nil

@@ -218,6 +218,32 @@ func (p *Process) end() {
 // in /proc); 0 once it has ended or when it cannot be read.
 func (p *Process) PeakRSS() int64 { return peakRSS(p.cmd.Process.Pid) }
 
+// CPUTime is the CPU time the process has used so far, in user and
+// system mode (utime and stime in /proc, counted in clock ticks of 10 ms);
+// 0 once it has ended or when it cannot be read.
+func (p *Process) CPUTime() time.Duration { return cpuTime(p.cmd.Process.Pid) }
+
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th and stime the 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick
+}
+
 // peakRSS is the peak resident memory of the running process pid, in
 // bytes: VmHWM in /proc, which counts the process's own address space
 // from its exec on. (getrusage's maxrss does not do for a child of a Go
