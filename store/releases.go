@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -230,15 +232,15 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		}
 		defer sel.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
-			plain_summary, categories, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable,
-			alert_pending, major_version_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+			plain_summary, categories, category_keys, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at,
+			alertable, alert_pending, major_version_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
 		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
-			categories = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
+			categories = ?, category_keys = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
 			alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END WHERE id = ?`)
 		if err != nil {
 			return err
@@ -269,6 +271,11 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		// New releases are indexed for search after the loop, in the order
 		// of their ids, which keeps FTS5 from flushing its index per row.
 		var fresh []searchDoc
+		// Releases that alert are matched against followed searches once
+		// indexed; edited ones lose what they matched before.
+		var toMatch []searchDoc
+		var edited []int64
+		docTypes := map[string]bool{}
 		seen := map[string]bool{}
 		var hits []int
 		for _, e := range entries {
@@ -278,6 +285,9 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			seen[e.GUID] = true
 			if e.Categories == nil {
 				e.Categories = []string{}
+			}
+			if e.DocumentType != "" {
+				docTypes[e.DocumentType] = true
 			}
 			hash := e.Hash()
 			cats, _ := json.Marshal(e.Categories)
@@ -298,11 +308,15 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				alert := opt.Alert != nil && opt.Alert(NewRelease{BackCatalogue: !pulledOnce, Published: pub, Now: nowT})
 				published = fmtTime(pub)
 				err := ins.QueryRowContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
-					string(cats), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert, fmtTime(e.MajorVersionAt)).Scan(&id)
+					string(cats), categoryKeys(e.Categories), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert,
+					fmtTime(e.MajorVersionAt)).Scan(&id)
 				if err != nil {
 					return fmt.Errorf("insert %q: %w", e.GUID, err)
 				}
 				fresh = append(fresh, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody})
+				if alert {
+					toMatch = append(toMatch, fresh[len(fresh)-1])
+				}
 				res.New++
 				res.NewIDs = append(res.NewIDs, id)
 				if alert {
@@ -324,12 +338,17 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 					bump = 1
 					res.Alerts++
 				}
-				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, string(cats), e.DocumentType,
-					hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
+				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, string(cats), categoryKeys(e.Categories),
+					e.DocumentType, hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
 					return fmt.Errorf("update %q: %w", e.GUID, err)
 				}
-				if err := index.replace(ctx, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody}); err != nil {
+				doc := searchDoc{id, e.Title, e.PlainSummary, e.PlainBody}
+				if err := index.replace(ctx, doc); err != nil {
 					return fmt.Errorf("index %q for search: %w", e.GUID, err)
+				}
+				if alertable {
+					edited = append(edited, id)
+					toMatch = append(toMatch, doc)
 				}
 				rows, err := oldTags.QueryContext(ctx, id)
 				if err != nil {
@@ -363,6 +382,14 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		for _, d := range fresh {
 			if err := index.add(ctx, d); err != nil {
 				return fmt.Errorf("index new releases for search: %w", err)
+			}
+		}
+		if err := db.matchSearches(ctx, tx, toMatch, edited); err != nil {
+			return fmt.Errorf("match followed searches: %w", err)
+		}
+		for _, t := range slices.Sorted(maps.Keys(docTypes)) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO document_types (name) VALUES (?) ON CONFLICT DO NOTHING`, t); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,

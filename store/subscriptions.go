@@ -24,7 +24,7 @@ func (db *DB) SubscriptionByID(ctx context.Context, id int64) (Subscription, err
 // Subscriptions lists a subscriber's active subscriptions by name.
 func (db *DB) Subscriptions(ctx context.Context, subscriberID int64) ([]Subscription, error) {
 	out, err := querySubscriptions(ctx, db.db, `sub.subscriber_id = ? AND sub.status = 'active'
-		ORDER BY coalesce(t.title, d.name), sub.id`, subscriberID)
+		ORDER BY `+subscriptionOrder, subscriberID)
 	if err != nil {
 		return nil, fmt.Errorf("store: subscriptions of %d: %w", subscriberID, err)
 	}
@@ -92,17 +92,24 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 		nowT := db.Now()
 		now := fmtTime(nowT)
 		var err error
-		out, err = querySubscriptions(ctx, tx, strings.Join(where, " AND ")+` ORDER BY coalesce(t.title, d.name), sub.id`, args...)
+		out, err = querySubscriptions(ctx, tx, strings.Join(where, " AND ")+` ORDER BY `+subscriptionOrder, args...)
 		if err != nil {
 			return err
 		}
 		subscribers := map[int64]bool{}
+		searches := false
 		for i := range out {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'ended', ended_at = ? WHERE id = ?`, now, out[i].ID); err != nil {
 				return err
 			}
+			searches = searches || (out[i].SearchID != 0 && out[i].Status == SubscriptionActive)
 			out[i].Status, out[i].EndedAt = SubscriptionEnded, parseTime(now)
 			subscribers[out[i].SubscriberID] = true
+		}
+		if searches {
+			if err := bumpSearchesRev(ctx, tx); err != nil {
+				return err
+			}
 		}
 		for id := range subscribers {
 			if err := markIdle(ctx, tx, id, now); err != nil {
@@ -122,7 +129,7 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 // created, confirmed, if new, and an active subscription to the same target
 // takes the given frequency. It reports whether the subscriber is new.
 func (db *DB) ImportSubscription(ctx context.Context, address string, target Target, frequency string) (newSubscriber bool, err error) {
-	if address == "" || !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
+	if address == "" || !ValidFrequency(frequency) || !target.valid() {
 		return false, fmt.Errorf("store: import subscription: address, frequency and one target are required")
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
@@ -142,16 +149,21 @@ func (db *DB) ImportSubscription(ctx context.Context, address string, target Tar
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET frequency = ? WHERE subscriber_id = ? AND status = 'active'
-			AND coalesce(topic_id, 0) = ? AND coalesce(department_id, 0) = ?`, frequency, id, target.TopicID, target.DepartmentID)
+			AND coalesce(topic_id, 0) = ? AND coalesce(department_id, 0) = ? AND coalesce(search_id, 0) = ?`,
+			frequency, id, target.TopicID, target.DepartmentID, target.SearchID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at)
-			VALUES (?, ?, ?, ?, 'active', ?, ?)`, id, nullID(target.TopicID), nullID(target.DepartmentID), frequency, now, now)
-		return err
+		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, search_id, frequency, status,
+			created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
+			id, nullID(target.TopicID), nullID(target.DepartmentID), nullID(target.SearchID), frequency, now, now)
+		if err != nil || target.SearchID == 0 {
+			return err
+		}
+		return bumpSearchesRev(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: import subscription: %w", err)

@@ -1,0 +1,412 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Matching releases against followed searches as they are stored.
+//
+// A stored search must find on arrival exactly what the search page finds
+// for it, so the last word is the engine's own matcher (searchWhere with
+// the release's id: FTS5 or tsvector, plus the filters), run for one
+// release at a time. To keep that from costing one query per stored
+// search for every release, the followed searches are indexed in memory
+// by one token that every release they match must contain (a word of a
+// term, or a prefix), as topic keywords are indexed by feeds/rules. A
+// release's own tokens pick the candidates; only those are asked of the
+// engine. A release that matches no search costs its tokens' look-ups,
+// however many searches are stored.
+//
+// Tokens must be the engine's, or a candidate could be missed: SQLite's
+// tokenizer and Go's unicode tables disagree on some characters
+// (superscript digits, some Greek and Cyrillic letters, combining marks
+// outside the common set). Text made only of characters on which they
+// agree (searchSafe) is tokenized in Go; other text is given to a scratch
+// FTS5 table with the same tokenizer, whose vocabulary lists its tokens.
+// On PostgreSQL the tokens are the lexemes of the release's stored
+// tsvector, and those to_tsvector gives a search's words.
+
+// searchSafe reports whether Go reads r exactly as SQLite's FTS5 tokenizer
+// (unicode61, remove_diacritics 2) does: as a separator, or as a token
+// character folded to the same lower-case letter without diacritics. The
+// ranges are ASCII, Latin-1, Latin Extended-A, -B and Additional, general
+// punctuation and currency signs, less the characters on which they
+// disagree; TestSearchSafeAgreesWithFTS5 checks each against SQLite.
+func searchSafe(r rune) bool {
+	switch {
+	case r < 0x00b2:
+		return true
+	case r < 0x0250:
+		switch r {
+		case 0x00b2, 0x00b3, 0x00b5, 0x00b9, 0x00bc, 0x00bd, 0x00be, // superscripts, micro, fractions
+			0x017f,                         // long s
+			0x01e0, 0x01e1, 0x01e2, 0x01e3, // a and æ with two marks
+			0x01ee, 0x01ef, 0x01fc, 0x01fd, 0x01fe, 0x01ff:
+			return false
+		}
+		return true
+	case r >= 0x1e00 && r <= 0x1eff:
+		return r != 0x1e9b
+	case r >= 0x2000 && r <= 0x2064, r >= 0x20a0 && r <= 0x20b9:
+		return true
+	}
+	return false
+}
+
+// searchSafeText reports whether every character of s is searchSafe.
+func searchSafeText(s string) bool {
+	for _, r := range s {
+		if !searchSafe(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// goTokens returns the distinct tokens of s as the index keeps them, for
+// text that is searchSafe.
+func goTokens(s string) []string {
+	words := searchWords(foldDiacritics(s))
+	for i, w := range words {
+		words[i] = strings.ToLower(w)
+	}
+	slices.Sort(words)
+	return slices.Compact(words)
+}
+
+// scratchTokens returns the distinct tokens SQLite's tokenizer makes of
+// text, read from a temporary FTS5 table of the connection tx holds.
+func scratchTokens(ctx context.Context, tx *sql.Tx, text string) ([]string, error) {
+	for _, q := range []string{
+		`CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_tokens USING fts5(t, tokenize = 'unicode61 remove_diacritics 2')`,
+		`CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_tokens_vocab USING fts5vocab(temp, search_tokens, 'instance')`,
+		`DELETE FROM temp.search_tokens`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO temp.search_tokens (rowid, t) VALUES (1, ?)`, text); err != nil {
+		return nil, err
+	}
+	out, err := queryStrings(ctx, tx, `SELECT DISTINCT term FROM temp.search_tokens_vocab`)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM temp.search_tokens`)
+	return out, err
+}
+
+// engineTokens returns, for each of texts, its distinct tokens as the
+// engine indexes them.
+func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][]string, error) {
+	out := make([][]string, len(texts))
+	if db.engine != Postgres {
+		for i, t := range texts {
+			if searchSafeText(t) {
+				out[i] = goTokens(t)
+				continue
+			}
+			toks, err := scratchTokens(ctx, tx, t)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = toks
+		}
+		return out, nil
+	}
+	for start := 0; start < len(texts); start += 500 {
+		end := min(start+500, len(texts))
+		var values []string
+		var args []any
+		for i := start; i < end; i++ {
+			values = append(values, `(CAST(? AS BIGINT), CAST(? AS TEXT))`)
+			args = append(args, i, foldDiacritics(texts[i]))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT w.i, u.lexeme FROM (VALUES `+strings.Join(values, ", ")+`) AS w (i, t)
+			CROSS JOIN LATERAL unnest(to_tsvector('simple', w.t)) u`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var i int
+			var lexeme string
+			if err := rows.Scan(&i, &lexeme); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[i] = append(out[i], lexeme)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// releaseTokens returns the distinct tokens the index holds for each of
+// docs, which it must already hold.
+func (db *DB) releaseTokens(ctx context.Context, tx *sql.Tx, docs []searchDoc) ([][]string, error) {
+	if db.engine != Postgres {
+		texts := make([]string, len(docs))
+		for i, d := range docs {
+			texts[i] = d.title + "\n" + d.summary + "\n" + d.body
+		}
+		return db.engineTokens(ctx, tx, texts)
+	}
+	out := make([][]string, len(docs))
+	at := make(map[int64]int, len(docs))
+	for start := 0; start < len(docs); start += 500 {
+		end := min(start+500, len(docs))
+		args := make([]any, 0, end-start)
+		for i := start; i < end; i++ {
+			at[docs[i].id] = i
+			args = append(args, docs[i].id)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT rs.release_id, u.lexeme FROM releases_search rs CROSS JOIN LATERAL unnest(rs.doc) u
+			WHERE rs.release_id IN (`+placeholders(len(args))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var lexeme string
+			if err := rows.Scan(&id, &lexeme); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[at[id]] = append(out[at[id]], lexeme)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// followedSearch is a search with an active subscription.
+type followedSearch struct {
+	id int64
+	q  SearchQuery
+}
+
+// searchSet indexes followed searches by the one token each requires.
+type searchSet struct {
+	searches []followedSearch
+	// exact holds searches by a token a release must contain; prefix by
+	// the start of one, for searches of prefixes only.
+	exact  map[string][]int32
+	prefix map[string][]int32
+	// prefixLens are the lengths in bytes of the keys in prefix.
+	prefixLens []int
+}
+
+// searchCache keeps the set compiled for one revision of the followed
+// searches (settings.searches_rev), which every change to them moves in
+// its own transaction.
+type searchCache struct {
+	mu  sync.Mutex
+	rev string
+	set *searchSet
+}
+
+// bumpSearchesRev records that the followed searches changed, so the set
+// any process keeps is compiled again at its next pull.
+func bumpSearchesRev(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('searches_rev', '1')
+		ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)`)
+	return err
+}
+
+// followedSearches returns the index of the searches with an active
+// subscription, compiled again only when their revision has moved.
+func (db *DB) followedSearches(ctx context.Context, tx *sql.Tx) (*searchSet, error) {
+	var rev string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'searches_rev'`).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &searchSet{}, nil // no search was ever followed
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &db.searches
+	c.mu.Lock()
+	if c.set != nil && c.rev == rev {
+		set := c.set
+		c.mu.Unlock()
+		return set, nil
+	}
+	c.mu.Unlock()
+	set, err := db.compileSearches(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.rev, c.set = rev, set
+	c.mu.Unlock()
+	return set, nil
+}
+
+// compileSearches reads the followed searches and indexes each by its
+// longest token that a release must contain: one of a word or phrase
+// term, or else the start of a prefix term. Terms without tokens are
+// ignored by both engines; a search with none matches nothing and is left
+// out.
+func (db *DB) compileSearches(ctx context.Context, tx *sql.Tx) (*searchSet, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.query, coalesce(d.slug, ''), coalesce(t.slug, ''), s.doc_type
+		FROM searches s LEFT JOIN departments d ON d.id = s.department_id LEFT JOIN topics t ON t.id = s.topic_id
+		WHERE EXISTS (SELECT 1 FROM subscriptions sub WHERE sub.search_id = s.id AND sub.status = 'active') ORDER BY s.id`)
+	if err != nil {
+		return nil, err
+	}
+	var all []followedSearch
+	for rows.Next() {
+		var f followedSearch
+		if err := rows.Scan(&f.id, &f.q.Text, &f.q.Department, &f.q.Topic, &f.q.Type); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		all = append(all, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Every term of every search, tokenized by the engine in one go.
+	type termRef struct {
+		search int
+		prefix bool
+	}
+	var texts []string
+	var refs []termRef
+	for i, f := range all {
+		for _, t := range searchTerms(f.q.Text) {
+			texts = append(texts, strings.Join(t.words, " "))
+			refs = append(refs, termRef{i, t.prefix})
+		}
+	}
+	toks, err := db.engineTokens(ctx, tx, texts)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		tok    string
+		prefix bool
+	}
+	keys := make([]key, len(all))
+	for j, ref := range refs {
+		for _, tok := range toks[j] {
+			k := &keys[ref.search]
+			// A word beats a prefix; then the longer, likely the rarer.
+			better := k.tok == "" || (k.prefix && !ref.prefix) || (k.prefix == ref.prefix && len(tok) > len(k.tok))
+			if better {
+				*k = key{tok, ref.prefix}
+			}
+		}
+	}
+	set := &searchSet{exact: map[string][]int32{}, prefix: map[string][]int32{}}
+	lens := map[int]bool{}
+	for i, k := range keys {
+		if k.tok == "" {
+			continue
+		}
+		n := int32(len(set.searches))
+		set.searches = append(set.searches, all[i])
+		if k.prefix {
+			set.prefix[k.tok] = append(set.prefix[k.tok], n)
+			lens[len(k.tok)] = true
+		} else {
+			set.exact[k.tok] = append(set.exact[k.tok], n)
+		}
+	}
+	for l := range lens {
+		set.prefixLens = append(set.prefixLens, l)
+	}
+	slices.Sort(set.prefixLens)
+	return set, nil
+}
+
+// candidates appends to buf[:0] the searches whose key is among tokens
+// (distinct), each once, in index order.
+func (s *searchSet) candidates(tokens []string, buf []int32) []int32 {
+	buf = buf[:0]
+	for _, tok := range tokens {
+		buf = append(buf, s.exact[tok]...)
+		for _, l := range s.prefixLens {
+			if l > len(tok) {
+				break
+			}
+			buf = append(buf, s.prefix[tok[:l]]...)
+		}
+	}
+	slices.Sort(buf)
+	return slices.Compact(buf)
+}
+
+// matchSearches records which followed searches each of docs, just
+// indexed for search, belongs to (release_searches). Releases in edited
+// lose what they matched before, as an edit re-tags topics.
+func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, docs []searchDoc, edited []int64) error {
+	for _, id := range edited {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM release_searches WHERE release_id = ?`, id); err != nil {
+			return err
+		}
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	set, err := db.followedSearches(ctx, tx)
+	if err != nil || len(set.searches) == 0 {
+		return err
+	}
+	toks, err := db.releaseTokens(ctx, tx, docs)
+	if err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO release_searches (search_id, release_id) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	var cand []int32
+	for i, d := range docs {
+		cand = set.candidates(toks[i], cand)
+		for _, c := range cand {
+			f := set.searches[c]
+			where, args := db.searchWhere(f.q, d.id)
+			q := `SELECT EXISTS (SELECT 1 FROM releases r JOIN departments d ON d.id = r.department_id WHERE ` + strings.Join(where, ` AND `) + `)`
+			st := stmts[q]
+			if st == nil {
+				if st, err = tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+				stmts[q] = st
+			}
+			var hit bool
+			if err := st.QueryRowContext(ctx, args...).Scan(&hit); err != nil {
+				return fmt.Errorf("match release %d against search %d: %w", d.id, f.id, err)
+			}
+			if !hit {
+				continue
+			}
+			if _, err := ins.ExecContext(ctx, f.id, d.id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
