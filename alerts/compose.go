@@ -27,7 +27,10 @@ var mailNames = []string{"confirm", "welcome", "manage", "address_change", "imme
 type subMailer struct {
 	html map[string]*htmltemplate.Template
 	text map[string]*texttemplate.Template
-	bufs sync.Pool
+	// names holds "search_name", what emails and pages call a followed
+	// search (email/search_name.txt).
+	names *texttemplate.Template
+	bufs  sync.Pool
 }
 
 var mailFuncs = map[string]any{"plural": plural}
@@ -52,7 +55,24 @@ func newSubMailer(fsys fs.FS) (*subMailer, error) {
 		}
 		m.html[name], m.text[name] = h, t
 	}
+	names, err := texttemplate.New("names").ParseFS(fsys, "email/search_name.txt")
+	if err != nil {
+		return nil, fmt.Errorf("alerts: email template search_name.txt: %w", err)
+	}
+	if names.Lookup("search_name") == nil {
+		return nil, fmt.Errorf("alerts: email template search_name.txt defines no \"search_name\"")
+	}
+	m.names = names
 	return m, nil
+}
+
+// searchName is the name a search is stored with: one clean line.
+func (m *subMailer) searchName(d searchName) (string, error) {
+	var b strings.Builder
+	if err := m.names.ExecuteTemplate(&b, "search_name", d); err != nil {
+		return "", fmt.Errorf("alerts: search name: %w", err)
+	}
+	return text.Excerpt(text.Line(b.String()), 300), nil
 }
 
 // mailLink is a labelled link in a message.
@@ -287,11 +307,11 @@ func FrequencyPhrase(f string) string {
 	return f
 }
 
-// KindLabel names a subscription target kind ("topic" or "department")
-// for people, in emails and on the subscription pages.
+// KindLabel names a subscription target kind ("topic", "department" or
+// "search") for people, in emails and on the subscription pages.
 func KindLabel(k string) string {
-	if k == "topic" {
-		return "topic"
+	if k == "topic" || k == "search" {
+		return k
 	}
 	return "department"
 }
@@ -305,8 +325,11 @@ func (s *Service) manageURL(subscriberID int64, now time.Time) string {
 }
 
 func (s *Service) targetURL(sub store.Subscription) string {
-	if sub.Kind == "topic" {
+	switch sub.Kind {
+	case "topic":
 		return s.link("/topics/" + sub.Slug)
+	case "search":
+		return s.link("/search?" + sub.Slug)
 	}
 	return s.link("/departments/" + sub.Slug)
 }

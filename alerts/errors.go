@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -29,12 +30,15 @@ var (
 )
 
 // FieldError is what is wrong with one field of a request, in words for
-// the person who filled the form in. Err says what kind of problem it is:
-// ErrInvalid, store.ErrNotFound (no such topic or department) or
-// ErrTopicEnded.
+// the person who filled the form in, or as a Code the page says in its
+// own words (templates/pages/problems.txt) about Value. Err says what kind
+// of problem it is: ErrInvalid, store.ErrNotFound (no such topic or
+// department) or ErrTopicEnded.
 type FieldError struct {
 	Field   string
 	Message string
+	Code    string
+	Value   string
 	Err     error
 }
 
@@ -45,7 +49,11 @@ type FieldErrors []FieldError
 func (fe FieldErrors) Error() string {
 	parts := make([]string, len(fe))
 	for i, f := range fe {
-		parts[i] = f.Field + ": " + f.Message
+		msg := f.Message
+		if f.Code != "" {
+			msg = f.Code + " " + strconv.Quote(f.Value)
+		}
+		parts[i] = f.Field + ": " + msg
 	}
 	return "alerts: " + strings.Join(parts, "; ")
 }

@@ -258,12 +258,14 @@ func (db *DB) PromoteSearch(ctx context.Context, id int64, t Topic, rules TopicR
 	return out, moved, nil
 }
 
-// DeleteUnfollowedSearches deletes the searches created before `before`
-// that no active or pending subscription follows, with the ended
-// subscriptions to them and what they matched, and returns how many.
-func (db *DB) DeleteUnfollowedSearches(ctx context.Context, before time.Time) (int, error) {
+// DeleteUnfollowedSearches deletes the searches created before
+// createdBefore that no active or pending subscription follows and no
+// subscription left since endedBefore, with the ended subscriptions to
+// them and what they matched, and returns how many.
+func (db *DB) DeleteUnfollowedSearches(ctx context.Context, createdBefore, endedBefore time.Time) (int, error) {
 	res, err := db.db.ExecContext(ctx, `DELETE FROM searches WHERE created_at < ? AND NOT EXISTS
-		(SELECT 1 FROM subscriptions sub WHERE sub.search_id = searches.id AND sub.status IN ('active', 'pending'))`, fmtTime(before))
+		(SELECT 1 FROM subscriptions sub WHERE sub.search_id = searches.id AND (sub.status IN ('active', 'pending') OR sub.ended_at >= ?))`,
+		fmtTime(createdBefore), fmtTime(endedBefore))
 	if err != nil {
 		return 0, fmt.Errorf("store: delete unfollowed searches: %w", err)
 	}

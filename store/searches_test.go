@@ -250,9 +250,13 @@ func TestSearchesFollowedAndPromoted(t *testing.T) {
 		t.Errorf("promoting no search: %v", err)
 	}
 
-	// Housekeeping forgets searches nobody follows, once old enough.
+	// Housekeeping forgets searches nobody follows, once old enough and
+	// left long enough ago.
 	clock.Add(48 * time.Hour)
-	n, err := db.DeleteUnfollowedSearches(ctx, clock.Now().Add(-24*time.Hour))
+	if n, err := db.DeleteUnfollowedSearches(ctx, clock.Now().Add(-24*time.Hour), clock.Now().Add(-72*time.Hour)); err != nil || n != 0 {
+		t.Errorf("deleted %d unfollowed searches, %v; lonely was left too recently", n, err)
+	}
+	n, err := db.DeleteUnfollowedSearches(ctx, clock.Now().Add(-24*time.Hour), clock.Now().Add(-24*time.Hour))
 	if err != nil || n != 1 {
 		t.Errorf("deleted %d unfollowed searches, %v; want lonely only", n, err)
 	}

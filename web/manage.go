@@ -39,7 +39,7 @@ func (s *Server) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := manageRequestPage{Email: strings.TrimSpace(r.PostForm.Get("email")), Errors: admin.FieldErrors{}}
 	addr, err := alerts.CheckAddress(p.Email)
-	status, err := formProblems(err, p.Errors)
+	status, err := s.formProblems(ctx, err, p.Errors)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -83,8 +83,11 @@ type manageRow struct {
 
 // subscriptionRow is the row of x; its URL is the target's page.
 func (s *Server) subscriptionRow(x store.Subscription) manageRow {
-	return manageRow{ID: x.ID, Name: x.Name, Kind: alerts.KindLabel(x.Kind), URL: s.abs("/" + x.Kind + "s/" + x.Slug),
-		Frequency: x.Frequency, Retired: x.TopicRetired}
+	url := s.abs("/" + x.Kind + "s/" + x.Slug)
+	if x.Kind == "search" {
+		url = s.abs("/search?" + x.Slug)
+	}
+	return manageRow{ID: x.ID, Name: x.Name, Kind: alerts.KindLabel(x.Kind), URL: url, Frequency: x.Frequency, Retired: x.TopicRetired}
 }
 
 // managePage is the data of manage.html.

@@ -2,14 +2,17 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
+	texttemplate "text/template"
 	"time"
 
+	"herald/alerts"
 	"herald/store"
 	"herald/templates/text"
 )
@@ -26,6 +29,9 @@ var (
 
 type pages struct {
 	sets map[string]*template.Template
+	// problems says, in pages/problems.txt's words, what the alerts side
+	// reports by code (alerts.FieldError.Code).
+	problems *texttemplate.Template
 }
 
 func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
@@ -48,7 +54,26 @@ func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
 			return nil, err
 		}
 	}
+	var err error
+	if p.problems, err = texttemplate.New("problems").Option("missingkey=error").ParseFS(fsys, "pages/problems.txt"); err != nil {
+		return nil, fmt.Errorf("web: pages/problems.txt: %w", err)
+	}
 	return p, nil
+}
+
+// problem says the problem a visitor's request had: in the alerts side's
+// words, or in those pages/problems.txt has for its code, about its value.
+// A code the file lacks is said as the code, and logged.
+func (s *Server) problem(ctx context.Context, p alerts.FieldError) string {
+	if p.Code == "" {
+		return p.Message
+	}
+	var b strings.Builder
+	if err := s.pages.problems.ExecuteTemplate(&b, p.Code, map[string]string{"Value": p.Value}); err != nil {
+		s.log.ErrorContext(ctx, "render problem", slog.String("code", p.Code), slog.Any("error", err))
+		return p.Code
+	}
+	return text.Line(b.String())
 }
 
 // view is what every page template gets; Data is the page's own.

@@ -6,6 +6,7 @@ import (
 
 	"herald/feeds/publish"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // searchFeedSize is how many results a search feed carries.
@@ -29,6 +30,9 @@ func (s *Server) searchFeed(format string) http.HandlerFunc {
 			}
 			if p.Topic != "" {
 				title += " about " + p.Topic
+			}
+			if p.Type != "" {
+				title += " (" + text.DocumentTypeLabel(p.Type) + ")"
 			}
 		}
 		sf := publish.SearchFeed{Title: title, Subtitle: "Search results on " + s.cfg.SiteName, PageURL: s.abs("/search"), Query: p.query()}

@@ -73,8 +73,8 @@ type Mounter interface {
 // say what became of a request (alerts.FieldErrors, alerts.ErrLinkGone,
 // the token errors...); the pages choose the words and the status.
 type Alerts interface {
-	FindTarget(ctx context.Context, topic, department string) (alerts.Target, error)
-	CheckRequest(ctx context.Context, email, topic, department, frequency string) (alerts.Request, error)
+	FindTarget(ctx context.Context, target alerts.TargetFields) (alerts.Target, error)
+	CheckRequest(ctx context.Context, email string, target alerts.TargetFields, frequency string) (alerts.Request, error)
 	// RequestSubscription and RequestManageLink return at once and do
 	// their work in the background, so an answer takes the same time
 	// whether the address is known.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -78,13 +79,13 @@ func (s *Server) linkFailed(w http.ResponseWriter, r *http.Request, err error, g
 // formProblems puts the alerts side's field problems on a form: fe gets
 // each, and the status is that of the target's problem (an unknown topic
 // is 404), else 422. Any other error is not the visitor's and comes back.
-func formProblems(err error, fe admin.FieldErrors) (int, error) {
+func (s *Server) formProblems(ctx context.Context, err error, fe admin.FieldErrors) (int, error) {
 	var problems alerts.FieldErrors
 	if !errors.As(err, &problems) {
 		return 0, err
 	}
 	for _, p := range problems {
-		fe.Add(p.Field, "%s", p.Message)
+		fe.Add(p.Field, "%s", s.problem(ctx, p))
 	}
 	if p, ok := problems.Get("target"); ok {
 		return statusOf(p.Err), nil
@@ -93,7 +94,7 @@ func formProblems(err error, fe admin.FieldErrors) (int, error) {
 }
 
 // subscribePage is the data of subscribe.html: the list of what one can
-// follow, or the form for one topic or department.
+// follow, or the form for one topic, department or search.
 type subscribePage struct {
 	CSRF        string
 	List        bool
@@ -101,11 +102,18 @@ type subscribePage struct {
 	Departments []store.Department
 	Topic       string
 	Department  string
+	// Search is a search page query string, for following that search.
+	Search      string
 	Target      alerts.Target
 	Email       string
 	Frequency   string
 	Frequencies []string
 	Errors      admin.FieldErrors
+}
+
+// targetFields are the fields of the form that say what to follow.
+func (p subscribePage) targetFields() alerts.TargetFields {
+	return alerts.TargetFields{Topic: p.Topic, Department: p.Department, Search: p.Search}
 }
 
 func (p subscribePage) title() string {
@@ -118,12 +126,12 @@ func (p subscribePage) title() string {
 func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Frequencies: store.Frequencies(),
+	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Search: q.Get("search"), Frequencies: store.Frequencies(),
 		Frequency: q.Get("frequency")}
 	if !store.ValidFrequency(p.Frequency) {
 		p.Frequency = store.FrequencyImmediately
 	}
-	if p.Topic == "" && p.Department == "" {
+	if p.Topic == "" && p.Department == "" && p.Search == "" {
 		var err error
 		if p.Topics, err = s.db.Topics(ctx, false); err != nil {
 			s.fail(w, r, err)
@@ -137,11 +145,11 @@ func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "subscribe", &view{Title: p.title(), Data: p})
 		return
 	}
-	t, err := s.deps.Alerts.FindTarget(ctx, p.Topic, p.Department)
+	t, err := s.deps.Alerts.FindTarget(ctx, p.targetFields())
 	var problems alerts.FieldErrors
 	if errors.As(err, &problems) {
 		problem := problems[0]
-		s.showError(w, r, errorPage{Status: statusOf(problem.Err), Heading: "Nothing to subscribe to here", Message: problem.Message,
+		s.showError(w, r, errorPage{Status: statusOf(problem.Err), Heading: "Nothing to subscribe to here", Message: s.problem(ctx, problem),
 			LinkURL: "/subscribe", LinkLabel: "See what you can subscribe to"})
 		return
 	}
@@ -168,10 +176,10 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f := r.PostForm
-	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Email: strings.TrimSpace(f.Get("email")),
+	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Search: f.Get("search"), Email: strings.TrimSpace(f.Get("email")),
 		Frequency: f.Get("frequency"), Frequencies: store.Frequencies(), Errors: admin.FieldErrors{}}
-	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.Topic, p.Department, p.Frequency)
-	status, err := formProblems(err, p.Errors)
+	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.targetFields(), p.Frequency)
+	status, err := s.formProblems(ctx, err, p.Errors)
 	if err != nil {
 		s.fail(w, r, err)
 		return
