@@ -52,7 +52,7 @@ func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, err
 // add indexes a release the index does not hold yet.
 func (x *searchIndex) add(ctx context.Context, d searchDoc) error {
 	if x.fold {
-		d.title, d.summary, d.body = foldDiacritics(d.title), foldDiacritics(d.summary), foldDiacritics(d.body)
+		d.title, d.summary, d.body = FoldDiacritics(d.title), FoldDiacritics(d.summary), FoldDiacritics(d.body)
 	}
 	_, err := x.ins.ExecContext(ctx, d.id, d.title, d.summary, d.body)
 	return err
@@ -159,12 +159,16 @@ const SearchMaxTerms = 16
 // left out.
 const SearchMaxBytes = 500
 
-// searchTerm is one thing a search asks for: a word, a prefix (one word
+// SearchTerm is one thing a search asks for: a word, a prefix (one word
 // typed with a trailing *) or a phrase ("quoted words").
-type searchTerm struct {
-	words  []string
-	prefix bool
+type SearchTerm struct {
+	Words  []string
+	Prefix bool
 }
+
+// SearchTerms returns the terms a search reads in text, as searching it
+// does.
+func SearchTerms(text string) []SearchTerm { return searchTerms(text) }
 
 // MatchExpression turns typed text into an FTS5 query that cannot be a
 // syntax error: every term is reduced to its letters and digits and quoted,
@@ -173,8 +177,8 @@ type searchTerm struct {
 func MatchExpression(text string) string {
 	var terms []string
 	for _, t := range searchTerms(text) {
-		q := `"` + strings.Join(t.words, " ") + `"`
-		if t.prefix {
+		q := `"` + strings.Join(t.Words, " ") + `"`
+		if t.Prefix {
 			q += "*"
 		}
 		terms = append(terms, q)
@@ -189,9 +193,9 @@ func MatchExpression(text string) string {
 // so the expression cannot be a syntax error either.
 func tsQuery(text string) string {
 	var terms []string
-	for _, t := range searchTerms(foldDiacritics(text)) {
-		q := strings.Join(t.words, " <-> ")
-		if t.prefix {
+	for _, t := range searchTerms(FoldDiacritics(text)) {
+		q := strings.Join(t.Words, " <-> ")
+		if t.Prefix {
 			q += ":*"
 		}
 		terms = append(terms, q)
@@ -199,12 +203,12 @@ func tsQuery(text string) string {
 	return strings.Join(terms, " & ")
 }
 
-// foldDiacritics drops the marks that decompose from letters (é → e), as
+// FoldDiacritics drops the marks that decompose from letters (é → e), as
 // SQLite's FTS5 tokenizer does with remove_diacritics 2, so that both
 // engines find "cafe" in "café" and the other way round. PostgreSQL's
 // unaccent would need an extension an operator may not be allowed to
 // create.
-func foldDiacritics(s string) string {
+func FoldDiacritics(s string) string {
 	if isASCII(s) {
 		return s
 	}
@@ -227,7 +231,7 @@ func isASCII(s string) bool {
 // searchTerms reads what a visitor typed: "quoted words" are a phrase,
 // other words stand alone, a lone word ending in * is a prefix. It reads
 // up to SearchMaxBytes of text and keeps up to SearchMaxTerms terms.
-func searchTerms(text string) []searchTerm {
+func searchTerms(text string) []SearchTerm {
 	if len(text) > SearchMaxBytes {
 		text = text[:SearchMaxBytes]
 	}
@@ -235,13 +239,13 @@ func searchTerms(text string) []searchTerm {
 }
 
 // scanSearchTerms reads up to max terms from text (all with max < 0).
-func scanSearchTerms(text string, max int) []searchTerm {
-	var terms []searchTerm
+func scanSearchTerms(text string, max int) []SearchTerm {
+	var terms []SearchTerm
 	add := func(words []string, prefix bool) {
 		if len(words) == 0 || (max >= 0 && len(terms) >= max) {
 			return
 		}
-		terms = append(terms, searchTerm{words, prefix})
+		terms = append(terms, SearchTerm{words, prefix})
 	}
 	for i, part := range strings.Split(text, `"`) {
 		if i%2 == 1 {
@@ -273,11 +277,11 @@ func NormalizeSearchText(text string) string {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		quote := len(t.words) > 1
+		quote := len(t.Words) > 1
 		if quote {
 			b.WriteByte('"')
 		}
-		for i, w := range t.words {
+		for i, w := range t.Words {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
@@ -291,7 +295,7 @@ func NormalizeSearchText(text string) string {
 		if quote {
 			b.WriteByte('"')
 		}
-		if t.prefix {
+		if t.Prefix {
 			b.WriteByte('*')
 		}
 	}

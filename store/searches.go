@@ -272,3 +272,21 @@ func (db *DB) DeleteUnfollowedSearches(ctx context.Context, createdBefore, ended
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
+
+// Searches returns every stored search, followed or not, in id order.
+func (db *DB) Searches(ctx context.Context) ([]Search, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+searchCols+searchFrom+` ORDER BY s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: searches: %w", err)
+	}
+	defer rows.Close()
+	out := []Search{}
+	for rows.Next() {
+		s, err := scanSearch(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: searches: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -72,7 +72,7 @@ func searchSafeText(s string) bool {
 // goTokens returns the distinct tokens of s as the index keeps them, for
 // text that is searchSafe.
 func goTokens(s string) []string {
-	words := searchWords(foldDiacritics(s))
+	words := searchWords(FoldDiacritics(s))
 	for i, w := range words {
 		words[i] = strings.ToLower(w)
 	}
@@ -127,7 +127,7 @@ func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][
 		var args []any
 		for i := start; i < end; i++ {
 			values = append(values, `(CAST(? AS BIGINT), CAST(? AS TEXT))`)
-			args = append(args, i, foldDiacritics(texts[i]))
+			args = append(args, i, FoldDiacritics(texts[i]))
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT w.i, u.lexeme FROM (VALUES `+strings.Join(values, ", ")+`) AS w (i, t)
 			CROSS JOIN LATERAL unnest(to_tsvector('simple', w.t)) u`, args...)
@@ -289,8 +289,8 @@ func (db *DB) compileSearches(ctx context.Context, tx *sql.Tx) (*searchSet, erro
 	var refs []termRef
 	for i, f := range all {
 		for _, t := range searchTerms(f.q.Text) {
-			texts = append(texts, strings.Join(t.words, " "))
-			refs = append(refs, termRef{i, t.prefix})
+			texts = append(texts, strings.Join(t.Words, " "))
+			refs = append(refs, termRef{i, t.Prefix})
 		}
 	}
 	toks, err := db.engineTokens(ctx, tx, texts)

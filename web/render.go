@@ -24,14 +24,16 @@ var (
 	publicPages = []string{"home", "listing", "release", "search", "error",
 		"subscribe", "subscribe_sent", "confirm", "manage_request", "manage_sent", "manage", "unsubscribe", "unsubscribed"}
 	adminPages = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
-		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox"}
+		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox",
+		"admin_searches", "admin_search"}
 )
 
 type pages struct {
 	sets map[string]*template.Template
-	// problems says, in pages/problems.txt's words, what the alerts side
-	// reports by code (alerts.FieldError.Code).
-	problems *texttemplate.Template
+	// messages holds the words pages say outside their templates
+	// (pages/messages.txt): problems the alerts side reports by code
+	// (alerts.FieldError.Code), and the console's notices.
+	messages *texttemplate.Template
 }
 
 func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
@@ -55,25 +57,30 @@ func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
 		}
 	}
 	var err error
-	if p.problems, err = texttemplate.New("problems").Option("missingkey=error").ParseFS(fsys, "pages/problems.txt"); err != nil {
-		return nil, fmt.Errorf("web: pages/problems.txt: %w", err)
+	if p.messages, err = texttemplate.New("messages").Option("missingkey=error").ParseFS(fsys, "pages/messages.txt"); err != nil {
+		return nil, fmt.Errorf("web: pages/messages.txt: %w", err)
 	}
 	return p, nil
 }
 
+// say returns message name of pages/messages.txt with data, as one line.
+// A message that fails is said as its name, and logged.
+func (s *Server) say(ctx context.Context, name string, data any) string {
+	var b strings.Builder
+	if err := s.pages.messages.ExecuteTemplate(&b, name, data); err != nil {
+		s.log.ErrorContext(ctx, "render message", slog.String("message", name), slog.Any("error", err))
+		return name
+	}
+	return text.Line(b.String())
+}
+
 // problem says the problem a visitor's request had: in the alerts side's
-// words, or in those pages/problems.txt has for its code, about its value.
-// A code the file lacks is said as the code, and logged.
+// words, or in those pages/messages.txt has for its code, about its value.
 func (s *Server) problem(ctx context.Context, p alerts.FieldError) string {
 	if p.Code == "" {
 		return p.Message
 	}
-	var b strings.Builder
-	if err := s.pages.problems.ExecuteTemplate(&b, p.Code, map[string]string{"Value": p.Value}); err != nil {
-		s.log.ErrorContext(ctx, "render problem", slog.String("code", p.Code), slog.Any("error", err))
-		return p.Code
-	}
-	return text.Line(b.String())
+	return s.say(ctx, p.Code, map[string]string{"Value": p.Value})
 }
 
 // view is what every page template gets; Data is the page's own.

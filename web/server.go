@@ -373,6 +373,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.deps.Puller != nil {
 		api("POST /api/v1/sources/{name}/pull", s.apiPullSource)
 	}
+	api("GET /api/v1/searches", s.apiSearches)
+	api("GET /api/v1/searches/{id}", s.apiSearch)
+	api("POST /api/v1/searches/{id}/promote", s.apiPromoteSearch)
 	api("GET /api/v1/departments", s.apiDepartments)
 	api("POST /api/v1/departments", s.apiCreateDepartment)
 	api("GET /api/v1/departments/{slug}", s.apiDepartment)
@@ -412,6 +415,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.deps.Puller != nil {
 		console("POST /admin/sources/{name}/pull", s.adminPullSource)
 	}
+	console("GET /admin/searches", s.adminSearches)
+	console("GET /admin/searches/{id}", s.adminSearch)
+	console("POST /admin/searches/{id}/promote", s.adminPromoteSearch)
 	console("GET /admin/departments", s.adminDepartments)
 	console("POST /admin/departments", s.adminCreateDepartment)
 	console("GET /admin/departments/{slug}/edit", s.adminDepartment)
