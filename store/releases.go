@@ -273,7 +273,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		var fresh []searchDoc
 		// Releases that alert are matched against followed searches once
 		// indexed; edited ones lose what they matched before.
-		var toMatch []searchDoc
+		var toMatch []arrival
 		var edited []int64
 		docTypes := map[string]bool{}
 		seen := map[string]bool{}
@@ -315,7 +315,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				}
 				fresh = append(fresh, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody})
 				if alert {
-					toMatch = append(toMatch, fresh[len(fresh)-1])
+					toMatch = append(toMatch, arrival{fresh[len(fresh)-1], e.Categories})
 				}
 				res.New++
 				res.NewIDs = append(res.NewIDs, id)
@@ -348,7 +348,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				}
 				if alertable {
 					edited = append(edited, id)
-					toMatch = append(toMatch, doc)
+					toMatch = append(toMatch, arrival{doc, e.Categories})
 				}
 				rows, err := oldTags.QueryContext(ctx, id)
 				if err != nil {
@@ -384,7 +384,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				return fmt.Errorf("index new releases for search: %w", err)
 			}
 		}
-		if err := db.matchSearches(ctx, tx, toMatch, edited); err != nil {
+		if err := db.matchSearches(ctx, tx, deptSlug, toMatch, edited); err != nil {
 			return fmt.Errorf("match followed searches: %w", err)
 		}
 		for _, t := range slices.Sorted(maps.Keys(docTypes)) {

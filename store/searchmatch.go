@@ -104,7 +104,7 @@ func scratchTokens(ctx context.Context, tx *sql.Tx, text string) ([]string, erro
 }
 
 // engineTokens returns, for each of texts, its distinct tokens as the
-// engine indexes them.
+// engine indexes them, sorted.
 func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][]string, error) {
 	out := make([][]string, len(texts))
 	if db.engine != Postgres {
@@ -117,6 +117,7 @@ func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][
 			if err != nil {
 				return nil, err
 			}
+			slices.Sort(toks)
 			out[i] = toks
 		}
 		return out, nil
@@ -148,11 +149,15 @@ func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][
 			return nil, err
 		}
 	}
+	for i := range out {
+		slices.Sort(out[i])
+		out[i] = slices.Compact(out[i])
+	}
 	return out, nil
 }
 
 // releaseTokens returns the distinct tokens the index holds for each of
-// docs, which it must already hold.
+// docs, which it must already hold, sorted.
 func (db *DB) releaseTokens(ctx context.Context, tx *sql.Tx, docs []searchDoc) ([][]string, error) {
 	if db.engine != Postgres {
 		texts := make([]string, len(docs))
@@ -189,13 +194,61 @@ func (db *DB) releaseTokens(ctx context.Context, tx *sql.Tx, docs []searchDoc) (
 			return nil, err
 		}
 	}
+	for i := range out {
+		slices.Sort(out[i])
+	}
 	return out, nil
 }
 
-// followedSearch is a search with an active subscription.
+// followedSearch is a search with an active subscription and the tokens
+// a release must hold for it to match: every token of its word and phrase
+// terms (words), and a token starting with each token of its prefix terms
+// (prefixes). Both engines read a prefix term as prefixes throughout.
 type followedSearch struct {
-	id int64
-	q  SearchQuery
+	id       int64
+	q        SearchQuery
+	words    []string
+	prefixes []string
+	// settled: holding the tokens is matching. Each term is one token,
+	// which the engine finds in a release exactly when the release's
+	// tokens (the engine's own: see releaseTokens) hold it, and the
+	// filters are the department and the type, which the release's own
+	// fields answer. A phrase needs the tokens' positions and a topic the
+	// release's tags: those are asked of the engine.
+	settled bool
+	// typeKey is q.Type as category_keys holds it.
+	typeKey string
+}
+
+// arrival is a release to match against the followed searches.
+type arrival struct {
+	searchDoc
+	categories []string
+}
+
+// mayMatch reports whether a release of department dept, in categories,
+// whose distinct tokens, sorted, are tokens, holds everything f requires:
+// one that does not cannot match it; one that does matches it when f is
+// settled, and is asked of the engine otherwise.
+func (f *followedSearch) mayMatch(dept string, categories string, tokens []string) bool {
+	if f.q.Department != "" && f.q.Department != dept {
+		return false
+	}
+	if f.typeKey != "" && !strings.Contains(categories, f.typeKey) {
+		return false
+	}
+	for _, w := range f.words {
+		if _, ok := slices.BinarySearch(tokens, w); !ok {
+			return false
+		}
+	}
+	for _, p := range f.prefixes {
+		i, _ := slices.BinarySearch(tokens, p)
+		if i == len(tokens) || !strings.HasPrefix(tokens[i], p) {
+			return false
+		}
+	}
+	return true
 }
 
 // searchSet indexes followed searches by the one token each requires.
@@ -255,11 +308,11 @@ func (db *DB) followedSearches(ctx context.Context, tx *sql.Tx) (*searchSet, err
 	return set, nil
 }
 
-// compileSearches reads the followed searches and indexes each by its
-// longest token that a release must contain: one of a word or phrase
-// term, or else the start of a prefix term. Terms without tokens are
-// ignored by both engines; a search with none matches nothing and is left
-// out.
+// compileSearches reads the followed searches and indexes each by one
+// token that a release must contain (pickKey): one of a word or phrase
+// term, or else the start of a prefix term; the other tokens are checked
+// on the candidates (mayMatch). Terms without tokens are ignored by both
+// engines; a search with none matches nothing and is left out.
 func (db *DB) compileSearches(ctx context.Context, tx *sql.Tx) (*searchSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.query, coalesce(d.slug, ''), coalesce(t.slug, ''), s.doc_type
 		FROM searches s LEFT JOIN departments d ON d.id = s.department_id LEFT JOIN topics t ON t.id = s.topic_id
@@ -297,34 +350,45 @@ func (db *DB) compileSearches(ctx context.Context, tx *sql.Tx) (*searchSet, erro
 	if err != nil {
 		return nil, err
 	}
-	type key struct {
-		tok    string
-		prefix bool
+	for i := range all {
+		// A query the engines would cut short is left to them.
+		q := all[i].q.Text
+		all[i].settled = all[i].q.Topic == "" && len(q) <= SearchMaxBytes && SearchTermCount(q) <= SearchMaxTerms
+		if all[i].q.Type != "" {
+			all[i].typeKey = "\n" + CategoryKey(all[i].q.Type) + "\n"
+		}
 	}
-	keys := make([]key, len(all))
 	for j, ref := range refs {
-		for _, tok := range toks[j] {
-			k := &keys[ref.search]
-			// A word beats a prefix; then the longer, likely the rarer.
-			better := k.tok == "" || (k.prefix && !ref.prefix) || (k.prefix == ref.prefix && len(tok) > len(k.tok))
-			if better {
-				*k = key{tok, ref.prefix}
-			}
+		f := &all[ref.search]
+		if ref.prefix {
+			f.prefixes = append(f.prefixes, toks[j]...)
+		} else {
+			f.words = append(f.words, toks[j]...)
+		}
+		if len(toks[j]) > 1 {
+			f.settled = false
 		}
 	}
 	set := &searchSet{exact: map[string][]int32{}, prefix: map[string][]int32{}}
 	lens := map[int]bool{}
-	for i, k := range keys {
-		if k.tok == "" {
+	for _, f := range all {
+		// A word beats a prefix. Among words, the one fewest searches are
+		// indexed by yet, so that searches sharing a common word spread
+		// over their other words; then the longer, likely the rarer.
+		key, prefix := pickKey(f.words, set.exact), false
+		if key == "" {
+			key, prefix = pickKey(f.prefixes, set.prefix), true
+		}
+		if key == "" {
 			continue
 		}
 		n := int32(len(set.searches))
-		set.searches = append(set.searches, all[i])
-		if k.prefix {
-			set.prefix[k.tok] = append(set.prefix[k.tok], n)
-			lens[len(k.tok)] = true
+		set.searches = append(set.searches, f)
+		if prefix {
+			set.prefix[key] = append(set.prefix[key], n)
+			lens[len(key)] = true
 		} else {
-			set.exact[k.tok] = append(set.exact[k.tok], n)
+			set.exact[key] = append(set.exact[key], n)
 		}
 	}
 	for l := range lens {
@@ -334,38 +398,65 @@ func (db *DB) compileSearches(ctx context.Context, tx *sql.Tx) (*searchSet, erro
 	return set, nil
 }
 
-// candidates appends to buf[:0] the searches whose key is among tokens
-// (distinct), each once, in index order.
-func (s *searchSet) candidates(tokens []string, buf []int32) []int32 {
+// pickKey returns the token of toks with the fewest searches in index,
+// the longest of those, or "" when there is none.
+func pickKey(toks []string, index map[string][]int32) string {
+	key := ""
+	for _, t := range toks {
+		n, k := len(index[t]), len(index[key])
+		if key == "" || n < k || (n == k && len(t) > len(key)) {
+			key = t
+		}
+	}
+	return key
+}
+
+// candidates appends to buf[:0] the searches that a release of department
+// dept, in categories (as category_keys holds them), with these distinct
+// tokens, sorted, may match: those whose key is among them and whose other
+// requirements they meet (mayMatch), each once, in index order.
+func (s *searchSet) candidates(dept, categories string, tokens []string, buf []int32) []int32 {
 	buf = buf[:0]
+	add := func(list []int32) {
+		for _, c := range list {
+			if s.searches[c].mayMatch(dept, categories, tokens) {
+				buf = append(buf, c)
+			}
+		}
+	}
 	for _, tok := range tokens {
-		buf = append(buf, s.exact[tok]...)
+		add(s.exact[tok])
 		for _, l := range s.prefixLens {
 			if l > len(tok) {
 				break
 			}
-			buf = append(buf, s.prefix[tok[:l]]...)
+			add(s.prefix[tok[:l]])
 		}
 	}
 	slices.Sort(buf)
 	return slices.Compact(buf)
 }
 
-// matchSearches records which followed searches each of docs, just
-// indexed for search, belongs to (release_searches). Releases in edited
-// lose what they matched before, as an edit re-tags topics.
-func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, docs []searchDoc, edited []int64) error {
+// matchSearches records which followed searches each of rs, releases of
+// department dept just indexed for search, belongs to
+// (release_searches). Releases in edited lose what they matched before, as
+// an edit re-tags topics.
+func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, dept string, rs []arrival, edited []int64) error {
 	for _, id := range edited {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM release_searches WHERE release_id = ?`, id); err != nil {
 			return err
 		}
 	}
-	if len(docs) == 0 {
+	if len(rs) == 0 {
 		return nil
 	}
 	set, err := db.followedSearches(ctx, tx)
 	if err != nil || len(set.searches) == 0 {
 		return err
+	}
+	docs := make([]searchDoc, len(rs))
+	for i, r := range rs {
+		docs[i] = r.searchDoc
 	}
 	toks, err := db.releaseTokens(ctx, tx, docs)
 	if err != nil {
@@ -383,27 +474,29 @@ func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, docs []searchDoc, e
 		}
 	}()
 	var cand []int32
-	for i, d := range docs {
-		cand = set.candidates(toks[i], cand)
+	for i, r := range rs {
+		cand = set.candidates(dept, categoryKeys(r.categories), toks[i], cand)
 		for _, c := range cand {
 			f := set.searches[c]
-			where, args := db.searchWhere(f.q, d.id)
-			q := `SELECT EXISTS (SELECT 1 FROM releases r JOIN departments d ON d.id = r.department_id WHERE ` + strings.Join(where, ` AND `) + `)`
-			st := stmts[q]
-			if st == nil {
-				if st, err = tx.PrepareContext(ctx, q); err != nil {
-					return err
+			if !f.settled {
+				where, args := db.searchWhere(f.q, r.id)
+				q := `SELECT EXISTS (SELECT 1 FROM releases r JOIN departments d ON d.id = r.department_id WHERE ` + strings.Join(where, ` AND `) + `)`
+				st := stmts[q]
+				if st == nil {
+					if st, err = tx.PrepareContext(ctx, q); err != nil {
+						return err
+					}
+					stmts[q] = st
 				}
-				stmts[q] = st
+				var hit bool
+				if err := st.QueryRowContext(ctx, args...).Scan(&hit); err != nil {
+					return fmt.Errorf("match release %d against search %d: %w", r.id, f.id, err)
+				}
+				if !hit {
+					continue
+				}
 			}
-			var hit bool
-			if err := st.QueryRowContext(ctx, args...).Scan(&hit); err != nil {
-				return fmt.Errorf("match release %d against search %d: %w", d.id, f.id, err)
-			}
-			if !hit {
-				continue
-			}
-			if _, err := ins.ExecContext(ctx, f.id, d.id); err != nil {
+			if _, err := ins.ExecContext(ctx, f.id, r.id); err != nil {
 				return err
 			}
 		}
