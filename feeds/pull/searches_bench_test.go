@@ -104,20 +104,7 @@ func benchPullSearches(b *testing.B, searches int, unmatched bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		db, err := store.Open(ctx, storetest.Database(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "coastal", Name: "Department for Coastal Resilience"}); err != nil {
-			b.Fatal(err)
-		}
-		if err := pullBenchTopics(ctx, db); err != nil {
-			b.Fatal(err)
-		}
-		src, err := db.UpsertSource(ctx, store.Source{Name: "coastal", URL: srv.URL, DepartmentSlug: "coastal", Format: store.FormatAuto, Enabled: true})
-		if err != nil {
-			b.Fatal(err)
-		}
+		db, src := pullBenchStore(ctx, b, srv.URL)
 		// The back catalogue, read before: what the pull brings is new.
 		if _, err := db.ApplyPull(ctx, src.ID, nil, store.PullOptions{}); err != nil {
 			b.Fatal(err)
