@@ -70,10 +70,15 @@ func searchSafeText(s string) bool {
 }
 
 // goTokens returns the distinct tokens of s as the index keeps them, for
-// text that is searchSafe.
+// text that is searchSafe. Such text has no combining marks, so its words
+// are the same before and after diacritics are folded, and only the
+// words with letters outside ASCII need folding.
 func goTokens(s string) []string {
-	words := searchWords(FoldDiacritics(s))
+	words := searchWords(s)
 	for i, w := range words {
+		if !isASCII(w) {
+			w = FoldDiacritics(w)
+		}
 		words[i] = strings.ToLower(w)
 	}
 	slices.Sort(words)
@@ -462,11 +467,18 @@ func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, dept string, rs []a
 	if err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO release_searches (search_id, release_id) VALUES (?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
+	// Matches are written a few hundred rows to a statement: a round trip
+	// each would cost PostgreSQL more than finding them.
+	var pending []any
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		rows := strings.Repeat("(?, ?), ", len(pending)/2-1) + "(?, ?)"
+		_, err := tx.ExecContext(ctx, `INSERT INTO release_searches (search_id, release_id) VALUES `+rows+` ON CONFLICT DO NOTHING`, pending...)
+		pending = pending[:0]
 		return err
 	}
-	defer ins.Close()
 	stmts := map[string]*sql.Stmt{}
 	defer func() {
 		for _, st := range stmts {
@@ -496,10 +508,12 @@ func (db *DB) matchSearches(ctx context.Context, tx *sql.Tx, dept string, rs []a
 					continue
 				}
 			}
-			if _, err := ins.ExecContext(ctx, f.id, r.id); err != nil {
-				return err
+			if pending = append(pending, f.id, r.id); len(pending) >= 1000 {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return nil
+	return flush()
 }
