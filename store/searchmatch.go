@@ -13,15 +13,20 @@ import (
 // Matching releases against followed searches as they are stored.
 //
 // A stored search must find on arrival exactly what the search page finds
-// for it, so the last word is the engine's own matcher (searchWhere with
-// the release's id: FTS5 or tsvector, plus the filters), run for one
-// release at a time. To keep that from costing one query per stored
-// search for every release, the followed searches are indexed in memory
-// by one token that every release they match must contain (a word of a
-// term, or a prefix), as topic keywords are indexed by feeds/rules. A
-// release's own tokens pick the candidates; only those are asked of the
-// engine. A release that matches no search costs its tokens' look-ups,
-// however many searches are stored.
+// for it: the engine's own answer (searchWhere with the release's id:
+// FTS5 or tsvector, plus the filters), for one release at a time. To keep
+// that from costing one query per stored search for every release, the
+// followed searches are indexed in memory by one token that every release
+// they match must contain (a word of a term, or a prefix), as topic
+// keywords are indexed by feeds/rules. A release's own tokens pick the
+// candidates, which must then hold every other token their search needs
+// and meet its department and type filters. The engine finds a one-token
+// term in a release exactly when the release's tokens, which are the
+// engine's own, hold it: a candidate whose terms are all one token is
+// settled there. Phrases (the positions of their tokens) and topic
+// filters (the release's tags) are asked of the engine. A release that
+// matches no search costs its tokens' look-ups, however many searches are
+// stored.
 //
 // Tokens must be the engine's, or a candidate could be missed: SQLite's
 // tokenizer and Go's unicode tables disagree on some characters
