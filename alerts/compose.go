@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"herald/store"
+	"herald/templates"
 	"herald/templates/text"
 )
 
@@ -27,52 +28,68 @@ var mailNames = []string{"confirm", "welcome", "manage", "address_change", "imme
 type subMailer struct {
 	html map[string]*htmltemplate.Template
 	text map[string]*texttemplate.Template
-	// names holds "search_name", what emails and pages call a followed
-	// search (email/search_name.txt).
-	names *texttemplate.Template
+	// msgs are the words Go code puts together (footer links, preview
+	// text); brand is what every message shows of the organisation.
+	msgs  *templates.Messages
+	brand templates.Brand
 	bufs  sync.Pool
 }
 
-var mailFuncs = map[string]any{"plural": plural}
-
-func newSubMailer(fsys fs.FS) (*subMailer, error) {
-	m := &subMailer{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{},
+// parseMail parses every email template of fsys and the messages. It
+// returns every problem found, each naming its file, with a mailer that
+// holds the templates that parsed (ok[name]) and, unless they failed, the
+// messages.
+func parseMail(fsys fs.FS, brand templates.Brand) (m *subMailer, ok map[string]bool, p templates.Problems) {
+	m = &subMailer{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{}, brand: brand,
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	ok = map[string]bool{}
+	msgs, err := templates.LoadMessages(fsys)
+	p.Add(err)
+	m.msgs = msgs
+	funcs := templates.Funcs()
 	for _, name := range mailNames {
-		h, err := htmltemplate.New(name).Funcs(mailFuncs).ParseFS(fsys, "email/layout.html", "email/"+name+".html")
+		txt, html := "email/"+name+".txt", "email/"+name+".html"
+		before := len(p)
+		h, err := templates.ParseHTML(htmltemplate.New(name).Funcs(funcs), fsys, "email/layout.html", html)
 		if err != nil {
-			return nil, fmt.Errorf("alerts: email template %s.html: %w", name, err)
+			p.Add(err)
+		} else {
+			p.Add(templates.Require(h, fsys, "email/layout.html", "layout"))
+			p.Add(templates.Require(h, fsys, html, mailBlocks(name, false)...))
 		}
-		t, err := texttemplate.New(name).Funcs(mailFuncs).ParseFS(fsys, "email/layout.txt", "email/"+name+".txt")
+		t, err := templates.ParseText(texttemplate.New(name).Funcs(funcs), fsys, "email/layout.txt", txt)
 		if err != nil {
-			return nil, fmt.Errorf("alerts: email template %s.txt: %w", name, err)
-		}
-		if t.Lookup("subject") == nil {
-			return nil, fmt.Errorf("alerts: email template %s.txt defines no \"subject\"", name)
-		}
-		if name == "digest" && (t.Lookup("entry") == nil || h.Lookup("entry") == nil) {
-			return nil, fmt.Errorf("alerts: email templates digest.txt and digest.html must define \"entry\"")
+			p.Add(err)
+		} else {
+			p.Add(templates.Require(t, fsys, "email/layout.txt", "layout"))
+			p.Add(templates.Require(t, fsys, txt, mailBlocks(name, true)...))
 		}
 		m.html[name], m.text[name] = h, t
+		ok[name] = len(p) == before
 	}
-	names, err := texttemplate.New("names").ParseFS(fsys, "email/search_name.txt")
-	if err != nil {
-		return nil, fmt.Errorf("alerts: email template search_name.txt: %w", err)
-	}
-	if names.Lookup("search_name") == nil {
-		return nil, fmt.Errorf("alerts: email template search_name.txt defines no \"search_name\"")
-	}
-	m.names = names
-	return m, nil
+	return m, ok, p
 }
 
-// searchName is the name a search is stored with: one clean line.
-func (m *subMailer) searchName(d searchName) (string, error) {
-	var b strings.Builder
-	if err := m.names.ExecuteTemplate(&b, "search_name", d); err != nil {
-		return "", fmt.Errorf("alerts: search name: %w", err)
+// mailBlocks are the blocks message template name must define.
+func mailBlocks(name string, text bool) []string {
+	blocks := []string{"content"}
+	if text {
+		blocks = append(blocks, "subject")
 	}
-	return text.Excerpt(text.Line(b.String()), 300), nil
+	if name == "digest" {
+		blocks = append(blocks, "entry")
+	}
+	return blocks
+}
+
+// say returns one of the messages' words.
+func (m *subMailer) say(name string, kv ...any) string { return m.msgs.Say(name, kv...) }
+
+// searchName is the name a search is stored with (message "search.name"):
+// one clean line.
+func (m *subMailer) searchName(d searchName) string {
+	return text.Excerpt(text.Line(m.say("search.name", "Query", d.Query, "Department", d.Department,
+		"Topic", d.Topic, "Type", d.Type)), 300)
 }
 
 // mailLink is a labelled link in a message.
@@ -111,7 +128,9 @@ type mailGroup struct {
 
 // mailData is what every message template sees; each uses its part.
 type mailData struct {
-	Site      string
+	Site string
+	// Brand is the organisation's name, logo, colour and footer.
+	Brand     templates.Brand
 	BaseURL   string
 	Subject   string
 	Preheader string
@@ -149,19 +168,20 @@ func (m *subMailer) render(name string, d *mailData) (subject, text, htmlBody st
 	buf := m.bufs.Get().(*bytes.Buffer)
 	defer m.bufs.Put(buf)
 	buf.Reset()
+	d.Brand = m.brand
 	if err := m.text[name].ExecuteTemplate(buf, "subject", d); err != nil {
-		return "", "", "", fmt.Errorf("alerts: email %s subject: %w", name, err)
+		return "", "", "", &TemplateError{Template: name, Err: err}
 	}
 	subject = subSubject(buf.String())
 	d.Subject = subject
 	buf.Reset()
 	if err := m.text[name].ExecuteTemplate(buf, "layout", d); err != nil {
-		return "", "", "", fmt.Errorf("alerts: email %s text: %w", name, err)
+		return "", "", "", &TemplateError{Template: name, Err: err}
 	}
 	text = subTidyText(buf.Bytes())
 	buf.Reset()
 	if err := m.html[name].ExecuteTemplate(buf, "layout", d); err != nil {
-		return "", "", "", fmt.Errorf("alerts: email %s html: %w", name, err)
+		return "", "", "", &TemplateError{Template: name, Err: err}
 	}
 	return subject, text, buf.String(), nil
 }
@@ -174,12 +194,12 @@ func (m *subMailer) renderEntry(name string, r *mailRelease) error {
 	defer m.bufs.Put(buf)
 	buf.Reset()
 	if err := m.html[name].ExecuteTemplate(buf, "entry", r); err != nil {
-		return fmt.Errorf("alerts: email %s entry: %w", name, err)
+		return &TemplateError{Template: name, Err: err}
 	}
 	r.HTML = htmltemplate.HTML(buf.String())
 	buf.Reset()
 	if err := m.text[name].ExecuteTemplate(buf, "entry", r); err != nil {
-		return fmt.Errorf("alerts: email %s entry: %w", name, err)
+		return &TemplateError{Template: name, Err: err}
 	}
 	r.TextEntry = buf.String()
 	return nil
@@ -293,28 +313,13 @@ func subHTTPURL(u string) string {
 	return ""
 }
 
-// FrequencyPhrase says how often a frequency sends mail, in the words of
-// the emails and of the subscription pages.
-func FrequencyPhrase(f string) string {
-	switch f {
-	case store.FrequencyImmediately:
-		return "as soon as something is published"
-	case store.FrequencyDaily:
-		return "once a day"
-	case store.FrequencyWeekly:
-		return "once a week"
-	}
-	return f
-}
+// frequencyPhrase says how often a frequency sends mail, in the words of
+// the emails (messages "frequency.*").
+func (m *subMailer) frequencyPhrase(f string) string { return m.msgs.Phrase("frequency.", f) }
 
-// KindLabel names a subscription target kind ("topic", "department" or
-// "search") for people, in emails and on the subscription pages.
-func KindLabel(k string) string {
-	if k == "topic" || k == "search" {
-		return k
-	}
-	return "department"
-}
+// kindLabel names a subscription target kind ("topic", "department" or
+// "search") for people (messages "kind.*").
+func (m *subMailer) kindLabel(k string) string { return m.msgs.Kind(k) }
 
 func (s *Service) link(path string) string { return s.cfg.BaseURL + path }
 
@@ -334,13 +339,14 @@ func (s *Service) targetURL(sub store.Subscription) string {
 	return s.link("/departments/" + sub.Slug)
 }
 
-// subDate formats a moment for messages and pages in the configured zone.
+// subDate formats a moment for messages in the configured zone, with the
+// layout of the message "format.datetime".
 func (s *Service) subDate(t time.Time) string {
-	return t.In(s.cfg.Location).Format("2 January 2006, 15:04 MST")
+	return t.In(s.cfg.Location).Format(s.mail.say("format.datetime"))
 }
 
 func (s *Service) baseData() mailData {
-	return mailData{Site: s.cfg.SiteName, BaseURL: s.cfg.BaseURL}
+	return mailData{Site: s.cfg.SiteName, BaseURL: s.cfg.BaseURL, Brand: s.mail.brand}
 }
 
 // subNonce makes outbox keys of messages a person may ask for again (a
@@ -358,6 +364,10 @@ func (s *Service) message(kind, key string, subscriberID int64, to, name string,
 	if err != nil {
 		return store.OutboxMessage{}, err
 	}
+	if s.health != nil && name != "immediate" && name != "digest" {
+		// Alerts and digests count as working once a whole run has.
+		s.health.worked(name)
+	}
 	return store.OutboxMessage{Key: key, Kind: kind, SubscriberID: subscriberID, To: to, Subject: subject,
 		Text: text, HTML: htmlBody, UnsubscribeURL: d.UnsubscribeURL}, nil
 }
@@ -370,11 +380,11 @@ func (s *Service) composeConfirm(sub store.Subscriber, p store.Subscription, now
 	d.Address = sub.Address
 	d.ActionURL = s.link("/subscribe/confirm?token=" + s.keys.Sign(Token{Purpose: PurposeConfirm, Subject: p.ID, Expires: expires}))
 	d.ActionExpires = s.subDate(expires)
-	d.Name, d.Kind = text.Line(p.Name), KindLabel(p.Kind)
-	d.Frequency, d.FrequencyPhrase = p.Frequency, FrequencyPhrase(p.Frequency)
+	d.Name, d.Kind = text.Line(p.Name), s.mail.kindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, s.mail.frequencyPhrase(p.Frequency)
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
-	d.Unsubscribes = []mailLink{{Label: "Did not ask for this? Cancel the request", URL: d.UnsubscribeURL}}
-	d.Preheader = "Confirm your subscription to " + d.Name
+	d.Unsubscribes = []mailLink{{Label: s.mail.say("email.unsubscribe.cancel"), URL: d.UnsubscribeURL}}
+	d.Preheader = s.mail.say("email.preheader.confirm", "Name", d.Name)
 	return s.message(store.KindConfirm, fmt.Sprintf("confirm:%d:%s", sub.ID, subNonce()), sub.ID, sub.Address, "confirm", &d)
 }
 
@@ -383,15 +393,15 @@ func (s *Service) composeWelcome(res Confirmation, now time.Time) (store.OutboxM
 	p := res.Subscription
 	d := s.baseData()
 	d.Address = res.Subscriber.Address
-	d.Name, d.Kind = text.Line(p.Name), KindLabel(p.Kind)
-	d.Frequency, d.FrequencyPhrase = p.Frequency, FrequencyPhrase(p.Frequency)
+	d.Name, d.Kind = text.Line(p.Name), s.mail.kindLabel(p.Kind)
+	d.Frequency, d.FrequencyPhrase = p.Frequency, s.mail.frequencyPhrase(p.Frequency)
 	if res.Replaced != nil {
-		d.OldFrequencyPhrase = FrequencyPhrase(res.Replaced.Frequency)
+		d.OldFrequencyPhrase = s.mail.frequencyPhrase(res.Replaced.Frequency)
 	}
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: p.ID})
-	d.Unsubscribes = []mailLink{{Label: "Unsubscribe from " + d.Name, URL: d.UnsubscribeURL}}
+	d.Unsubscribes = []mailLink{{Label: s.mail.say("email.unsubscribe.one", "Name", d.Name), URL: d.UnsubscribeURL}}
 	d.ManageURL = s.manageURL(res.Subscriber.ID, now)
-	d.Preheader = "You are subscribed to " + d.Name
+	d.Preheader = s.mail.say("email.preheader.welcome", "Name", d.Name)
 	return s.message(store.KindWelcome, fmt.Sprintf("welcome:%d", p.ID), res.Subscriber.ID, res.Subscriber.Address, "welcome", &d)
 }
 
@@ -403,8 +413,8 @@ func (s *Service) composeManage(sub store.Subscriber, now time.Time) (store.Outb
 	d.ActionURL = s.link("/manage/" + s.keys.Sign(Token{Purpose: PurposeManage, Subject: sub.ID, Expires: expires}))
 	d.ActionExpires = s.subDate(expires)
 	d.UnsubscribeURL = s.unsubscribeURL(Token{Purpose: PurposeUnsubscribeAll, Subject: sub.ID})
-	d.Unsubscribes = []mailLink{{Label: "Unsubscribe from everything", URL: d.UnsubscribeURL}}
-	d.Preheader = "Your link to manage your subscriptions"
+	d.Unsubscribes = []mailLink{{Label: s.mail.say("email.unsubscribe.everything"), URL: d.UnsubscribeURL}}
+	d.Preheader = s.mail.say("email.preheader.manage")
 	return s.message(store.KindManage, fmt.Sprintf("manage:%d:%s", sub.ID, subNonce()), sub.ID, sub.Address, "manage", &d)
 }
 
@@ -417,7 +427,7 @@ func (s *Service) composeAddressChange(sub store.Subscriber, now time.Time) (sto
 	d.Address = sub.PendingAddress
 	d.ActionURL = s.link("/manage/address/" + s.keys.Sign(Token{Purpose: PurposeAddressChange, Subject: sub.ID, Aux: sub.PendingNonce, Expires: expires}))
 	d.ActionExpires = s.subDate(expires)
-	d.Preheader = "Confirm your new address for " + s.cfg.SiteName
+	d.Preheader = s.mail.say("email.preheader.address_change", "Site", s.cfg.SiteName)
 	return s.message(store.KindAddressChange, fmt.Sprintf("address-change:%d:%d", sub.ID, sub.PendingNonce), sub.ID, sub.PendingAddress, "address_change", &d)
 }
 
@@ -445,15 +455,15 @@ func (s *Service) composeImmediate(r store.AlertRelease, mr *mailRelease, rc sto
 	d := s.baseData()
 	d.Address = rc.Address
 	d.Release = mr
-	d.Preheader = mr.Department + ": " + mr.Title
+	d.Preheader = s.mail.say("email.preheader.immediate", "Department", mr.Department, "Title", mr.Title)
 	var names []string
 	for _, sub := range rc.Subscriptions {
 		name := text.Line(sub.Name)
-		names = append(names, name+" ("+KindLabel(sub.Kind)+")")
-		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from " + name,
+		names = append(names, s.mail.say("email.subscription", "Name", name, "Kind", s.mail.kindLabel(sub.Kind)))
+		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: s.mail.say("email.unsubscribe.one", "Name", name),
 			URL: s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: sub.ID})})
 	}
-	d.Why = []string{"You are getting this email because you subscribed to " + subJoin(names) + " on " + s.cfg.SiteName + ", with emails as soon as something is published."}
+	d.Why = []string{s.mail.say("email.why.immediate", "Subscriptions", names, "Site", s.cfg.SiteName)}
 	if len(rc.Subscriptions) == 1 {
 		d.UnsubscribeURL = d.Unsubscribes[0].URL
 	} else {
@@ -462,17 +472,6 @@ func (s *Service) composeImmediate(r store.AlertRelease, mr *mailRelease, rc sto
 	d.ManageURL = s.manageURL(rc.SubscriberID, now)
 	key := fmt.Sprintf("immediate:%d.%d:%d", r.ID, r.AlertVersion, rc.SubscriberID)
 	return s.message(store.KindImmediate, key, rc.SubscriberID, rc.Address, "immediate", &d)
-}
-
-// subJoin lists names as "a", "a and b", "a, b and c".
-func subJoin(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // subMaxMessage bounds a message's encoded size below the 1 MB that mail

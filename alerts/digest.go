@@ -161,8 +161,11 @@ func digestLastBefore(sched cron.Schedule, loc *time.Location, now time.Time) (w
 // harmless. now is normally the current time; the CLI may pass another
 // (then set the store's clock to it too, so "first stored" means the same
 // thing on both sides). A period is final once run: running one early, with
-// a now in the future, leaves out what is stored after.
-func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (DigestReport, error) {
+// a now in the future, leaves out what is stored after. An email template
+// failing on the period's data stops the run without an error, as in
+// ProcessPending: the period stays unfinished until the template works.
+func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (_ DigestReport, err error) {
+	failed := false
 	rep := DigestReport{Frequency: frequency}
 	sched, ok := s.sched[frequency]
 	if !ok {
@@ -192,9 +195,20 @@ func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (
 		}
 	}
 	slices.SortFunc(periods, func(a, b digestPeriod) int { return a.End.Compare(b.End) })
+	defer func() {
+		if err == nil && !failed {
+			s.health.worked("digest")
+		}
+	}()
 	for _, p := range periods {
 		pr, err := s.digestRun(ctx, frequency, p)
 		rep.Periods = append(rep.Periods, pr)
+		if err != nil && s.health.failed(err) {
+			// The period stays unfinished and is run again once the
+			// template works; the failure is reported once.
+			failed = true
+			return rep, nil
+		}
 		if err != nil {
 			return rep, fmt.Errorf("alerts: %s digest ending %s: %w", frequency, p.End.Format(time.RFC3339), err)
 		}
@@ -347,11 +361,11 @@ func (s *Service) digestCompose(ctx context.Context, frequency string, p digestP
 // digestPeriodLabel names a period for people: the day it ends, or the
 // week to that day.
 func (s *Service) digestPeriodLabel(frequency string, p digestPeriod) string {
-	day := p.End.In(s.cfg.Location).Format("2 January 2006")
+	day := p.End.In(s.cfg.Location).Format(s.mail.say("format.date"))
 	if frequency == store.FrequencyWeekly {
-		return "the week to " + day
+		return s.mail.say("email.period.weekly", "Day", day)
 	}
-	return day
+	return s.mail.say("email.period.daily", "Day", day)
 }
 
 // composeDigest builds one subscriber's digest: the period's releases
@@ -363,6 +377,11 @@ func (s *Service) digestPeriodLabel(frequency string, p digestPeriod) string {
 // subscriptions of this frequency (the digest is their daily or weekly
 // list); the footer links each subscription too.
 func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestIndex, rc store.Recipient, now time.Time) (store.OutboxMessage, bool, error) {
+	return s.composeDigestOf(frequency, p, idx, rc, now, s.cfg.DigestMaxEntries)
+}
+
+// composeDigestOf is composeDigest listing at most maxEntries releases.
+func (s *Service) composeDigestOf(frequency string, p digestPeriod, idx *digestIndex, rc store.Recipient, now time.Time, maxEntries int) (store.OutboxMessage, bool, error) {
 	subs := slices.Clone(rc.Subscriptions)
 	slices.SortFunc(subs, func(a, b store.Subscription) int {
 		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
@@ -403,16 +422,16 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 	key := fmt.Sprintf("digest:%s:%s:%d", frequency, p.End.UTC().Format(time.RFC3339), rc.SubscriberID)
 	unsubAll := s.unsubscribeURL(Token{Purpose: PurposeUnsubscribeAll, Subject: rc.SubscriberID, Aux: frequencyCode(frequency)})
 	manage := s.manageURL(rc.SubscriberID, now)
-	for limit := s.cfg.DigestMaxEntries; ; limit /= 2 {
+	for limit := maxEntries; ; limit /= 2 {
 		d := s.baseData()
 		d.Address = rc.Address
-		d.Frequency, d.FrequencyPhrase = frequency, FrequencyPhrase(frequency)
+		d.Frequency, d.FrequencyPhrase = frequency, s.mail.frequencyPhrase(frequency)
 		d.Period = s.digestPeriodLabel(frequency, p)
 		d.Count = total
 		left := limit
 		for _, g := range groups {
 			name := text.Line(g.sub.Name)
-			mg := mailGroup{Name: name, Kind: KindLabel(g.sub.Kind), URL: s.targetURL(g.sub)}
+			mg := mailGroup{Name: name, Kind: s.mail.kindLabel(g.sub.Kind), URL: s.targetURL(g.sub)}
 			show := min(left, len(g.entries))
 			for _, i := range g.entries[:show] {
 				mg.Entries = append(mg.Entries, idx.rels[i])
@@ -421,15 +440,14 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 			left -= show
 			d.Listed += show
 			d.Groups = append(d.Groups, mg)
-			d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from " + name,
+			d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: s.mail.say("email.unsubscribe.one", "Name", name),
 				URL: s.unsubscribeURL(Token{Purpose: PurposeUnsubscribe, Subject: g.sub.ID})})
 		}
-		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: "Unsubscribe from all " + frequency + " emails", URL: unsubAll})
+		d.Unsubscribes = append(d.Unsubscribes, mailLink{Label: s.mail.say("email.unsubscribe.frequency", "Frequency", frequency), URL: unsubAll})
 		d.UnsubscribeURL = unsubAll
 		d.ManageURL = manage
-		d.Why = []string{"You are getting this digest because you subscribed to these topics or departments on " +
-			s.cfg.SiteName + ", with emails " + FrequencyPhrase(frequency) + "."}
-		d.Preheader = fmt.Sprintf("%d new %s", total, plural(total, "release", "releases"))
+		d.Why = []string{s.mail.say("email.why.digest", "Site", s.cfg.SiteName, "FrequencyPhrase", d.FrequencyPhrase)}
+		d.Preheader = s.mail.say("email.preheader.digest", "Count", total)
 		m, err := s.message(store.KindDigest, key, rc.SubscriberID, rc.Address, "digest", &d)
 		if err != nil {
 			return store.OutboxMessage{}, false, err
@@ -438,11 +456,4 @@ func (s *Service) composeDigest(frequency string, p digestPeriod, idx *digestInd
 			return m, true, nil
 		}
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 )
 
@@ -29,16 +28,16 @@ var (
 	ErrTooManyLinks = errors.New("alerts: too many links asked for this hour")
 )
 
-// FieldError is what is wrong with one field of a request, in words for
-// the person who filled the form in, or as a Code the page says in its
-// own words (templates/pages/problems.txt) about Value. Err says what kind
-// of problem it is: ErrInvalid, store.ErrNotFound (no such topic or
-// department) or ErrTopicEnded.
+// FieldError is what is wrong with one field of a request. Message names
+// the words for the person who filled the form in, a message of the
+// templates' messages/forms.txt ("form.frequency.missing"), said with the
+// named values of Data; the pages say it. Err says what kind of problem
+// it is: ErrInvalid, store.ErrNotFound (no such topic or department) or
+// ErrTopicEnded.
 type FieldError struct {
 	Field   string
 	Message string
-	Code    string
-	Value   string
+	Data    []any
 	Err     error
 }
 
@@ -49,11 +48,7 @@ type FieldErrors []FieldError
 func (fe FieldErrors) Error() string {
 	parts := make([]string, len(fe))
 	for i, f := range fe {
-		msg := f.Message
-		if f.Code != "" {
-			msg = f.Code + " " + strconv.Quote(f.Value)
-		}
-		parts[i] = f.Field + ": " + msg
+		parts[i] = f.Field + ": " + f.Message
 	}
 	return "alerts: " + strings.Join(parts, "; ")
 }
@@ -68,8 +63,8 @@ func (fe FieldErrors) Get(field string) (FieldError, bool) {
 	return FieldError{}, false
 }
 
-func (fe *FieldErrors) add(field, msg string, err error) {
-	*fe = append(*fe, FieldError{Field: field, Message: msg, Err: err})
+func (fe *FieldErrors) add(field, msg string, err error, data ...any) {
+	*fe = append(*fe, FieldError{Field: field, Message: msg, Data: data, Err: err})
 }
 
 // err returns fe as an error, or nil when there is no problem.

@@ -19,23 +19,37 @@ const fanSummaryLimit = 2000
 // cleared with the last batch. A crash part-way leaves the flag set; the
 // next call repeats the release and the outbox keys
 // (immediate:<release>.<alert version>:<subscriber>) skip what was queued.
-// It returns how many messages it added. Calls are serialised.
+// It returns how many messages it added. Calls are serialised. An email
+// template failing on a release's data is not an error of the run: that
+// release stays pending (tried again at each run), the others go on, and
+// the failure is logged once and shown by herald_email_template_failing,
+// not told again at every run.
 func (s *Service) ProcessPending(ctx context.Context) (enqueued int, err error) {
 	s.fanMu.Lock()
 	defer s.fanMu.Unlock()
 	var after int64
+	clean := true
 	for {
 		rels, err := s.db.PendingAlerts(ctx, after, 50)
 		if err != nil {
 			return enqueued, fmt.Errorf("alerts: process pending: %w", err)
 		}
 		if len(rels) == 0 {
+			if clean {
+				s.health.worked("immediate")
+			}
 			return enqueued, nil
 		}
 		for _, r := range rels {
 			after = r.ID
 			n, err := s.fanRelease(ctx, r)
 			enqueued += n
+			if err != nil && s.health.failed(err) {
+				// The release stays pending, tried again at the next
+				// run; the releases after it go on.
+				clean = false
+				continue
+			}
 			if err != nil {
 				return enqueued, fmt.Errorf("alerts: alert for release %d: %w", r.ID, err)
 			}

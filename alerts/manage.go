@@ -122,7 +122,7 @@ func (s *Service) ApplyManageAction(ctx context.Context, sub store.Subscriber, a
 			return err
 		}
 		if addr == sub.Address {
-			return FieldErrors{{Field: "email", Message: "That is already your address.", Err: ErrInvalid}}
+			return FieldErrors{{Field: "email", Message: "form.email.same", Err: ErrInvalid}}
 		}
 		queued, err := s.requestAddressChange(ctx, sub.ID, addr)
 		if err != nil {

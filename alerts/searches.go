@@ -20,17 +20,17 @@ import (
 // page's field does.
 const SearchMaxRunes = 200
 
-// The codes of the problems a search to follow can have, which the pages
-// say in their words (FieldError.Code).
+// The problems a search to follow can have: messages of the templates'
+// messages/forms.txt, said with the named value "Value".
 const (
-	ProblemSearchUnreadable        = "search_unreadable"
-	ProblemSearchEmpty             = "search_empty"
-	ProblemSearchTooLong           = "search_too_long"
-	ProblemSearchControl           = "search_control"
-	ProblemSearchUnknownDepartment = "search_unknown_department"
-	ProblemSearchUnknownTopic      = "search_unknown_topic"
-	ProblemSearchTopicEnded        = "search_topic_ended"
-	ProblemSearchUnknownType       = "search_unknown_type"
+	ProblemSearchUnreadable        = "form.search.unreadable"
+	ProblemSearchEmpty             = "form.search.empty"
+	ProblemSearchTooLong           = "form.search.too_long"
+	ProblemSearchControl           = "form.search.control"
+	ProblemSearchUnknownDepartment = "form.search.unknown_department"
+	ProblemSearchUnknownTopic      = "form.search.unknown_topic"
+	ProblemSearchTopicEnded        = "form.search.topic_ended"
+	ProblemSearchUnknownType       = "form.search.unknown_type"
 )
 
 // searchName is what the search-name template is given.
@@ -44,7 +44,7 @@ type searchName struct {
 // findSearch resolves a search page query string into a search to follow.
 func (s *Service) findSearch(ctx context.Context, raw string) (Target, error) {
 	problem := func(code, value string, err error) (Target, error) {
-		return Target{}, FieldErrors{{Field: "target", Code: code, Value: text.Excerpt(text.Line(value), 100), Err: err}}
+		return Target{}, FieldErrors{{Field: "target", Message: code, Data: []any{"Value", text.Excerpt(text.Line(value), 100)}, Err: err}}
 	}
 	if text.HasControl(raw) {
 		return problem(ProblemSearchControl, "", ErrInvalid)
@@ -103,8 +103,6 @@ func (s *Service) findSearch(ctx context.Context, raw string) (Target, error) {
 		}
 		spec.Type, name.Type, sq.Type = key, text.DocumentTypeLabel(known[i]), key
 	}
-	if spec.Name, err = s.mail.searchName(name); err != nil {
-		return Target{}, err
-	}
+	spec.Name = s.mail.searchName(name)
 	return Target{Kind: "search", Slug: sq.Params(), Name: spec.Name, Search: &spec}, nil
 }

@@ -161,7 +161,11 @@ func TestFollowASearchProblems(t *testing.T) {
 			continue
 		}
 		p, ok := fe.Get("target")
-		if !ok || p.Code != tc.code || !strings.HasPrefix(p.Value, strings.TrimSpace(tc.value)) || !errors.Is(p.Err, tc.kind) {
+		value := ""
+		if len(p.Data) == 2 && p.Data[0] == "Value" {
+			value, _ = p.Data[1].(string)
+		}
+		if !ok || p.Message != tc.code || !strings.HasPrefix(value, strings.TrimSpace(tc.value)) || !errors.Is(p.Err, tc.kind) {
 			t.Errorf("%q: %+v, want %s about %q", tc.search, p, tc.code, tc.value)
 		}
 	}

@@ -16,28 +16,29 @@ import (
 // active. Nothing a visitor sees along the way says whether the address
 // was known.
 
-const subMsgControl = "must not contain line breaks or other control characters."
-
 // CheckAddress returns the canonical form of an address a visitor typed
-// (herald/alerts/address), or FieldErrors for the field "email" saying
-// what is wrong with it in the rule's words.
+// (herald/alerts/address), or FieldErrors for the field "email" naming
+// the rule's reason: the message "form.email.REASON", with the refused
+// character as Char when there is one.
 func CheckAddress(email string) (string, error) {
 	a, err := address.Parse(email)
 	if err != nil {
-		return "", FieldErrors{{Field: "email", Message: "Your email address " + address.Problem(err) + ".", Err: ErrInvalid}}
+		code, char := address.Reason(err)
+		return "", FieldErrors{{Field: "email", Message: "form.email." + code, Data: []any{"Char", char}, Err: ErrInvalid}}
 	}
 	return a, nil
 }
 
-// checkFrequency returns a message when f is not a frequency.
+// checkFrequency returns the message naming what is wrong with frequency
+// f, or "".
 func checkFrequency(f string) string {
 	switch {
 	case f == "":
-		return "Choose how often you want emails."
+		return "form.frequency.missing"
 	case text.HasControl(f):
-		return "The frequency " + subMsgControl
+		return "form.frequency.control"
 	case !store.ValidFrequency(f):
-		return "Choose immediately, daily or weekly."
+		return "form.frequency.unknown"
 	}
 	return ""
 }
@@ -70,8 +71,8 @@ type TargetFields struct {
 // FindTarget resolves the target fields of a form. A problem is
 // FieldErrors for the field "target".
 func (s *Service) FindTarget(ctx context.Context, f TargetFields) (Target, error) {
-	problem := func(msg string, err error) (Target, error) {
-		return Target{}, FieldErrors{{Field: "target", Message: msg, Err: err}}
+	problem := func(msg string, err error, data ...any) (Target, error) {
+		return Target{}, FieldErrors{{Field: "target", Message: msg, Data: data, Err: err}}
 	}
 	topic, department := f.Topic, f.Department
 	set := 0
@@ -82,36 +83,36 @@ func (s *Service) FindTarget(ctx context.Context, f TargetFields) (Target, error
 	}
 	switch {
 	case set > 1:
-		return problem("Choose a topic or a department, not both.", ErrInvalid)
+		return problem("form.target.both", ErrInvalid)
 	case set == 0:
-		return problem("Choose a topic or a department to subscribe to.", ErrInvalid)
+		return problem("form.target.none", ErrInvalid)
 	case f.Search != "":
 		return s.findSearch(ctx, f.Search)
 	case text.HasControl(topic + department):
-		return problem("The topic or department "+subMsgControl, ErrInvalid)
+		return problem("form.target.control", ErrInvalid)
 	}
 	if topic != "" {
 		if !store.ValidSlug(topic) {
-			return problem("There is no topic called “"+text.Excerpt(topic, 100)+"”.", store.ErrNotFound)
+			return problem("form.target.no_topic", store.ErrNotFound, "Slug", text.Excerpt(topic, 100))
 		}
 		t, err := s.db.TopicBySlug(ctx, topic)
 		if errors.Is(err, store.ErrNotFound) {
-			return problem("There is no topic called “"+topic+"”.", store.ErrNotFound)
+			return problem("form.target.no_topic", store.ErrNotFound, "Slug", topic)
 		}
 		if err != nil {
 			return Target{}, err
 		}
 		if t.Retired() {
-			return problem("The topic “"+t.Title+"” has ended: nothing new is published in it.", ErrTopicEnded)
+			return problem("form.target.topic_ended", ErrTopicEnded, "Title", t.Title)
 		}
 		return Target{Target: store.Target{TopicID: t.ID}, Kind: "topic", Slug: t.Slug, Name: t.Title, Description: t.Description}, nil
 	}
 	if !store.ValidSlug(department) {
-		return problem("There is no department called “"+text.Excerpt(department, 100)+"”.", store.ErrNotFound)
+		return problem("form.target.no_department", store.ErrNotFound, "Slug", text.Excerpt(department, 100))
 	}
 	d, err := s.db.DepartmentBySlug(ctx, department)
 	if errors.Is(err, store.ErrNotFound) {
-		return problem("There is no department called “"+department+"”.", store.ErrNotFound)
+		return problem("form.target.no_department", store.ErrNotFound, "Slug", department)
 	}
 	if err != nil {
 		return Target{}, err

@@ -26,6 +26,11 @@ type Config struct {
 	BaseURL string
 	// SiteName names Herald in emails and pages. Default "Herald".
 	SiteName string
+	// Brand is the organisation's name, logo, colour and footer lines as
+	// the emails show them (its LogoURL "cid:"+templates.LogoCID when the
+	// logo travels in each email). Unset fields take their defaults
+	// (templates.Brand.WithDefaults).
+	Brand templates.Brand
 	// Location is the zone of digest schedules and of dates in emails.
 	// Default UTC.
 	Location *time.Location
@@ -67,6 +72,7 @@ func (c *Config) defaults() error {
 	if c.SiteName == "" {
 		c.SiteName = "Herald"
 	}
+	c.Brand = c.Brand.WithDefaults(c.SiteName)
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
@@ -109,6 +115,8 @@ type Service struct {
 	mail    *subMailer
 	sched   map[string]cron.Schedule
 	metrics subMetrics
+	// health reports templates failing on real data, once each.
+	health *templateHealth
 
 	// Requests that may send mail do their store work in the background,
 	// so the response takes the same time whether the address is known.
@@ -158,8 +166,9 @@ func newSubMetrics(reg prometheus.Registerer) (subMetrics, error) {
 	return m, nil
 }
 
-// NewService checks cfg, parses every email template it will use (so a
-// broken override fails at start, not at the first subscriber), and
+// NewService checks cfg, parses every email template it will use and
+// composes a sample of every kind of email with them (so a broken override
+// fails at start, not at the first subscriber; see CheckTemplates), and
 // registers its metrics with reg when reg is not nil.
 func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
@@ -183,10 +192,13 @@ func NewService(db *store.DB, cfg Config, keys Keys, log *slog.Logger, reg prome
 		s.sched[freq] = sched
 	}
 	var err error
-	if s.mail, err = newSubMailer(cfg.TemplatesFS); err != nil {
+	if s.mail, err = checkMail(cfg, keys); err != nil {
 		return nil, err
 	}
 	if s.metrics, err = newSubMetrics(reg); err != nil {
+		return nil, err
+	}
+	if s.health, err = newTemplateHealth(log, reg); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -213,7 +225,7 @@ func (s *Service) subBackground(ctx context.Context, what string, fn func(contex
 		defer func() { <-s.bgSem }()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := fn(ctx); err != nil {
+		if err := fn(ctx); err != nil && !s.health.failed(err) {
 			s.log.Error("alerts: "+what, slog.Any("error", err))
 		}
 	}()

@@ -422,7 +422,7 @@ func (c *copier) copyRows(s, d copyTable) (int64, error) {
 				return nil
 			}
 			k := len(args) / len(cols)
-			q := insert + strings.Repeat(row+", ", k-1) + row
+			q := insert + valuesList(row, k)
 			if _, err := c.dst.ExecContext(c.ctx, q, args...); err != nil {
 				return err
 			}
@@ -504,10 +504,7 @@ func (c *copier) index() (int64, error) {
 	if total > 0 {
 		c.progress(table, 0, total)
 	}
-	x, err := c.to.newSearchIndex(c.ctx, c.dst)
-	if err != nil {
-		return 0, err
-	}
+	x := c.to.newSearchIndex(c.dst)
 	defer x.close()
 	rows, err := c.src.QueryContext(c.ctx, `SELECT id, title, coalesce(plain_summary, ''), body FROM releases`)
 	if err != nil {
@@ -515,22 +512,30 @@ func (c *copier) index() (int64, error) {
 	}
 	defer rows.Close()
 	var n int64
+	docs := make([]searchDoc, 0, 1000)
 	for rows.Next() {
 		var d searchDoc
 		if err := rows.Scan(&d.id, &d.title, &d.summary, &d.body); err != nil {
 			return n, err
 		}
 		d.body = c.opts.PlainText(d.body)
-		if err := x.add(c.ctx, d); err != nil {
-			return n, err
-		}
-		if n++; n%1000 == 0 {
+		docs = append(docs, d)
+		if len(docs) == cap(docs) {
+			if err := x.add(c.ctx, docs); err != nil {
+				return n, err
+			}
+			n += int64(len(docs))
+			docs = docs[:0]
 			c.progress(table, n, total)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return n, err
 	}
+	if err := x.add(c.ctx, docs); err != nil {
+		return n, err
+	}
+	n += int64(len(docs))
 	c.progress(table, n, total)
 	return n, nil
 }

@@ -248,12 +248,18 @@ func flags(args []driver.NamedValue) []driver.NamedValue {
 				args[i].Value = int64(0)
 			}
 		case string:
-			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
-				args[i].Value = strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "")
-			}
+			args[i].Value = postgresText(v)
 		}
 	}
 	return args
+}
+
+// postgresText is s as PostgreSQL's TEXT holds it (see flags).
+func postgresText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	}
+	return s
 }
 
 // rebind rewrites the ? placeholders of q as $1, $2... outside quoted

@@ -46,3 +46,7 @@ func (db *DB) SearchMatches(ctx context.Context, id int64) ([]int64, error) {
 	}
 	return out, rows.Err()
 }
+
+// EncodeCategories exposes how categories are stored, for comparing it
+// with encoding/json.
+var EncodeCategories = encodeCategories

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -108,6 +109,10 @@ type FeedCacheUpdate struct {
 	Remove       []string // document paths
 	Archives     []FeedArchive
 	DropArchives []string // feed keys
+	// Clear removes feed keys from the dirty set, each unless it was
+	// marked again after its MarkedAt (a change that arrived while it
+	// was being rendered).
+	Clear []DirtyFeed
 }
 
 // UpdateFeedCache writes a batch of rendered documents and archive states.
@@ -150,6 +155,14 @@ func (db *DB) UpdateFeedCache(ctx context.Context, u FeedCacheUpdate) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM feed_archives WHERE feed_key = ?`, k); err != nil {
 				return fmt.Errorf("drop archive %q: %w", k, err)
 			}
+		}
+		for _, d := range u.Clear {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM feed_dirty WHERE key = ? AND marked_at = ?`, d.Key, d.MarkedAt); err != nil {
+				return fmt.Errorf("clear dirty feed %q: %w", d.Key, err)
+			}
+		}
+		if len(u.Save)+len(u.Remove)+len(u.Archives)+len(u.DropArchives) == 0 {
+			return nil // nothing another instance serves changed
 		}
 		return db.notifyFeeds(ctx, tx, u)
 	})
@@ -236,6 +249,75 @@ func (db *DB) FeedReleasesAfter(ctx context.Context, key string, afterID int64, 
 		return nil, fmt.Errorf("store: feed %q after %d: %w", key, afterID, err)
 	}
 	return rs, nil
+}
+
+// FeedReleaseHeads returns, in one statement, what rendering a feed's
+// current documents again needs to know: up to pageSize releases with
+// ids above afterID, lowest id first (as FeedReleasesAfter), and the
+// newest limit releases, newest published first (as FeedReleases). Both
+// come as heads: only ID, DepartmentSlug, DepartmentName, ContentHash,
+// Published and Updated are set. A renderer that keeps what it rendered
+// learns from them which releases the feed holds and which it must read
+// in full (ReleasesByID) to render again, without reading every body.
+func (db *DB) FeedReleaseHeads(ctx context.Context, key string, afterID int64, pageSize, limit int) (after, newest []Release, err error) {
+	from, where, idCol, pubCol, args, err := feedScope(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cond := idCol + ` > ?`
+	if where != "" {
+		cond = where + ` AND ` + cond
+		where = ` WHERE ` + where
+	}
+	const cols = `r.id, d.slug, d.name, r.content_hash, r.published_at, r.updated_at`
+	q := `SELECT * FROM (SELECT 1 AS part, ` + cols + from + ` WHERE ` + cond + ` ORDER BY ` + idCol + ` LIMIT ?) a
+		UNION ALL SELECT * FROM (SELECT 0 AS part, ` + cols + from + where + ` ORDER BY ` + pubCol + ` DESC, ` + idCol + ` DESC LIMIT ?) n`
+	qargs := append(append(append(slices.Clone(args), afterID, pageSize), args...), limit)
+	rows, err := db.db.QueryContext(ctx, q, qargs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: feed %q heads: %w", key, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Release
+		var part int
+		var pub, upd string
+		if err := rows.Scan(&part, &r.ID, &r.DepartmentSlug, &r.DepartmentName, &r.ContentHash, &pub, &upd); err != nil {
+			return nil, nil, fmt.Errorf("store: feed %q heads: %w", key, err)
+		}
+		r.Published, r.Updated = parseTime(pub), parseTime(upd)
+		if part == 1 {
+			after = append(after, r)
+		} else {
+			newest = append(newest, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store: feed %q heads: %w", key, err)
+	}
+	// The order within each part of a UNION is the engine's to choose.
+	slices.SortFunc(after, func(a, b Release) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(newest, func(a, b Release) int {
+		if c := b.Published.Compare(a.Published); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return after, newest, nil
+}
+
+// ReleasesByID returns the releases with the given ids, in no particular
+// order, without their topics; an id with no release is left out.
+func (db *DB) ReleasesByID(ctx context.Context, ids []int64) ([]Release, error) {
+	var out []Release
+	for chunk := range slices.Chunk(ids, 500) {
+		rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id IN (`+placeholders(len(chunk))+`)`, int64Args(chunk)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: releases by id: %w", err)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
 }
 
 // FeedReleasesThrough returns up to limit releases of a feed whose id is

@@ -69,19 +69,52 @@ type Entry struct {
 
 // Hash is the content hash that decides whether a stored release changed.
 func (e Entry) Hash() string {
-	h := sha256.New()
-	for _, s := range []string{e.Title, e.Link, e.Summary, e.Body, e.DocumentType} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	sum := sha256.Sum256(e.appendHashInput(nil))
+	return hex.EncodeToString(sum[:16])
+}
+
+// appendHashInput appends to b the bytes Hash hashes.
+func (e *Entry) appendHashInput(b []byte) []byte {
+	for _, s := range [...]string{e.Title, e.Link, e.Summary, e.Body, e.DocumentType} {
+		b = append(b, s...)
+		b = append(b, 0)
 	}
 	for _, c := range e.Categories {
-		h.Write([]byte(c))
-		h.Write([]byte{1})
+		b = append(b, c...)
+		b = append(b, 1)
 	}
 	if !e.MajorVersionAt.IsZero() {
-		h.Write([]byte(fmtTime(e.MajorVersionAt)))
+		b = append(b, fmtTime(e.MajorVersionAt)...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return b
+}
+
+// encodeCategories is the JSON array categories are stored as, what
+// json.Marshal writes. Labels are nearly always printable ASCII that JSON
+// writes as it is; those are written here without reflection, anything
+// else by json.Marshal.
+func encodeCategories(cats []string) string {
+	n := 2
+	for _, c := range cats {
+		for i := 0; i < len(c); i++ {
+			if b := c[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+				out, _ := json.Marshal(cats)
+				return string(out)
+			}
+		}
+		n += len(c) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, c := range cats {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, c...)
+		b = append(b, '"')
+	}
+	return string(append(b, ']'))
 }
 
 // PullOptions says how ApplyPull treats what it stores.
@@ -161,9 +194,8 @@ type Edit struct {
 // activeTopics returns the matcher for the active topics, compiled by
 // rules for the topics revision read in tx.
 func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatcher, error) {
-	var version string
-	err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&version)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	version, err := topicsRev(ctx, tx)
+	if err != nil {
 		return nil, err
 	}
 	// The revision is "" only before any topic exists; "0" keeps it from
@@ -198,7 +230,12 @@ func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatch
 // opt.Alert says so, and an edit of an alertable release is announced
 // again when opt.Realert says so. Which topics a release belongs to is
 // opt.Topics' answer.
+//
+// The releases, their topics and their search index are written with
+// multi-row statements (see multiRow), a few statements for hundreds of
+// entries rather than several for each.
 func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, opt PullOptions) (PullResult, error) {
+	batch := preparePull(entries, db.engine)
 	var res PullResult
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		res = PullResult{}
@@ -226,77 +263,37 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				return err
 			}
 		}
-		sel, err := tx.PrepareContext(ctx, `SELECT id, content_hash, title, published_at, alertable, major_version_at FROM releases WHERE source_id = ? AND guid = ?`)
+		stored, err := storedReleases(ctx, tx, sourceID, batch)
 		if err != nil {
 			return err
 		}
-		defer sel.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body,
-			plain_summary, categories, category_keys, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at,
-			alertable, alert_pending, major_version_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		upd, err := tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
-			categories = ?, category_keys = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1, major_version_at = ?,
-			alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END WHERE id = ?`)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		tagIns, err := tx.PrepareContext(ctx, `INSERT INTO release_topics (topic_id, release_id, published_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer tagIns.Close()
-		oldTags, err := tx.PrepareContext(ctx, `SELECT t.slug FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE rt.release_id = ?`)
-		if err != nil {
-			return err
-		}
-		defer oldTags.Close()
-		tagDel, err := tx.PrepareContext(ctx, `DELETE FROM release_topics WHERE release_id = ? AND topic_id IN (SELECT id FROM topics WHERE retired_at = '')`)
-		if err != nil {
-			return err
-		}
-		defer tagDel.Close()
-		index, err := db.newSearchIndex(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer index.close()
 
-		dirty := map[string]bool{}
-		// New releases are indexed for search after the loop, in the order
-		// of their ids, which keeps FTS5 from flushing its index per row.
-		var fresh []searchDoc
-		// Releases that alert are matched against followed searches once
-		// indexed; edited ones lose what they matched before.
-		var toMatch []arrival
-		var edited []int64
+		// Each entry's release id and published time, once known.
+		ids := make([]int64, len(batch))
+		published := make([]string, len(batch))
+		var fresh []freshRelease
+		var edited []int // indexes in batch
+		// Edits of alertable releases are matched against followed
+		// searches again, losing what they matched before.
+		var rematch []int // indexes in batch
 		docTypes := map[string]bool{}
-		seen := map[string]bool{}
+		var tags []pullTag
+		dirtyTopics := map[string]bool{}
+		var upd *sql.Stmt
+		defer func() {
+			if upd != nil {
+				upd.Close()
+			}
+		}()
 		var hits []int
-		for _, e := range entries {
-			if e.GUID == "" || seen[e.GUID] {
-				continue
-			}
-			seen[e.GUID] = true
-			if e.Categories == nil {
-				e.Categories = []string{}
-			}
+		for i := range batch {
+			e := &batch[i]
+			old, found := stored[e.GUID]
 			if e.DocumentType != "" {
 				docTypes[e.DocumentType] = true
 			}
-			hash := e.Hash()
-			cats, _ := json.Marshal(e.Categories)
-			var id int64
-			var oldHash, oldTitle, published, oldVersion string
-			var alertable bool
-			err := sel.QueryRowContext(ctx, sourceID, e.GUID).Scan(&id, &oldHash, &oldTitle, &published, &alertable, &oldVersion)
 			switch {
-			case errors.Is(err, sql.ErrNoRows):
+			case !found:
 				pub := e.Published
 				if pub.IsZero() || pub.After(nowT.Add(24*time.Hour)) {
 					pub = nowT
@@ -306,85 +303,117 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 					updated = pub
 				}
 				alert := opt.Alert != nil && opt.Alert(NewRelease{BackCatalogue: !pulledOnce, Published: pub, Now: nowT})
-				published = fmtTime(pub)
-				err := ins.QueryRowContext(ctx, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
-					string(cats), categoryKeys(e.Categories), e.DocumentType, hash, published, fmtTime(updated), now, now, alert, alert,
-					fmtTime(e.MajorVersionAt)).Scan(&id)
-				if err != nil {
-					return fmt.Errorf("insert %q: %w", e.GUID, err)
-				}
-				fresh = append(fresh, searchDoc{id, e.Title, e.PlainSummary, e.PlainBody})
-				if alert {
-					toMatch = append(toMatch, arrival{fresh[len(fresh)-1], e.Categories})
-				}
+				published[i] = fmtTime(pub)
+				fresh = append(fresh, freshRelease{entry: i, updated: fmtTime(updated), alert: alert})
 				res.New++
-				res.NewIDs = append(res.NewIDs, id)
 				if alert {
 					res.Alerts++
 				}
-			case err != nil:
-				return err
-			case oldHash == hash:
+			case old.hash == e.hash:
 				res.Unchanged++
 				continue
 			default:
+				ids[i], published[i] = old.id, old.published
 				updated := e.Updated
-				if updated.IsZero() || updated.After(nowT.Add(24*time.Hour)) || !updated.After(parseTime(published)) {
+				if updated.IsZero() || updated.After(nowT.Add(24*time.Hour)) || !updated.After(parseTime(old.published)) {
 					updated = nowT
 				}
-				realert := alertable && opt.Realert != nil && opt.Realert(Edit{Title: oldTitle, MajorVersionAt: parseTime(oldVersion)}, e)
+				realert := old.alertable && opt.Realert != nil && opt.Realert(Edit{Title: old.title, MajorVersionAt: parseTime(old.majorVersion)}, e.Entry)
 				bump := 0
 				if realert {
 					bump = 1
 					res.Alerts++
 				}
-				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, string(cats), categoryKeys(e.Categories),
-					e.DocumentType, hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, id); err != nil {
+				if upd == nil {
+					if upd, err = tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
+						categories = ?, category_keys = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
+						major_version_at = ?, alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END
+						WHERE id = ?`); err != nil {
+						return err
+					}
+				}
+				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, e.cats, e.keys, e.DocumentType,
+					e.hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, old.id); err != nil {
 					return fmt.Errorf("update %q: %w", e.GUID, err)
 				}
-				doc := searchDoc{id, e.Title, e.PlainSummary, e.PlainBody}
-				if err := index.replace(ctx, doc); err != nil {
-					return fmt.Errorf("index %q for search: %w", e.GUID, err)
-				}
-				if alertable {
-					edited = append(edited, id)
-					toMatch = append(toMatch, arrival{doc, e.Categories})
-				}
-				rows, err := oldTags.QueryContext(ctx, id)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var slug string
-					rows.Scan(&slug)
-					dirty["topic:"+slug] = true
-				}
-				rows.Close()
-				if _, err := tagDel.ExecContext(ctx, id); err != nil {
-					return err
+				edited = append(edited, i)
+				if old.alertable {
+					rematch = append(rematch, i)
 				}
 				res.Updated++
 			}
-			dirty["all"] = true
-			dirty["department:"+deptSlug] = true
 			if topics == nil {
 				continue
 			}
 			hits = topics.MatchTopics(deptSlug, e.Categories, e.Title, e.PlainSummary, hits)
-			for _, i := range hits {
-				t := topics.Topic(i)
-				if _, err := tagIns.ExecContext(ctx, t.ID, id, published); err != nil {
-					return err
-				}
-				dirty["topic:"+t.Slug] = true
+			for _, h := range hits {
+				t := topics.Topic(h)
+				tags = append(tags, pullTag{topic: t.ID, entry: i})
+				dirtyTopics[t.Slug] = true
 			}
 		}
-		for _, d := range fresh {
-			if err := index.add(ctx, d); err != nil {
-				return fmt.Errorf("index new releases for search: %w", err)
+
+		if err := insertReleases(ctx, tx, sourceID, deptID, now, batch, fresh, published, ids); err != nil {
+			return err
+		}
+		for _, f := range fresh {
+			res.NewIDs = append(res.NewIDs, ids[f.entry])
+		}
+		editedIDs := make([]int64, len(edited))
+		for k, i := range edited {
+			editedIDs[k] = ids[i]
+		}
+		// An edit is tagged afresh: the feeds of the topics it leaves change
+		// too. Tags of retired topics stay.
+		if err := untagEdited(ctx, tx, editedIDs, dirtyTopics); err != nil {
+			return err
+		}
+		tagArgs := make([]any, 0, 3*len(tags))
+		for _, t := range tags {
+			tagArgs = append(tagArgs, t.topic, ids[t.entry], published[t.entry])
+		}
+		tagIns := newMultiRow(tx, 3, func(k int) string {
+			return `INSERT INTO release_topics (topic_id, release_id, published_at) VALUES ` + valuesList(`(?, ?, ?)`, k) + ` ON CONFLICT DO NOTHING`
+		})
+		defer tagIns.close()
+		if err := tagIns.exec(ctx, tagArgs); err != nil {
+			return fmt.Errorf("tag releases: %w", err)
+		}
+
+		index := db.newSearchIndex(tx)
+		defer index.close()
+		if err := index.remove(ctx, editedIDs); err != nil {
+			return fmt.Errorf("index edited releases for search: %w", err)
+		}
+		docs := make([]searchDoc, 0, len(edited)+len(fresh))
+		for _, i := range edited {
+			docs = append(docs, searchDoc{ids[i], batch[i].Title, batch[i].PlainSummary, batch[i].PlainBody})
+		}
+		// New releases in the order of their ids, which keeps FTS5 from
+		// flushing its index per row.
+		for _, f := range fresh {
+			e := &batch[f.entry]
+			docs = append(docs, searchDoc{ids[f.entry], e.Title, e.PlainSummary, e.PlainBody})
+		}
+		if err := index.add(ctx, docs); err != nil {
+			return fmt.Errorf("index releases for search: %w", err)
+		}
+
+		// Releases that alert are matched against followed searches, now
+		// that the index holds them.
+		var toMatch []arrival
+		rematchIDs := make([]int64, len(rematch))
+		for k, i := range rematch {
+			rematchIDs[k] = ids[i]
+			toMatch = append(toMatch, arrival{searchDoc{ids[i], batch[i].Title, batch[i].PlainSummary, batch[i].PlainBody}, batch[i].Categories})
+		}
+		for _, f := range fresh {
+			if f.alert {
+				e := &batch[f.entry]
+				toMatch = append(toMatch, arrival{searchDoc{ids[f.entry], e.Title, e.PlainSummary, e.PlainBody}, e.Categories})
 			}
 		}
-		if err := db.matchSearches(ctx, tx, deptSlug, toMatch, edited); err != nil {
+		if err := db.matchSearches(ctx, tx, deptSlug, toMatch, rematchIDs); err != nil {
 			return fmt.Errorf("match followed searches: %w", err)
 		}
 		for _, t := range slices.Sorted(maps.Keys(docTypes)) {
@@ -392,14 +421,19 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				return err
 			}
 		}
+
 		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,
 			last_status = 'ok', last_error = '', failure_count = 0, next_pull_at = '', pulled_once = 1 WHERE id = ?`,
 			opt.ETag, opt.LastModified, now, now, sourceID); err != nil {
 			return err
 		}
-		for k := range dirty {
-			res.Feeds = append(res.Feeds, k)
+		if res.New+res.Updated > 0 {
+			res.Feeds = append(res.Feeds, "all", "department:"+deptSlug)
 		}
+		for slug := range dirtyTopics {
+			res.Feeds = append(res.Feeds, "topic:"+slug)
+		}
+		slices.Sort(res.Feeds)
 		if err := markDirty(ctx, tx, now, res.Feeds...); err != nil {
 			return err
 		}
@@ -415,12 +449,163 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 	return res, nil
 }
 
-func markDirty(ctx context.Context, tx *sql.Tx, now string, keys ...string) error {
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO feed_dirty (key, marked_at) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET marked_at = excluded.marked_at`, k, now); err != nil {
-			return fmt.Errorf("mark feed %q dirty: %w", k, err)
+// pullEntry is an entry of a pull with what the store derives from it
+// before the transaction: its content hash and its categories as stored.
+type pullEntry struct {
+	Entry
+	hash string
+	cats string
+	// keys are the categories in CategoryKey form, as the search page's
+	// document-type filter reads them (categoryKeys).
+	keys string
+}
+
+// preparePull drops the entries without an id and the repeats of an id
+// (the first in the feed stays), and derives what the store keeps of each.
+// On PostgreSQL an id is taken as its TEXT will hold it, so that the ids
+// the database gives back match.
+func preparePull(entries []Entry, engine Engine) []pullEntry {
+	out := make([]pullEntry, 0, len(entries))
+	seen := make(map[string]bool, len(entries))
+	var buf []byte
+	for _, e := range entries {
+		if engine == Postgres {
+			e.GUID = postgresText(e.GUID)
 		}
+		if e.GUID == "" || seen[e.GUID] {
+			continue
+		}
+		seen[e.GUID] = true
+		if e.Categories == nil {
+			e.Categories = []string{}
+		}
+		buf = e.appendHashInput(buf[:0])
+		sum := sha256.Sum256(buf)
+		out = append(out, pullEntry{Entry: e, hash: hex.EncodeToString(sum[:16]), cats: encodeCategories(e.Categories), keys: categoryKeys(e.Categories)})
+	}
+	return out
+}
+
+// storedRelease is what a pull compares an entry with.
+type storedRelease struct {
+	id                                   int64
+	hash, title, published, majorVersion string
+	alertable                            bool
+}
+
+// storedReleases returns the stored releases of source with the ids of
+// batch, by id.
+func storedReleases(ctx context.Context, tx *sql.Tx, sourceID int64, batch []pullEntry) (map[string]storedRelease, error) {
+	guids := make([]any, len(batch))
+	for i := range batch {
+		guids[i] = batch[i].GUID
+	}
+	out := map[string]storedRelease{}
+	sel := newMultiRow(tx, 1, func(k int) string {
+		return `SELECT guid, id, content_hash, title, published_at, alertable, major_version_at FROM releases
+			WHERE source_id = ? AND guid IN (` + placeholders(k) + `)`
+	}, sourceID)
+	defer sel.close()
+	err := sel.query(ctx, guids, func(rows *sql.Rows) error {
+		var guid string
+		var r storedRelease
+		if err := rows.Scan(&guid, &r.id, &r.hash, &r.title, &r.published, &r.alertable, &r.majorVersion); err != nil {
+			return err
+		}
+		out[guid] = r
+		return nil
+	})
+	return out, err
+}
+
+// freshRelease is an entry of a pull stored for the first time.
+type freshRelease struct {
+	entry   int // in the batch
+	updated string
+	alert   bool
+}
+
+// pullTag is a topic an entry of a pull belongs to.
+type pullTag struct {
+	topic int64
+	entry int // in the batch
+}
+
+// insertReleases inserts the fresh entries of batch and sets their ids.
+func insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now string, batch []pullEntry,
+	fresh []freshRelease, published []string, ids []int64) error {
+	const cols = 19
+	args := make([]any, 0, cols*len(fresh))
+	byGUID := make(map[string]int, len(fresh))
+	for _, f := range fresh {
+		e := &batch[f.entry]
+		byGUID[e.GUID] = f.entry
+		args = append(args, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
+			e.cats, e.keys, e.DocumentType, e.hash, published[f.entry], f.updated, now, now, f.alert, f.alert, fmtTime(e.MajorVersionAt))
+	}
+	ins := newMultiRow(tx, cols, func(k int) string {
+		return `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body, plain_summary, categories,
+			category_keys, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending, major_version_at)
+			VALUES ` + valuesList(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k) + ` RETURNING id, guid`
+	})
+	defer ins.close()
+	err := ins.query(ctx, args, func(rows *sql.Rows) error {
+		var id int64
+		var guid string
+		if err := rows.Scan(&id, &guid); err != nil {
+			return err
+		}
+		ids[byGUID[guid]] = id
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert releases: %w", err)
+	}
+	return nil
+}
+
+// untagEdited removes the tags of the releases ids of active topics and
+// adds the slugs of every topic they were tagged with to dirty.
+func untagEdited(ctx context.Context, tx *sql.Tx, ids []int64, dirty map[string]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := int64Args(ids)
+	old := newMultiRow(tx, 1, func(k int) string {
+		return `SELECT t.slug FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE rt.release_id IN (` + placeholders(k) + `)`
+	})
+	defer old.close()
+	err := old.query(ctx, args, func(rows *sql.Rows) error {
+		var slug string
+		if err := rows.Scan(&slug); err != nil {
+			return err
+		}
+		dirty[slug] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	del := newMultiRow(tx, 1, func(k int) string {
+		return `DELETE FROM release_topics WHERE release_id IN (` + placeholders(k) + `)
+			AND topic_id IN (SELECT id FROM topics WHERE retired_at = '')`
+	})
+	defer del.close()
+	return del.exec(ctx, args)
+}
+
+func markDirty(ctx context.Context, tx *sql.Tx, now string, keys ...string) error {
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k, now)
+	}
+	mark := newMultiRow(tx, 2, func(k int) string {
+		return `INSERT INTO feed_dirty (key, marked_at) VALUES ` + valuesList(`(?, ?)`, k) + `
+			ON CONFLICT (key) DO UPDATE SET marked_at = excluded.marked_at`
+	})
+	defer mark.close()
+	if err := mark.exec(ctx, args); err != nil {
+		return fmt.Errorf("mark %d feeds dirty: %w", len(keys), err)
 	}
 	return nil
 }
@@ -448,16 +633,6 @@ func (db *DB) DirtyFeeds(ctx context.Context) ([]DirtyFeed, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
-}
-
-// ClearDirtyFeed removes key from the dirty set unless it was marked again
-// after markedAt (a change that arrived while it was being rendered).
-func (db *DB) ClearDirtyFeed(ctx context.Context, d DirtyFeed) error {
-	_, err := db.db.ExecContext(ctx, `DELETE FROM feed_dirty WHERE key = ? AND marked_at = ?`, d.Key, d.MarkedAt)
-	if err != nil {
-		return fmt.Errorf("store: clear dirty feed %q: %w", d.Key, err)
-	}
-	return nil
 }
 
 const releaseCols = `r.id, r.source_id, s.name, r.department_id, d.slug, d.name, r.guid, r.link, r.title, r.summary, r.body,

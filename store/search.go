@@ -23,53 +23,56 @@ type searchDoc struct {
 
 // searchIndex writes releases into the search index in a transaction: on
 // SQLite the FTS5 table of migration 0006, on PostgreSQL a tsvector per
-// release (the title weighted above the rest).
+// release (the title weighted above the rest). It writes many releases
+// with each statement.
 type searchIndex struct {
-	ins, del *sql.Stmt
+	ins, del *multiRow
 	// fold strips diacritics before PostgreSQL indexes the text, as
 	// SQLite's tokenizer does (remove_diacritics 2).
 	fold bool
 }
 
-func (db *DB) newSearchIndex(ctx context.Context, tx *sql.Tx) (*searchIndex, error) {
-	ins, err := tx.PrepareContext(ctx, db.pick(
-		`INSERT INTO releases_fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)`,
-		`INSERT INTO releases_search (release_id, doc) VALUES (?,
-			setweight(to_tsvector('simple', ?), 'A') || to_tsvector('simple', ?) || to_tsvector('simple', ?))`))
-	if err != nil {
-		return nil, err
+func (db *DB) newSearchIndex(tx *sql.Tx) *searchIndex {
+	insRow := db.pick(`(?, ?, ?, ?)`,
+		`(?, setweight(to_tsvector('simple', ?), 'A') || to_tsvector('simple', ?) || to_tsvector('simple', ?))`)
+	ins := db.pick(`INSERT INTO releases_fts (rowid, title, summary, body) VALUES `,
+		`INSERT INTO releases_search (release_id, doc) VALUES `)
+	del := db.pick(`DELETE FROM releases_fts WHERE rowid IN (`, `DELETE FROM releases_search WHERE release_id IN (`)
+	x := &searchIndex{
+		ins:  newMultiRow(tx, 4, func(k int) string { return ins + valuesList(insRow, k) }),
+		del:  newMultiRow(tx, 1, func(k int) string { return del + placeholders(k) + `)` }),
+		fold: db.engine == Postgres,
 	}
-	del, err := tx.PrepareContext(ctx, db.pick(
-		`DELETE FROM releases_fts WHERE rowid = ?`,
-		`DELETE FROM releases_search WHERE release_id = ?`))
-	if err != nil {
-		ins.Close()
-		return nil, err
+	if db.engine == SQLite {
+		// One release a statement, prepared once: FTS5 writes what it
+		// holds in memory out to a new segment at the start of every
+		// statement that may change several rows, so batches would leave
+		// many small segments to merge.
+		x.ins.rows = 1
 	}
-	return &searchIndex{ins: ins, del: del, fold: db.engine == Postgres}, nil
+	return x
 }
 
-// add indexes a release the index does not hold yet.
-func (x *searchIndex) add(ctx context.Context, d searchDoc) error {
-	if x.fold {
-		d.title, d.summary, d.body = FoldDiacritics(d.title), FoldDiacritics(d.summary), FoldDiacritics(d.body)
+// add indexes releases the index does not hold yet.
+func (x *searchIndex) add(ctx context.Context, docs []searchDoc) error {
+	args := make([]any, 0, 4*len(docs))
+	for _, d := range docs {
+		if x.fold {
+			d.title, d.summary, d.body = FoldDiacritics(d.title), FoldDiacritics(d.summary), FoldDiacritics(d.body)
+		}
+		args = append(args, d.id, d.title, d.summary, d.body)
 	}
-	_, err := x.ins.ExecContext(ctx, d.id, d.title, d.summary, d.body)
-	return err
+	return x.ins.exec(ctx, args)
 }
 
-// replace indexes a release in place of what the index held for it, if
-// anything.
-func (x *searchIndex) replace(ctx context.Context, d searchDoc) error {
-	if _, err := x.del.ExecContext(ctx, d.id); err != nil {
-		return err
-	}
-	return x.add(ctx, d)
+// remove drops releases from the index, whether it holds them or not.
+func (x *searchIndex) remove(ctx context.Context, ids []int64) error {
+	return x.del.exec(ctx, int64Args(ids))
 }
 
 func (x *searchIndex) close() {
-	x.ins.Close()
-	x.del.Close()
+	x.ins.close()
+	x.del.close()
 }
 
 // PlainText is the plain text of one release's summary and body, read from
@@ -102,11 +105,8 @@ func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
 			return err
 		}
 		defer set.Close()
-		index, err := db.newSearchIndex(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer index.close()
+		var docs []searchDoc
+		var ids []int64
 		for _, t := range texts {
 			var title string
 			err := set.QueryRowContext(ctx, t.Summary, t.ReleaseID).Scan(&title)
@@ -116,11 +116,16 @@ func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
 			if err != nil {
 				return err
 			}
-			if err := index.replace(ctx, searchDoc{t.ReleaseID, title, t.Summary, t.Body}); err != nil {
-				return err
-			}
+			docs = append(docs, searchDoc{t.ReleaseID, title, t.Summary, t.Body})
+			ids = append(ids, t.ReleaseID)
 		}
-		return nil
+		// Indexed again with the text: what the index held for them goes.
+		index := db.newSearchIndex(tx)
+		defer index.close()
+		if err := index.remove(ctx, ids); err != nil {
+			return err
+		}
+		return index.add(ctx, docs)
 	})
 	if err != nil {
 		return fmt.Errorf("store: set plain text: %w", err)
@@ -209,7 +214,10 @@ func tsQuery(text string) string {
 // unaccent would need an extension an operator may not be allowed to
 // create.
 func FoldDiacritics(s string) string {
-	if isASCII(s) {
+	// Text in normal form with no mark to remove is its own fold: most
+	// text beyond ASCII has a letter or a sign like £ or é, not a
+	// decomposed mark, and is checked without copying.
+	if isASCII(s) || (utf8.ValidString(s) && norm.NFD.IsNormalString(s) && norm.NFC.IsNormalString(s) && !strings.ContainsFunc(s, isMn)) {
 		return s
 	}
 	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
@@ -218,6 +226,8 @@ func FoldDiacritics(s string) string {
 	}
 	return out
 }
+
+func isMn(r rune) bool { return unicode.Is(unicode.Mn, r) }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -5,6 +5,11 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 
 	"herald/store"
 	"herald/store/storetest"
@@ -164,6 +169,24 @@ func FuzzSearchReleases(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		if _, err := db.SearchReleases(context.Background(), store.SearchQuery{Text: text}); err != nil {
 			t.Fatalf("search %q: %v", text, err)
+		}
+	})
+}
+
+// FuzzFoldDiacritics: the text PostgreSQL indexes is the text with its
+// marks removed (NFD, drop Mn, NFC), whether foldDiacritics transforms it
+// or finds it has nothing to remove.
+func FuzzFoldDiacritics(f *testing.F) {
+	for _, s := range []string{"plain", "Café", "Cafe\u0301", "£3 million", "Ångström", "\xff", "한국어", "क्षि"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+		if err != nil {
+			want = s
+		}
+		if got := store.FoldDiacritics(s); got != want {
+			t.Fatalf("FoldDiacritics(%q) = %q, want %q", s, got, want)
 		}
 	})
 }

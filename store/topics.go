@@ -290,6 +290,30 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, rules TopicRules, sinc
 	return n, examples, rows.Err()
 }
 
+// TopicsRevision returns the revision of the topics, which every change to
+// a topic moves in the transaction that makes it: what a reader built from
+// the topics stays right for as long as the revision stays the same. It is
+// "" before any topic exists.
+func (db *DB) TopicsRevision(ctx context.Context) (string, error) {
+	rev, err := topicsRev(ctx, db.db)
+	if err != nil {
+		return "", fmt.Errorf("store: topics revision: %w", err)
+	}
+	return rev, nil
+}
+
+// topicsRev reads the topics revision (see TopicsRevision).
+func topicsRev(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (string, error) {
+	var rev string
+	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return rev, err
+}
+
 // bumpTopicsRev records that topics changed, so compiled rule sets kept by
 // any process are rebuilt at their next pull.
 func bumpTopicsRev(ctx context.Context, tx *sql.Tx) error {

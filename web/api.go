@@ -44,7 +44,7 @@ func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return errStatus(http.StatusUnsupportedMediaType, "The body must be JSON (Content-Type: application/json).")
+			return errStatus(http.StatusUnsupportedMediaType, "api.body.not_json")
 		}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -60,21 +60,21 @@ func decodeJSON(r *http.Request, v any) error {
 	case errors.As(err, &ute):
 		field := ute.Field
 		if field == "" {
-			return errStatus(http.StatusBadRequest, "The body must be a JSON object.")
+			return errStatus(http.StatusBadRequest, "api.body.not_object")
 		}
 		return admin.FieldErrors{field: "must be " + jsonKind(ute.Type.Kind().String())}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return admin.FieldErrors{name: "is not a field of this request"}
 	case errors.Is(err, io.EOF):
-		return errStatus(http.StatusBadRequest, "The body is empty; it must be a JSON object.")
+		return errStatus(http.StatusBadRequest, "api.body.empty")
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
-		return errStatus(http.StatusBadRequest, "The body is not valid JSON.")
+		return errStatus(http.StatusBadRequest, "api.body.invalid")
 	default:
-		return errStatus(http.StatusBadRequest, "The body is not valid JSON.")
+		return errStatus(http.StatusBadRequest, "api.body.invalid")
 	}
 	if dec.More() {
-		return errStatus(http.StatusBadRequest, "The body must be one JSON object.")
+		return errStatus(http.StatusBadRequest, "api.body.several")
 	}
 	return nil
 }

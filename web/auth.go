@@ -69,7 +69,7 @@ func (s *Server) requireToken(h http.Handler) http.Handler {
 		}
 		if wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "Too many requests with a wrong admin token from your network; try again later."))
+			s.apiFail(w, r, errStatus(http.StatusTooManyRequests, "api.token.too_many"))
 			return
 		}
 		if !s.tokenOK(bearer(r)) {
@@ -78,7 +78,7 @@ func (s *Server) requireToken(h http.Handler) http.Handler {
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald admin"`)
-			s.apiFail(w, r, errStatus(http.StatusUnauthorized, "A valid admin token is required: Authorization: Bearer <token>."))
+			s.apiFail(w, r, errStatus(http.StatusUnauthorized, "api.token.required"))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -218,7 +218,7 @@ func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 			}
 			got := r.PostForm.Get("csrf_token")
 			if subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
-				s.renderError(w, r, http.StatusForbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.")
+				s.renderError(w, r, http.StatusForbidden, s.say("error.csrf"))
 				return
 			}
 		}

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -23,7 +22,7 @@ import (
 func (s *Server) adminRender(w http.ResponseWriter, r *http.Request, status int, name, section, title string, data any) {
 	sess := sessionFrom(r.Context())
 	v := &view{Title: title, NoIndex: true, Admin: true, Section: section, Data: data,
-		Nav: adminNav{Subscribers: s.deps.Subscribers != nil, Outbox: s.deps.Outbox != nil}}
+		Nav: adminNav{Subscribers: s.deps.Subscribers != nil, Outbox: s.deps.Outbox != nil, Emails: s.deps.Emails != nil}}
 	if sess != nil {
 		v.CSRF = sess.csrf
 		flash, err := s.sessions.takeFlash(r.Context(), sess)
@@ -55,19 +54,13 @@ func formError(err error) error {
 	if errors.As(err, &mbe) {
 		return err
 	}
-	return errStatus(http.StatusBadRequest, "The form could not be read.")
-}
-
-// formLabels name the form fields in messages shown beside them.
-var formLabels = map[string]string{
-	"slug": "Slug", "title": "Title", "description": "Description", "match": "The rule",
-	"departments": "Departments", "categories": "Categories", "keywords": "Keywords", "exclude": "Excluded words",
-	"name": "Name", "url": "URL", "department": "Department", "format": "Format", "address": "Email address",
+	return errStatus(http.StatusBadRequest, "console.error.form")
 }
 
 // formErrors puts the API's field paths ("match.keywords[2]") on the form's
-// fields ("keywords") as sentences, keeping the first problem of each.
-func formErrors(err error) (map[string]string, bool) {
+// fields ("keywords") as sentences, keeping the first problem of each. A
+// field is named by the message "console.field.NAME", or as it is.
+func (s *Server) formErrors(err error) (map[string]string, bool) {
 	var fe admin.FieldErrors
 	if !errors.As(err, &fe) {
 		return nil, false
@@ -75,14 +68,14 @@ func formErrors(err error) (map[string]string, bool) {
 	out := map[string]string{}
 	for _, k := range fe.Fields() {
 		field, idx, isItem := strings.Cut(strings.TrimPrefix(k, "match."), "[")
-		label := formLabels[field]
-		if label == "" {
-			label = field
+		label := field
+		if s.msgs.Has("console.field." + field) {
+			label = s.say("console.field." + field)
 		}
-		msg := label + " " + fe[k] + "."
+		msg := s.say("console.field_problem", "Label", label, "Problem", fe[k])
 		if isItem && field != "departments" {
 			n, _ := strconv.Atoi(strings.TrimSuffix(idx, "]"))
-			msg = fmt.Sprintf("%s, line %d, %s.", label, n+1, fe[k])
+			msg = s.say("console.field_problem_line", "Label", label, "Line", n+1, "Problem", fe[k])
 		}
 		if _, ok := out[field]; !ok {
 			out[field] = msg
@@ -137,7 +130,7 @@ func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.csrf.token(w, r),
+	s.render(w, r, http.StatusOK, "admin_login", &view{Title: s.say("console.title.login"), NoIndex: true, CSRF: s.csrf.token(w, r),
 		Data: loginPage{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
@@ -150,7 +143,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !allowed {
 		w.Header().Set("Retry-After", "60")
-		s.renderError(w, r, http.StatusTooManyRequests, "There have been too many sign-in attempts from your network. Wait a minute and try again.")
+		s.renderError(w, r, http.StatusTooManyRequests, s.say("console.login.too_many"))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -158,14 +151,14 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.csrf.valid(r) {
-		s.renderError(w, r, http.StatusForbidden, "The sign-in form has expired. Go back, reload the page and try again.")
+		s.renderError(w, r, http.StatusForbidden, s.say("console.login.expired"))
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	if !s.tokenOK(strings.TrimSpace(r.PostForm.Get("token"))) {
 		s.log.WarnContext(r.Context(), "admin sign-in refused", slog.String("reason", "wrong token"))
-		s.render(w, r, http.StatusForbidden, "admin_login", &view{Title: "Sign in", NoIndex: true, CSRF: s.csrf.token(w, r),
-			Data: loginPage{Next: next, Error: "That token is not valid. Use one of the tokens under admin.tokens in Herald's configuration."}})
+		s.render(w, r, http.StatusForbidden, "admin_login", &view{Title: s.say("console.title.login"), NoIndex: true, CSRF: s.csrf.token(w, r),
+			Data: loginPage{Next: next, Error: s.say("console.login.wrong_token")}})
 		return
 	}
 	sess, err := s.sessions.create(r.Context())
@@ -272,7 +265,7 @@ func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) {
 	sort.SliceStable(p.Sources, func(i, j int) bool {
 		return (p.Sources[i].Health == "failing") && p.Sources[j].Health != "failing"
 	})
-	p.Charts = append(p.Charts, newChart("Releases stored per day", stats.ReleasesPerDay))
+	p.Charts = append(p.Charts, newChart(s.say("console.chart.releases"), stats.ReleasesPerDay))
 	if s.deps.SubscriberStats != nil {
 		days, err := s.deps.SubscriberStats.SubscribersPerDay(ctx, dashboardDays, s.cfg.Location)
 		if err != nil {
@@ -280,8 +273,8 @@ func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Subscribers = true
-		p.Charts = append(p.Charts, newChart("New subscribers per day", days))
+		p.Charts = append(p.Charts, newChart(s.say("console.chart.subscribers"), days))
 	}
-	p.Charts = append(p.Charts, newChart("Emails sent per day", stats.EmailsSentPerDay))
-	s.adminRender(w, r, http.StatusOK, "admin_dashboard", "dashboard", "Dashboard", p)
+	p.Charts = append(p.Charts, newChart(s.say("console.chart.emails"), stats.EmailsSentPerDay))
+	s.adminRender(w, r, http.StatusOK, "admin_dashboard", "dashboard", s.say("console.title.dashboard"), p)
 }

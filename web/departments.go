@@ -74,7 +74,7 @@ func (s *Server) renderDepartments(w http.ResponseWriter, r *http.Request, statu
 		s.fail(w, r, err)
 		return
 	}
-	s.adminRender(w, r, status, "admin_departments", "departments", "Departments", departmentsPage{Departments: ds, Form: form})
+	s.adminRender(w, r, status, "admin_departments", "departments", s.say("console.title.departments"), departmentsPage{Departments: ds, Form: form})
 }
 
 func (s *Server) adminDepartments(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +89,7 @@ func departmentInputFrom(r *http.Request) admin.DepartmentInput {
 func (s *Server) adminCreateDepartment(w http.ResponseWriter, r *http.Request) {
 	in := departmentInputFrom(r)
 	d, err := s.admin.CreateDepartment(r.Context(), in)
-	if errs, ok := formErrors(err); ok {
+	if errs, ok := s.formErrors(err); ok {
 		s.renderDepartments(w, r, http.StatusBadRequest, departmentForm{Slug: in.Slug, Name: in.Name, URL: in.URL, Errors: errs})
 		return
 	}
@@ -97,7 +97,7 @@ func (s *Server) adminCreateDepartment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/departments", "Department “"+d.Name+"” added.")
+	s.done(w, r, "/admin/departments", s.say("console.done.department_added", "Name", d.Name))
 }
 
 func (s *Server) adminDepartment(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +106,7 @@ func (s *Server) adminDepartment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.adminRender(w, r, http.StatusOK, "admin_department", "departments", "Department: "+d.Name,
+	s.adminRender(w, r, http.StatusOK, "admin_department", "departments", s.say("console.title.department", "Name", d.Name),
 		departmentForm{Editing: d.Slug, Slug: d.Slug, Name: d.Name, URL: d.URL})
 }
 
@@ -115,8 +115,8 @@ func (s *Server) adminUpdateDepartment(w http.ResponseWriter, r *http.Request) {
 	in := departmentInputFrom(r)
 	in.Slug = slug
 	d, err := s.admin.UpdateDepartment(r.Context(), slug, in)
-	if errs, ok := formErrors(err); ok {
-		s.adminRender(w, r, http.StatusBadRequest, "admin_department", "departments", "Department: "+slug,
+	if errs, ok := s.formErrors(err); ok {
+		s.adminRender(w, r, http.StatusBadRequest, "admin_department", "departments", s.say("console.title.department", "Name", slug),
 			departmentForm{Editing: slug, Slug: slug, Name: in.Name, URL: in.URL, Errors: errs})
 		return
 	}
@@ -124,5 +124,5 @@ func (s *Server) adminUpdateDepartment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/departments", "Department “"+d.Name+"” saved.")
+	s.done(w, r, "/admin/departments", s.say("console.done.department_saved", "Name", d.Name))
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"herald/alerts"
@@ -15,10 +15,13 @@ import (
 	"herald/web/admin"
 )
 
-// httpError is an error with the status and the message a client sees.
+// httpError is an error with the status and the message a client sees:
+// msg names it among the messages (templates/messages), said with the
+// named values of data.
 type httpError struct {
 	status int
 	msg    string
+	data   []any
 	err    error
 }
 
@@ -31,8 +34,10 @@ func (e *httpError) Error() string {
 
 func (e *httpError) Unwrap() error { return e.err }
 
-func errStatus(status int, format string, args ...any) error {
-	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+// errStatus is an error answered with status and message msg, said with
+// the named values kv.
+func errStatus(status int, msg string, kv ...any) error {
+	return &httpError{status: status, msg: msg, data: kv}
 }
 
 // statusOf is the one place that maps errors to HTTP status codes.
@@ -69,24 +74,18 @@ func statusOf(err error) int {
 
 // publicMessage is what a client is told about err: never the text of an
 // internal error.
-func publicMessage(status int, err error) string {
+func (s *Server) publicMessage(status int, err error) string {
 	var he *httpError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
-		return he.msg
+		return s.say(he.msg, he.data...)
 	case errors.As(err, &mbe):
-		return fmt.Sprintf("The request is larger than the limit of %d bytes.", mbe.Limit)
-	case status == http.StatusNotFound:
-		return "Not found."
-	case status == http.StatusUnauthorized:
-		return "Not authenticated."
-	case status == http.StatusConflict:
-		return "That already exists."
-	case status == http.StatusBadRequest:
-		return "Some of the input is not valid."
+		return s.say("error.message.413", "Limit", mbe.Limit)
+	case status == http.StatusNotFound, status == http.StatusUnauthorized, status == http.StatusConflict, status == http.StatusBadRequest:
+		return s.say("error.message." + strconv.Itoa(status))
 	}
-	return "Something went wrong on our side. Please try again later."
+	return s.say("error.message.other")
 }
 
 // logFailure logs the errors that are Herald's fault; 4xx answers are the
@@ -102,7 +101,7 @@ func (s *Server) logFailure(r *http.Request, status int, err error) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	s.logFailure(r, status, err)
-	s.renderError(w, r, status, publicMessage(status, err))
+	s.renderError(w, r, status, s.publicMessage(status, err))
 }
 
 // apiError is the body of every failed API response.
@@ -115,7 +114,7 @@ type apiError struct {
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	s.logFailure(r, status, err)
-	body := apiError{Error: publicMessage(status, err)}
+	body := apiError{Error: s.publicMessage(status, err)}
 	var fe admin.FieldErrors
 	if errors.As(err, &fe) {
 		body.Fields = fe

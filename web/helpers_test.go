@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"herald/alerts"
+	"herald/alerts/delivery"
 	"herald/feeds/netguard"
 	"herald/feeds/publish"
 	"herald/feeds/pull"
@@ -133,6 +135,31 @@ func newSite(t *testing.T, opts ...siteOption) *site {
 	}
 	if c.mounts != nil {
 		c.mounts(t, db, &c.deps, c.cfg.BaseURL)
+	}
+	if c.deps.Emails == nil {
+		// The console's and the API's email previews, over the site's
+		// templates and brand, as serve wires them.
+		keys, err := alerts.NewKeys("site-test-token-key-0123456789abcdef")
+		if err != nil {
+			t.Fatal(err)
+		}
+		brand := c.cfg.Brand
+		if c.cfg.Logo != nil {
+			brand.LogoURL = "cid:" + templates.LogoCID
+		}
+		svc, err := alerts.NewService(db, alerts.Config{BaseURL: c.cfg.BaseURL, Location: london, TemplatesFS: c.cfg.TemplatesFS,
+			SiteName: c.cfg.SiteName, Brand: brand}, keys, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.deps.Emails = svc
+	}
+	if c.deps.MailHeaders == nil {
+		d, err := delivery.New(db, delivery.Config{From: "Herald <alerts@news.example.org>", Transport: "file", Dir: t.TempDir()}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.deps.MailHeaders = d
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	server, err := web.New(db, c.cfg, c.deps, log, s.reg)

@@ -19,7 +19,7 @@ type manageRequestPage struct {
 }
 
 func (s *Server) renderManageRequest(w http.ResponseWriter, r *http.Request, status int, p manageRequestPage) {
-	s.render(w, r, status, "manage_request", &view{Title: "Manage your subscriptions", Data: p})
+	s.render(w, r, status, "manage_request", &view{Title: s.say("title.manage_request"), Data: p})
 }
 
 func (s *Server) manageRequestForm(w http.ResponseWriter, r *http.Request) {
@@ -39,13 +39,13 @@ func (s *Server) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := manageRequestPage{Email: strings.TrimSpace(r.PostForm.Get("email")), Errors: admin.FieldErrors{}}
 	addr, err := alerts.CheckAddress(p.Email)
-	status, err := s.formProblems(ctx, err, p.Errors)
+	status, err := s.formProblems(err, p.Errors)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !s.csrf.valid(r) {
-		p.Errors.Add("csrf", "This form had expired, so nothing was sent. Please press “Send me a link” again.")
+		p.Errors.Add("csrf", "%s", s.say("form.csrf.manage_request"))
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
@@ -67,7 +67,7 @@ func (s *Server) manageRequestPost(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.log.WarnContext(ctx, "manage link request over the per-client hourly limit; no email sent")
 	}
-	s.render(w, r, http.StatusOK, "manage_sent", &view{Title: "Check your email", Data: manageSentPage{Email: addr}})
+	s.render(w, r, http.StatusOK, "manage_sent", &view{Title: s.say("title.check_email"), Data: manageSentPage{Email: addr}})
 }
 
 // manageRow is one subscription on the manage and unsubscribed pages.
@@ -87,7 +87,7 @@ func (s *Server) subscriptionRow(x store.Subscription) manageRow {
 	if x.Kind == "search" {
 		url = s.abs("/search?" + x.Slug)
 	}
-	return manageRow{ID: x.ID, Name: x.Name, Kind: alerts.KindLabel(x.Kind), URL: url, Frequency: x.Frequency, Retired: x.TopicRetired}
+	return manageRow{ID: x.ID, Name: x.Name, Kind: s.kindLabel(x.Kind), URL: url, Frequency: x.Frequency, Retired: x.TopicRetired}
 }
 
 // managePage is the data of manage.html.
@@ -103,13 +103,18 @@ type managePage struct {
 	Errors         admin.FieldErrors
 }
 
-// manageNotices are the messages after each action (a redirect carries
-// only the action's name, never free text).
-var manageNotices = map[string]string{
-	alerts.ActionFrequency: "Your subscription has been changed.",
-	alerts.ActionEnd:       "That subscription has ended. You will get no more emails about it.",
-	alerts.ActionEndAll:    "You have unsubscribed from everything. You will get no more emails from us.",
-	alerts.ActionAddress:   "We have sent a link to your new address. Your emails will go there once you follow it.",
+// manageNotice is the notice after action done (a redirect carries only
+// the action's name, never free text): the message "manage.notice.ACTION",
+// or "" for no action.
+func (s *Server) manageNotice(done string) string {
+	switch done {
+	case alerts.ActionFrequency, alerts.ActionEnd, alerts.ActionAddress:
+	case alerts.ActionEndAll:
+		done = "end_all"
+	default:
+		return ""
+	}
+	return s.say("manage.notice." + done)
 }
 
 // manageSubscriber finds the subscriber of the manage link in the path,
@@ -117,11 +122,11 @@ var manageNotices = map[string]string{
 func (s *Server) manageSubscriber(w http.ResponseWriter, r *http.Request) (store.Subscriber, bool) {
 	sub, err := s.deps.Alerts.ManageSubscriber(r.Context(), r.PathValue("token"))
 	if errors.Is(err, alerts.ErrLinkGone) {
-		s.linkFailed(w, r, err, "There is nothing to manage for this link any more.", restart{"/subscribe", "Subscribe"})
+		s.linkFailed(w, r, err, "link.gone.manage", restart{"/subscribe", "link.to.subscribe"})
 		return sub, false
 	}
 	if err != nil {
-		s.linkFailed(w, r, err, "", restart{"/manage", "Get a new link"})
+		s.linkFailed(w, r, err, "", restart{"/manage", "link.to.new_manage_link"})
 		return sub, false
 	}
 	return sub, true
@@ -144,7 +149,7 @@ func (s *Server) renderManage(w http.ResponseWriter, r *http.Request, status int
 		row.Error = rowErr[x.ID]
 		p.Rows = append(p.Rows, row)
 	}
-	s.render(w, r, status, "manage", &view{Title: "Your subscriptions", Data: p})
+	s.render(w, r, status, "manage", &view{Title: s.say("title.manage"), Data: p})
 }
 
 func (s *Server) managePage(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +157,7 @@ func (s *Server) managePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderManage(w, r, http.StatusOK, sub, managePage{Notice: manageNotices[r.URL.Query().Get("done")]}, nil)
+	s.renderManage(w, r, http.StatusOK, sub, managePage{Notice: s.manageNotice(r.URL.Query().Get("done"))}, nil)
 }
 
 func (s *Server) manageAction(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +169,7 @@ func (s *Server) manageAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.csrf.valid(r) {
-		s.renderManage(w, r, http.StatusForbidden, sub, managePage{Notice: "This page had expired, so nothing changed. Please try again."}, nil)
+		s.renderManage(w, r, http.StatusForbidden, sub, managePage{Notice: s.say("form.csrf.manage")}, nil)
 		return
 	}
 	f := r.PostForm
@@ -176,16 +181,16 @@ func (s *Server) manageAction(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		http.Redirect(w, r, "/manage/"+r.PathValue("token")+"?done="+a.Action, http.StatusSeeOther)
 	case errors.As(err, &problems) && a.Action == alerts.ActionFrequency:
-		s.renderManage(w, r, http.StatusUnprocessableEntity, sub, managePage{}, map[int64]string{a.Subscription: problems[0].Message})
+		s.renderManage(w, r, http.StatusUnprocessableEntity, sub, managePage{}, map[int64]string{a.Subscription: s.say(problems[0].Message, problems[0].Data...)})
 	case errors.As(err, &problems):
 		s.renderManage(w, r, http.StatusUnprocessableEntity, sub, managePage{Email: cleanLine(a.Email, subMaxForm),
-			Errors: admin.FieldErrors{"email": problems[0].Message}}, nil)
+			Errors: admin.FieldErrors{"email": s.say(problems[0].Message, problems[0].Data...)}}, nil)
 	case errors.Is(err, alerts.ErrTooManyLinks):
 		addr, _ := alerts.CheckAddress(a.Email)
 		s.renderManage(w, r, http.StatusTooManyRequests, sub, managePage{Email: addr,
-			Errors: admin.FieldErrors{"email": "You have asked for several links in the last hour. Please wait a while and try again."}}, nil)
+			Errors: admin.FieldErrors{"email": s.say("form.email.too_many_links")}}, nil)
 	case errors.Is(err, store.ErrNotFound):
-		s.renderManage(w, r, http.StatusNotFound, sub, managePage{Notice: "That subscription had already ended."}, nil)
+		s.renderManage(w, r, http.StatusNotFound, sub, managePage{Notice: s.say("manage.notice.gone")}, nil)
 	case errors.Is(err, alerts.ErrInvalid):
 		s.badForm(w, r)
 	default:
@@ -194,9 +199,9 @@ func (s *Server) manageAction(w http.ResponseWriter, r *http.Request) {
 }
 
 // addressGone explains an address-change link that no longer applies.
-const addressGone = "This change of address was already made, or replaced by a later request."
+const addressGone = "link.gone.address"
 
-var manageAgain = restart{"/manage", "Manage your subscriptions"}
+var manageAgain = restart{"/manage", "link.to.manage"}
 
 func (s *Server) askAddress(w http.ResponseWriter, r *http.Request, status int, sub store.Subscriber, problem string) {
 	s.renderConfirm(w, r, status, confirmPage{Mode: "address", State: "ask", Action: "/manage/address/" + r.PathValue("token"),
@@ -224,14 +229,13 @@ func (s *Server) addressPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.csrf.valid(r) {
-		s.askAddress(w, r, http.StatusForbidden, sub, "This page had expired, so nothing changed. Please press the button again.")
+		s.askAddress(w, r, http.StatusForbidden, sub, s.say("form.csrf.button"))
 		return
 	}
 	res, err := s.deps.Alerts.ChangeAddress(ctx, tok)
 	if errors.Is(err, alerts.ErrAddressTaken) {
-		s.showError(w, r, errorPage{Status: http.StatusConflict, Heading: "That address already has its own subscriptions",
-			Message: "Your subscriptions stay with your old address. To manage those of this address, ask for a link sent to it.",
-			LinkURL: "/manage", LinkLabel: "Manage subscriptions"})
+		s.showError(w, r, errorPage{Status: http.StatusConflict, Heading: s.say("link.address_taken.heading"),
+			Message: s.say("link.address_taken"), LinkURL: "/manage", LinkLabel: s.say("link.to.manage_short")})
 		return
 	}
 	if err != nil {

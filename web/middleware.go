@@ -236,8 +236,17 @@ func securityHeaders(https bool, hstsMaxAge time.Duration) http.Header {
 var strictReferrer = map[string]bool{"no-referrer": true, "same-origin": true, "strict-origin": true}
 
 func (s *Server) setSecurityHeaders(h http.Header) {
+	// An email's HTML in the console's preview frame keeps the policy
+	// made for it, framed by the console alone.
+	frame := len(h["Content-Security-Policy"]) == 1 && h["Content-Security-Policy"][0] == previewFramePolicy
 	for k, v := range s.security {
-		if k == "Referrer-Policy" && len(h[k]) == 1 && strictReferrer[h[k][0]] {
+		switch {
+		case k == "Referrer-Policy" && len(h[k]) == 1 && strictReferrer[h[k][0]]:
+			continue
+		case frame && k == "Content-Security-Policy":
+			continue
+		case frame && k == "X-Frame-Options":
+			h[k] = []string{"SAMEORIGIN"}
 			continue
 		}
 		h[k] = v

@@ -34,7 +34,7 @@ type apiOperation struct {
 	response                           any // schema of the JSON answer, or nil for no body
 	errors                             []int
 	// needs names the dependency without which the route is not served:
-	// "puller", "subscribers" or "outbox".
+	// "puller", "subscribers", "outbox" or "emails".
 	needs string
 }
 
@@ -55,6 +55,7 @@ func apiOperations() []apiOperation {
 	name := pathParam("name", "The source's name.")
 	searchID := pathParam("id", "The search's id.")
 	address := queryParam("address", "The subscriber's email address.", true, obj{"type": "string", "format": "email"})
+	emailKind := pathParam("kind", "The kind of email: confirm, welcome, immediate, daily-digest, weekly-digest, manage or address-change.")
 	return []apiOperation{
 		{method: "GET", path: "/api/v1/topics", summary: "List topics",
 			description: "Active topics by title, each with its confirmed subscriptions per frequency.",
@@ -133,6 +134,24 @@ func apiOperations() []apiOperation {
 				queryParam("limit", "At most this many (1 to 1000, default 100).", false, obj{"type": "integer", "minimum": 1, "maximum": 1000}),
 			},
 			status: 200, response: arrayOf(ref("Suppression")), errors: []int{400}, needs: "subscribers"},
+		{method: "GET", path: "/api/v1/emails", summary: "List the kinds of email",
+			description: "The kinds of email Herald sends, each of which can be previewed and sent as a test.",
+			status:      200, response: arrayOf(str("")), needs: "emails"},
+		{method: "GET", path: "/api/v1/emails/{kind}/preview", summary: "Preview an email",
+			description: "An email as it would be sent to name@example.org: subject, headers, text and HTML parts. " +
+				"Made-up data, or a real release and topic or department; links in it lead to no subscriber.",
+			params: []obj{emailKind,
+				queryParam("release", "A release's id; default a made-up release, or the topic's or department's latest.", false, obj{"type": "integer", "minimum": 1}),
+				queryParam("topic", "A topic's slug, as if the subscription followed it.", false, obj{"type": "string"}),
+				queryParam("department", "A department's slug, as if the subscription followed it.", false, obj{"type": "string"}),
+				queryParam("frequency", "The subscription's frequency (confirm and welcome emails).", false,
+					obj{"type": "string", "enum": []string{"immediately", "daily", "weekly"}}),
+			},
+			status: 200, response: ref("EmailPreview"), errors: []int{400, 404}, needs: "emails"},
+		{method: "POST", path: "/api/v1/emails/{kind}/test", summary: "Send a test email",
+			description: "Queues the email, marked as a test in its subject, to the address given, through the outbox and the relay. " +
+				"At most 20 tests an hour; the log records the kind, never the address.",
+			params: []obj{emailKind}, body: ref("TestEmailInput"), status: 202, response: ref("TestEmail"), errors: []int{400, 404, 429}, needs: "emails"},
 		{method: "GET", path: "/api/v1/outbox", summary: "Outbox counts by status, depth and oldest waiting message",
 			status: 200, response: ref("Outbox"), needs: "outbox"},
 		{method: "GET", path: "/api/v1/outbox/failed", summary: "Failed messages with their reasons",
@@ -256,6 +275,16 @@ func apiSchemas() obj {
 			"depth":          integer("Messages waiting or being sent."),
 			"oldest_waiting": timeField("When the oldest waiting message was queued."),
 		}),
+		"EmailPreview": object(nil, obj{
+			"kind": str(""), "subject": str(""),
+			"headers": arrayOf(object(nil, obj{"name": str(""), "value": str("Decoded for people.")})),
+			"text":    str("The plain-text part."), "html": str("The HTML part; its logo, if it travels in the email, as cid:logo@herald."),
+		}),
+		"TestEmailInput": object([]string{"to"}, obj{
+			"to": strFormat("email", "Where the test goes."), "release": integer("As for the preview."),
+			"topic": str(""), "department": str(""), "frequency": str(""),
+		}),
+		"TestEmail": object(nil, obj{"kind": str(""), "status": str("queued")}),
 		"OutboxMessage": object(nil, obj{
 			"id": integer(""), "key": str("Idempotency key."), "kind": str(""), "subscriber_id": integer(""),
 			"subject": str(""), "message_id": str(""), "status": str(""), "attempts": integer(""),
@@ -268,7 +297,7 @@ func apiSchemas() obj {
 func (s *Server) openAPIDocument() obj {
 	paths := obj{}
 	served := map[string]bool{"": true, "puller": s.deps.Puller != nil,
-		"subscribers": s.deps.Subscribers != nil, "outbox": s.deps.Outbox != nil}
+		"subscribers": s.deps.Subscribers != nil, "outbox": s.deps.Outbox != nil, "emails": s.deps.Emails != nil}
 	for _, op := range apiOperations() {
 		if !served[op.needs] {
 			continue

@@ -60,7 +60,7 @@ func (s *Server) retry(r *http.Request) error {
 	}
 	err = s.deps.Outbox.RetryMessage(r.Context(), id)
 	if store.IsConflict(err) {
-		return errStatus(http.StatusConflict, "Message %d has not failed, so there is nothing to retry.", id)
+		return errStatus(http.StatusConflict, "console.error.not_failed", "ID", id)
 	}
 	return err
 }
@@ -124,7 +124,7 @@ func (s *Server) adminOutbox(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.adminRender(w, r, http.StatusOK, "admin_outbox", "outbox", "Outbox", outboxPage{State: st, Failed: failed})
+	s.adminRender(w, r, http.StatusOK, "admin_outbox", "outbox", s.say("console.title.outbox"), outboxPage{State: st, Failed: failed})
 }
 
 func (s *Server) adminRetryMessage(w http.ResponseWriter, r *http.Request) {
@@ -132,5 +132,5 @@ func (s *Server) adminRetryMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/outbox", "The message is queued to be sent again.")
+	s.done(w, r, "/admin/outbox", s.say("console.done.retry"))
 }

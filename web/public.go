@@ -83,8 +83,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	s.render(w, r, http.StatusOK, "home", &view{
-		Title: "Latest news",
-		Feeds: s.feedLinks("All news", "/feeds/all", ""),
+		Title: s.say("title.home"),
+		Feeds: s.feedLinks(s.say("feed.all"), "/feeds/all", ""),
 		Data:  homePage{Departments: depts, Topics: topics, Releases: s.items(latest)},
 	})
 }
@@ -143,12 +143,12 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, p listingPage, 
 	if raw := r.URL.Query().Get("before"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || id <= 0 {
-			s.fail(w, r, errStatus(http.StatusBadRequest, "The page link is not valid."))
+			s.fail(w, r, errStatus(http.StatusBadRequest, "error.page_link"))
 			return
 		}
 		before, err := s.db.ReleaseByID(ctx, id)
 		if err != nil {
-			s.fail(w, r, errStatus(http.StatusBadRequest, "The page link is not valid."))
+			s.fail(w, r, errStatus(http.StatusBadRequest, "error.page_link"))
 			return
 		}
 		f.BeforePublished, f.BeforeID = before.Published, before.ID
@@ -358,7 +358,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := &view{Title: "Search", NoIndex: true, Data: &page}
+	v := &view{Title: s.say("title.search"), NoIndex: true, Data: &page}
 	if s.deps.Alerts != nil && store.NormalizeSearchText(p.Q) != "" {
 		page.Follow = "/subscribe?" + url.Values{"search": {p.query()}}.Encode()
 	}
@@ -387,9 +387,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		if len(res.Releases) > 0 && page.Last < res.Total && p.Page < 500 {
 			page.Next = link(p.Page + 1)
 		}
-		title := "Search results"
+		title := s.say("title.search_results")
 		if p.Q != "" {
-			title = "Search results for “" + p.Q + "”"
+			title = s.say("title.search_results_for", "Query", p.Q)
 		}
 		v.Title = title
 		v.Feeds = s.feedLinks(title, "/feeds/search", p.query())

@@ -2,18 +2,16 @@ package web
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
-	"herald/alerts"
 	"herald/store"
+	"herald/templates"
 	"herald/templates/text"
 )
 
@@ -24,68 +22,44 @@ var (
 	publicPages = []string{"home", "listing", "release", "search", "error",
 		"subscribe", "subscribe_sent", "confirm", "manage_request", "manage_sent", "manage", "unsubscribe", "unsubscribed"}
 	adminPages = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
-		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox",
+		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox", "admin_emails", "admin_email",
 		"admin_searches", "admin_search"}
 )
 
 type pages struct {
 	sets map[string]*template.Template
-	// messages holds the words pages say outside their templates
-	// (pages/messages.txt): problems the alerts side reports by code
-	// (alerts.FieldError.Code), and the console's notices.
-	messages *texttemplate.Template
 }
 
+// parsePages parses every page, returning every problem found at once,
+// each naming its file.
 func parsePages(fsys fs.FS, funcs template.FuncMap) (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
-	parse := func(name, partials string) error {
-		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "pages/layout.html", "pages/"+partials, "pages/"+name+".html")
+	var problems templates.Problems
+	parse := func(name, partials string) {
+		file := "pages/" + name + ".html"
+		t, err := templates.ParseHTML(template.New(name).Funcs(funcs), fsys, "pages/layout.html", "pages/"+partials, file)
 		if err != nil {
-			return fmt.Errorf("web: page %s: %w", name, err)
+			problems.Add(err)
+			return
 		}
+		problems.Add(templates.Require(t, fsys, "pages/layout.html", "layout"))
+		problems.Add(templates.Require(t, fsys, file, "main"))
 		p.sets[name] = t
-		return nil
 	}
 	for _, name := range publicPages {
-		if err := parse(name, "partials_public.html"); err != nil {
-			return nil, err
-		}
+		parse(name, "partials_public.html")
 	}
 	for _, name := range adminPages {
-		if err := parse(name, "partials_admin.html"); err != nil {
-			return nil, err
-		}
+		parse(name, "partials_admin.html")
 	}
-	var err error
-	if p.messages, err = texttemplate.New("messages").Option("missingkey=error").ParseFS(fsys, "pages/messages.txt"); err != nil {
-		return nil, fmt.Errorf("web: pages/messages.txt: %w", err)
-	}
-	return p, nil
-}
-
-// say returns message name of pages/messages.txt with data, as one line.
-// A message that fails is said as its name, and logged.
-func (s *Server) say(ctx context.Context, name string, data any) string {
-	var b strings.Builder
-	if err := s.pages.messages.ExecuteTemplate(&b, name, data); err != nil {
-		s.log.ErrorContext(ctx, "render message", slog.String("message", name), slog.Any("error", err))
-		return name
-	}
-	return text.Line(b.String())
-}
-
-// problem says the problem a visitor's request had: in the alerts side's
-// words, or in those pages/messages.txt has for its code, about its value.
-func (s *Server) problem(ctx context.Context, p alerts.FieldError) string {
-	if p.Code == "" {
-		return p.Message
-	}
-	return s.say(ctx, p.Code, map[string]string{"Value": p.Value})
+	return p, problems.Err()
 }
 
 // view is what every page template gets; Data is the page's own.
 type view struct {
 	Site string
+	// Brand is the organisation's name, logo, colour and footer lines.
+	Brand templates.Brand
 	// Icon is the configured site icon, "" for Herald's own.
 	Icon  string
 	Title string
@@ -108,6 +82,7 @@ type view struct {
 type adminNav struct {
 	Subscribers bool
 	Outbox      bool
+	Emails      bool
 }
 
 // feedLink is one feed of a page.
@@ -118,36 +93,50 @@ type feedLink struct {
 	URL   string
 }
 
+// funcs are the helpers of page templates: templates.Funcs and the pages'
+// own.
 func (s *Server) funcs() template.FuncMap {
 	loc := s.cfg.Location
-	return template.FuncMap{
-		"date": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.In(loc).Format("2 January 2006")
-		},
-		"datetime": func(t time.Time) string {
-			if t.IsZero() {
-				return "never"
-			}
-			return t.In(loc).Format("2 January 2006 15:04")
-		},
-		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ago":  func(t time.Time) string { return ago(s.db.Now(), t) },
-		"join": strings.Join,
-		"text": func(html string, max int) string { return text.Excerpt(text.Plain(html), max) },
+	f := template.FuncMap(templates.Funcs())
+	f["date"] = func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.In(loc).Format(s.say("format.page_date"))
 	}
+	f["datetime"] = func(t time.Time) string {
+		if t.IsZero() {
+			return s.say("console.ago.never")
+		}
+		return t.In(loc).Format(s.say("format.page_datetime"))
+	}
+	f["iso"] = func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	f["ago"] = func(t time.Time) string { return s.ago(s.now(), t) }
+	f["text"] = func(html string, max int) string { return text.Excerpt(text.Plain(html), max) }
+	return f
 }
+
+// now is the clock of "ago": the store's (the wall clock while templates
+// are checked without one).
+func (s *Server) now() time.Time {
+	if s.db == nil {
+		return time.Now()
+	}
+	return s.db.Now()
+}
+
+// say returns one of the messages' words (templates/messages).
+func (s *Server) say(name string, kv ...any) string { return s.msgs.Say(name, kv...) }
 
 // render writes page name with status, or the error page when the template
 // fails (rendering goes to a buffer first, so nothing half-written escapes).
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	v.Site = s.cfg.SiteName
+	v.Brand = s.cfg.Brand
 	v.Icon = s.cfg.Icon
 	if len(v.Feeds) == 0 && !strings.HasPrefix(name, "admin_") {
 		// A public page with no feed of its own announces the site's.
-		v.Feeds = s.feedLinks("All news", "/feeds/all", "")
+		v.Feeds = s.feedLinks(s.say("feed.all"), "/feeds/all", "")
 	}
 	var buf bytes.Buffer
 	if err := s.pages.sets[name].ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -182,23 +171,23 @@ type errorPage struct {
 // renderError shows the error page; an empty message gives the status's.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if msg == "" {
-		msg = publicMessage(status, nil)
+		msg = s.publicMessage(status, nil)
 	}
-	heading := map[int]string{
-		http.StatusNotFound:              "Page not found",
-		http.StatusBadRequest:            "There is a problem with the request",
-		http.StatusForbidden:             "The form has expired",
-		http.StatusRequestEntityTooLarge: "The request is too large",
-		http.StatusTooManyRequests:       "Too many attempts",
-	}[status]
-	if heading == "" {
-		if status >= 500 {
-			heading = "Sorry, there is a problem with the service"
-		} else {
-			heading = http.StatusText(status)
-		}
+	s.showError(w, r, errorPage{Status: status, Heading: s.errorHeading(status), Message: msg})
+}
+
+// errorHeading is the error page's heading for status (messages
+// "error.heading.*").
+func (s *Server) errorHeading(status int) string {
+	name := "error.heading." + strconv.Itoa(status)
+	switch {
+	case s.msgs.Has(name):
+	case status >= 500:
+		name = "error.heading.5xx"
+	default:
+		name = "error.heading.other"
 	}
-	s.showError(w, r, errorPage{Status: status, Heading: heading, Message: msg})
+	return s.say(name, "Status", status, "StatusText", http.StatusText(status))
 }
 
 // showError renders the error page with p. It is never stored by a
@@ -229,7 +218,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
-	err := errStatus(http.StatusMethodNotAllowed, "%s is not allowed here; use %s.", r.Method, strings.Join(allow, " or "))
+	err := errStatus(http.StatusMethodNotAllowed, "error.method", "Method", r.Method, "Allow", allow)
 	if isAPI(r) {
 		s.apiFail(w, r, err)
 		return
@@ -242,7 +231,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, store.ErrNotFound)
 		return
 	}
-	s.renderError(w, r, http.StatusNotFound, "If you typed the address, check it is correct. If you followed a link, the page may have moved.")
+	s.renderError(w, r, http.StatusNotFound, s.say("error.not_found"))
 }
 
 // static serves templates' static/ directory, without directory listings.
@@ -280,28 +269,22 @@ func (s *Server) favicon(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "favicon.ico", time.Time{}, bytes.NewReader(b))
 }
 
-// ago says how long before now t was, roughly, for the dashboard.
-func ago(now, t time.Time) string {
+// ago says how long before now t was, roughly, for the dashboard
+// (messages "console.ago.*").
+func (s *Server) ago(now, t time.Time) string {
 	if t.IsZero() {
-		return "never"
+		return s.say("console.ago.never")
 	}
 	d := now.Sub(t)
 	switch {
 	case d < 0:
-		return "just now"
+		return s.say("console.ago.just_now")
 	case d < time.Minute:
-		return "less than a minute ago"
+		return s.say("console.ago.seconds")
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		return s.say("console.ago.minutes", "N", int(d/time.Minute))
 	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		return s.say("console.ago.hours", "N", int(d/time.Hour))
 	}
-	return plural(int(d/(24*time.Hour)), "day") + " ago"
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return s.say("console.ago.days", "N", int(d/(24*time.Hour)))
 }

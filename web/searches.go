@@ -114,7 +114,7 @@ func (s *Server) adminSearches(w http.ResponseWriter, r *http.Request) {
 	for i, f := range list {
 		rows[i] = s.searchOut(f)
 	}
-	s.adminRender(w, r, http.StatusOK, "admin_searches", "searches", s.say(r.Context(), "searches_title", nil), rows)
+	s.adminRender(w, r, http.StatusOK, "admin_searches", "searches", s.say("console.title.searches"), rows)
 }
 
 // adminSearchPage is the data of admin_search.html: a search, its followers and
@@ -159,7 +159,7 @@ func (s *Server) adminPromoteSearch(w http.ResponseWriter, r *http.Request) {
 	in, _ := topicInputFrom(r)
 	p, err := s.admin.PromoteSearch(ctx, id, in)
 	if err != nil {
-		errs, ok := formErrors(err)
+		errs, ok := s.formErrors(err)
 		if !ok {
 			s.fail(w, r, err)
 			return
@@ -174,5 +174,5 @@ func (s *Server) adminPromoteSearch(w http.ResponseWriter, r *http.Request) {
 		s.renderSearch(w, r, http.StatusBadRequest, d, form, in.Match.Departments)
 		return
 	}
-	s.done(w, r, "/admin/topics/"+p.Topic.Slug+"/edit", s.say(ctx, "search_promoted", map[string]any{"Title": p.Topic.Title, "Moved": p.Moved}))
+	s.done(w, r, "/admin/topics/"+p.Topic.Slug+"/edit", s.say("console.done.search_promoted", "Title", p.Topic.Title, "Moved", p.Moved))
 }

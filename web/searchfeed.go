@@ -19,23 +19,13 @@ const searchFeedSize = 50
 func (s *Server) searchFeed(format string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := parseSearch(r)
-		title := s.cfg.SiteName + ": all news"
-		if p.active() {
-			title = s.cfg.SiteName + ": search"
-			if p.Q != "" {
-				title += " for “" + p.Q + "”"
-			}
-			if p.Department != "" {
-				title += " in " + p.Department
-			}
-			if p.Topic != "" {
-				title += " about " + p.Topic
-			}
-			if p.Type != "" {
-				title += " (" + text.DocumentTypeLabel(p.Type) + ")"
-			}
+		typeLabel := ""
+		if p.Type != "" {
+			typeLabel = text.DocumentTypeLabel(p.Type)
 		}
-		sf := publish.SearchFeed{Title: title, Subtitle: "Search results on " + s.cfg.SiteName, PageURL: s.abs("/search"), Query: p.query()}
+		title := s.say("feed.search_title", "Site", s.cfg.SiteName, "Active", p.active(), "Query", p.Q,
+			"Department", p.Department, "Topic", p.Topic, "Type", typeLabel)
+		sf := publish.SearchFeed{Title: title, Subtitle: s.say("feed.search_subtitle", "Site", s.cfg.SiteName), PageURL: s.abs("/search"), Query: p.query()}
 		if sf.Query != "" {
 			sf.PageURL += "?" + sf.Query
 		}

@@ -24,6 +24,7 @@ import (
 	"herald/alerts"
 	"herald/feeds/publish"
 	"herald/store"
+	"herald/templates"
 	"herald/web/admin"
 )
 
@@ -60,6 +61,12 @@ type Config struct {
 	// Icon is the address of the site's icon when it is not Herald's own
 	// (/static/icon.svg and friends); /favicon.ico then redirects to it.
 	Icon string
+	// Brand is the organisation's name, colour, footer lines and logo
+	// link as the pages show them; unset fields take their defaults
+	// (templates.Brand.WithDefaults). With Logo set, the logo is served
+	// at /brand/logo and Brand.LogoURL points there.
+	Brand templates.Brand
+	Logo  *templates.Logo
 }
 
 // Mounter is a handler that registers its own routes, such as the feeds
@@ -168,6 +175,11 @@ type Deps struct {
 	// complaints, each at POST /webhooks/{name}; a name not among them
 	// answers 404.
 	Webhooks []WebhookProvider
+	// Emails serves the console's and the API's previews and test sends
+	// of every kind of email; MailHeaders, when set, adds the headers
+	// each would be sent with.
+	Emails      Emails
+	MailHeaders MailHeaders
 	// Metrics is what /metrics exposes (normally the *prometheus.Registry
 	// that reg is) to a request with an admin bearer token, and what
 	// MetricsHandler serves on a listener of its own; nil turns both off.
@@ -190,6 +202,7 @@ type Server struct {
 	log        *slog.Logger
 	base       *url.URL
 	pages      *pages
+	msgs       *templates.Messages
 	metrics    *httpMetrics
 	sessions   *sessions
 	csrf       csrf
@@ -209,7 +222,8 @@ type Server struct {
 	apiRoutes []string
 }
 
-// New builds the server. It parses every page template up front, so a
+// New builds the server. It parses every page template and message up
+// front and renders each page with sample data (see CheckTemplates), so a
 // broken template stops Herald at start rather than on a visitor's request.
 func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if db == nil {
@@ -225,6 +239,10 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 	if cfg.SiteName == "" {
 		cfg.SiteName = "Herald"
 	}
+	if cfg.Logo != nil {
+		cfg.Brand.LogoURL = "/brand/logo" + cfg.Logo.Ext()
+	}
+	cfg.Brand = cfg.Brand.WithDefaults(cfg.SiteName)
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -273,8 +291,13 @@ func New(db *store.DB, cfg Config, deps Deps, log *slog.Logger, reg prometheus.R
 		}
 		s.webhooks[p.Name()] = p
 	}
-	s.pages, err = parsePages(cfg.TemplatesFS, s.funcs())
-	if err != nil {
+	if s.msgs, err = templates.LoadMessages(cfg.TemplatesFS); err != nil {
+		return nil, err
+	}
+	s.msgs.OnError(func(name string, err error) {
+		s.log.Error("message failed: its built-in words were used", slog.String("message", name), slog.String("error", err.Error()))
+	})
+	if err := s.parseAndCheckPages(); err != nil {
 		return nil, err
 	}
 	s.metrics, err = newHTTPMetrics(reg)
@@ -304,6 +327,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", s.static())
 	mux.HandleFunc("GET /favicon.ico", s.favicon)
+	mux.HandleFunc("GET /brand.css", s.brandCSS)
+	mux.HandleFunc("GET /brand/{file}", s.brandLogo)
 
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /departments/{slug}", s.department)
@@ -387,6 +412,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 		api("POST /api/v1/subscribers/lift-suppression", s.apiLiftSuppression)
 		api("GET /api/v1/suppressions", s.apiSuppressions)
 	}
+	if s.deps.Emails != nil {
+		api("GET /api/v1/emails", s.apiEmails)
+		api("GET /api/v1/emails/{kind}/preview", s.apiEmailPreview)
+		api("POST /api/v1/emails/{kind}/test", s.apiEmailTest)
+	}
 	if s.deps.Outbox != nil {
 		api("GET /api/v1/outbox", s.apiOutbox)
 		api("GET /api/v1/outbox/failed", s.apiFailedMessages)
@@ -428,6 +458,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 		console("POST /admin/subscribers/erase", s.adminEraseSubscriber)
 		console("POST /admin/subscribers/lift-suppression", s.adminLiftSuppression)
 		console("GET /admin/suppressions", s.adminSuppressions)
+	}
+	if s.deps.Emails != nil {
+		console("GET /admin/emails", s.adminEmails)
+		console("GET /admin/emails/{kind}", s.adminEmail)
+		console("GET /admin/emails/{kind}/html", s.adminEmailHTML)
+		console("POST /admin/emails/{kind}/test", s.adminEmailTest)
 	}
 	if s.deps.Outbox != nil {
 		console("GET /admin/outbox", s.adminOutbox)

@@ -44,7 +44,7 @@ func (s *Server) pullNow(ctx context.Context, name string) (store.Source, error)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Source{}, err
 		}
-		return store.Source{}, &httpError{status: http.StatusBadGateway, msg: "Pulling " + name + " failed: " + err.Error(), err: err}
+		return store.Source{}, &httpError{status: http.StatusBadGateway, msg: "console.error.pull_failed", data: []any{"Name", name, "Error", err.Error()}, err: err}
 	}
 	return s.db.SourceByName(ctx, name)
 }
@@ -160,7 +160,7 @@ func (s *Server) renderSources(w http.ResponseWriter, r *http.Request, status in
 		s.fail(w, r, err)
 		return
 	}
-	s.adminRender(w, r, status, "admin_sources", "sources", "Sources", p)
+	s.adminRender(w, r, status, "admin_sources", "sources", s.say("console.title.sources"), p)
 }
 
 func (s *Server) adminSources(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +183,7 @@ func sourceFormFrom(in admin.SourceInput, editing string) sourceForm {
 func (s *Server) adminCreateSource(w http.ResponseWriter, r *http.Request) {
 	in := sourceInputFrom(r)
 	src, err := s.admin.CreateSource(r.Context(), in)
-	if errs, ok := formErrors(err); ok {
+	if errs, ok := s.formErrors(err); ok {
 		form := sourceFormFrom(in, "")
 		form.Errors = errs
 		s.renderSources(w, r, http.StatusBadRequest, form)
@@ -193,7 +193,7 @@ func (s *Server) adminCreateSource(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/sources/"+src.Name+"/edit", "Source “"+src.Name+"” added. It is pulled on the next scheduled run, or now with “Pull now”.")
+	s.done(w, r, "/admin/sources/"+src.Name+"/edit", s.say("console.done.source_added", "Name", src.Name))
 }
 
 type sourcePage struct {
@@ -220,7 +220,7 @@ func (s *Server) renderSource(w http.ResponseWriter, r *http.Request, status int
 			p.Pulls = append(p.Pulls, pl)
 		}
 	}
-	s.adminRender(w, r, status, "admin_source", "sources", "Source: "+src.Name, p)
+	s.adminRender(w, r, status, "admin_source", "sources", s.say("console.title.source", "Name", src.Name), p)
 }
 
 func (s *Server) adminSource(w http.ResponseWriter, r *http.Request) {
@@ -243,7 +243,7 @@ func (s *Server) adminUpdateSource(w http.ResponseWriter, r *http.Request) {
 	in := sourceInputFrom(r)
 	in.Name = name
 	src, err := s.admin.UpdateSource(ctx, name, in)
-	if errs, ok := formErrors(err); ok {
+	if errs, ok := s.formErrors(err); ok {
 		form := sourceFormFrom(in, name)
 		form.Errors = errs
 		s.renderSource(w, r, http.StatusBadRequest, old, form)
@@ -253,7 +253,7 @@ func (s *Server) adminUpdateSource(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/sources/"+src.Name+"/edit", "Source “"+src.Name+"” saved.")
+	s.done(w, r, "/admin/sources/"+src.Name+"/edit", s.say("console.done.source_saved", "Name", src.Name))
 }
 
 func (s *Server) adminEnableSource(enabled bool) http.HandlerFunc {
@@ -263,9 +263,9 @@ func (s *Server) adminEnableSource(enabled bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		msg := "Source “" + name + "” disabled: it is not pulled until enabled again."
+		msg := s.say("console.done.source_disabled", "Name", name)
 		if enabled {
-			msg = "Source “" + name + "” enabled."
+			msg = s.say("console.done.source_enabled", "Name", name)
 		}
 		s.done(w, r, "/admin/sources/"+name+"/edit", msg)
 	}
@@ -278,10 +278,10 @@ func (s *Server) adminPullSource(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &he) && he.status == http.StatusBadGateway:
 		s.logFailure(r, he.status, err)
-		s.done(w, r, "/admin/sources/"+name+"/edit", he.msg)
+		s.done(w, r, "/admin/sources/"+name+"/edit", s.publicMessage(he.status, he))
 	case err != nil:
 		s.fail(w, r, err)
 	default:
-		s.done(w, r, "/admin/sources/"+name+"/edit", "Pulled “"+src.Name+"”: "+src.LastStatus+".")
+		s.done(w, r, "/admin/sources/"+name+"/edit", s.say("console.done.source_pulled", "Name", src.Name, "Status", src.LastStatus))
 	}
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -38,8 +37,8 @@ func (s *Server) readSubForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.showError(w, r, errorPage{Status: http.StatusRequestEntityTooLarge, Heading: "That form was too large",
-				Message: "Herald accepts forms of a few kilobytes. Please go back and try again with less text."})
+			s.showError(w, r, errorPage{Status: http.StatusRequestEntityTooLarge, Heading: s.say("error.form_too_large.heading"),
+				Message: s.say("error.form_too_large")})
 			return false
 		}
 		s.badForm(w, r)
@@ -50,25 +49,29 @@ func (s *Server) readSubForm(w http.ResponseWriter, r *http.Request) bool {
 
 // badForm answers a subscription form that no page of ours would send.
 func (s *Server) badForm(w http.ResponseWriter, r *http.Request) {
-	s.showError(w, r, errorPage{Status: http.StatusBadRequest, Heading: "That form could not be read",
-		Message: "Please go back and try again."})
+	s.showError(w, r, errorPage{Status: http.StatusBadRequest, Heading: s.say("error.bad_form.heading"),
+		Message: s.say("error.bad_form")})
 }
 
-// restart is where a visitor whose link failed can start again.
+// restart is where a visitor whose link failed can start again: url,
+// and the message naming it ("link.to.*").
 type restart struct{ url, label string }
 
 // linkFailed answers a link that cannot be followed: expired (with the way
-// to a fresh one), not genuine, or no longer applying, which gone
-// explains. Any other error is a fault of ours.
+// to a fresh one), not genuine, or no longer applying, which the message
+// gone explains. Any other error is a fault of ours.
 func (s *Server) linkFailed(w http.ResponseWriter, r *http.Request, err error, gone string, to restart) {
-	p := errorPage{Status: statusOf(err), LinkURL: to.url, LinkLabel: to.label}
+	p := errorPage{Status: statusOf(err), LinkURL: to.url, LinkLabel: s.say(to.label)}
 	switch {
 	case errors.Is(err, alerts.ErrTokenExpired):
-		p.Heading, p.Message = "This link has expired", "Links in our emails work for 7 days. You can start again."
+		p.Heading, p.Message = s.say("link.expired.heading"), s.say("link.expired")
 	case errors.Is(err, alerts.ErrTokenInvalid):
-		p.Heading, p.Message = "This link is not valid", "Check that you copied the whole link from the email."
+		p.Heading, p.Message = s.say("link.invalid.heading"), s.say("link.invalid")
 	case errors.Is(err, alerts.ErrLinkGone):
-		p.Heading, p.Message = "This link no longer works", gone
+		p.Heading = s.say("link.gone.heading")
+		if gone != "" {
+			p.Message = s.say(gone)
+		}
 	default:
 		s.fail(w, r, err)
 		return
@@ -76,16 +79,17 @@ func (s *Server) linkFailed(w http.ResponseWriter, r *http.Request, err error, g
 	s.showError(w, r, p)
 }
 
-// formProblems puts the alerts side's field problems on a form: fe gets
-// each, and the status is that of the target's problem (an unknown topic
-// is 404), else 422. Any other error is not the visitor's and comes back.
-func (s *Server) formProblems(ctx context.Context, err error, fe admin.FieldErrors) (int, error) {
+// formProblems puts the alerts side's field problems on a form, each in
+// the words of its message: fe gets each, and the status is that of the
+// target's problem (an unknown topic is 404), else 422. Any other error
+// is not the visitor's and comes back.
+func (s *Server) formProblems(err error, fe admin.FieldErrors) (int, error) {
 	var problems alerts.FieldErrors
 	if !errors.As(err, &problems) {
 		return 0, err
 	}
 	for _, p := range problems {
-		fe.Add(p.Field, "%s", s.problem(ctx, p))
+		fe.Add(p.Field, "%s", s.say(p.Message, p.Data...))
 	}
 	if p, ok := problems.Get("target"); ok {
 		return statusOf(p.Err), nil
@@ -116,11 +120,11 @@ func (p subscribePage) targetFields() alerts.TargetFields {
 	return alerts.TargetFields{Topic: p.Topic, Department: p.Department, Search: p.Search}
 }
 
-func (p subscribePage) title() string {
+func (s *Server) subscribeTitle(p subscribePage) string {
 	if p.List || p.Target.Name == "" {
-		return "Subscribe to email alerts"
+		return s.say("title.subscribe")
 	}
-	return "Get emails about " + p.Target.Name
+	return s.say("title.subscribe_to", "Name", p.Target.Name)
 }
 
 func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
@@ -142,15 +146,15 @@ func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.List = true
-		s.render(w, r, http.StatusOK, "subscribe", &view{Title: p.title(), Data: p})
+		s.render(w, r, http.StatusOK, "subscribe", &view{Title: s.subscribeTitle(p), Data: p})
 		return
 	}
 	t, err := s.deps.Alerts.FindTarget(ctx, p.targetFields())
 	var problems alerts.FieldErrors
 	if errors.As(err, &problems) {
 		problem := problems[0]
-		s.showError(w, r, errorPage{Status: statusOf(problem.Err), Heading: "Nothing to subscribe to here", Message: s.problem(ctx, problem),
-			LinkURL: "/subscribe", LinkLabel: "See what you can subscribe to"})
+		s.showError(w, r, errorPage{Status: statusOf(problem.Err), Heading: s.say("link.nothing_to_subscribe.heading"),
+			Message: s.say(problem.Message, problem.Data...), LinkURL: "/subscribe", LinkLabel: s.say("link.to.subscribe_list")})
 		return
 	}
 	if err != nil {
@@ -159,7 +163,7 @@ func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Target = t
 	p.CSRF = s.csrf.token(w, r)
-	s.render(w, r, http.StatusOK, "subscribe", &view{Title: p.title(), Data: p})
+	s.render(w, r, http.StatusOK, "subscribe", &view{Title: s.subscribeTitle(p), Data: p})
 }
 
 // subscribeSentPage is the data of subscribe_sent.html. It is the same
@@ -179,14 +183,14 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Search: f.Get("search"), Email: strings.TrimSpace(f.Get("email")),
 		Frequency: f.Get("frequency"), Frequencies: store.Frequencies(), Errors: admin.FieldErrors{}}
 	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.targetFields(), p.Frequency)
-	status, err := s.formProblems(ctx, err, p.Errors)
+	status, err := s.formProblems(err, p.Errors)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p.Target = req.Target()
 	if !s.csrf.valid(r) {
-		p.Errors.Add("csrf", "This form had expired, so nothing was sent. Please check it and press “Subscribe” again.")
+		p.Errors.Add("csrf", "%s", s.say("form.csrf.subscribe"))
 		status = http.StatusForbidden
 	}
 	if len(p.Errors) > 0 {
@@ -194,7 +198,7 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 			p.Email = cleanLine(p.Email, subMaxForm)
 		}
 		p.CSRF = s.csrf.token(w, r)
-		s.render(w, r, status, "subscribe", &view{Title: p.title(), Data: p})
+		s.render(w, r, status, "subscribe", &view{Title: s.subscribeTitle(p), Data: p})
 		return
 	}
 	allowed, err := s.signups.allow(ctx, clientKey(r))
@@ -207,8 +211,8 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.log.WarnContext(ctx, "subscription request over the per-client hourly limit; no email sent")
 	}
-	s.render(w, r, http.StatusOK, "subscribe_sent", &view{Title: "Check your email",
-		Data: subscribeSentPage{Email: req.Address(), Target: req.Target(), FrequencyPhrase: alerts.FrequencyPhrase(req.Frequency())}})
+	s.render(w, r, http.StatusOK, "subscribe_sent", &view{Title: s.say("title.check_email"),
+		Data: subscribeSentPage{Email: req.Address(), Target: req.Target(), FrequencyPhrase: s.frequencyPhrase(req.Frequency())}})
 }
 
 // confirmPage is the data of confirm.html, for subscriptions (Mode
@@ -230,24 +234,32 @@ type confirmPage struct {
 }
 
 func (s *Server) renderConfirm(w http.ResponseWriter, r *http.Request, status int, p confirmPage) {
-	title := "Confirm your subscription"
+	title := s.say("title.confirm")
 	if p.Mode == "address" {
-		title = "Confirm your new address"
+		title = s.say("title.confirm_address")
 	}
 	s.render(w, r, status, "confirm", &view{Title: title, Data: p})
 }
 
 // confirmGone explains a confirmation link whose request is no more.
-const confirmGone = "This subscription request was cancelled or has expired."
+const confirmGone = "link.gone.confirm"
 
-var subscribeAgain = restart{"/subscribe", "Subscribe again"}
+var subscribeAgain = restart{"/subscribe", "link.to.subscribe_again"}
 
 // askConfirm is the confirmation page's one button for pending
 // subscription sub.
-func askConfirm(token string, sub store.Subscription) confirmPage {
+func (s *Server) askConfirm(token string, sub store.Subscription) confirmPage {
 	return confirmPage{Mode: "subscription", State: "ask", Action: "/subscribe/confirm", Token: token,
-		Name: sub.Name, Kind: alerts.KindLabel(sub.Kind), FrequencyPhrase: alerts.FrequencyPhrase(sub.Frequency)}
+		Name: sub.Name, Kind: s.kindLabel(sub.Kind), FrequencyPhrase: s.frequencyPhrase(sub.Frequency)}
 }
+
+// frequencyPhrase says how often a frequency sends mail, in the words of
+// the emails (messages "frequency.*").
+func (s *Server) frequencyPhrase(f string) string { return s.msgs.Phrase("frequency.", f) }
+
+// kindLabel names what a subscription follows, "topic" or "department",
+// in the words of the emails (messages "kind.*").
+func (s *Server) kindLabel(k string) string { return s.msgs.Kind(k) }
 
 func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
@@ -256,7 +268,7 @@ func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) {
 		s.linkFailed(w, r, err, confirmGone, subscribeAgain)
 		return
 	}
-	p := askConfirm(tok, sub)
+	p := s.askConfirm(tok, sub)
 	if sub.Status == store.SubscriptionActive {
 		p.State = "already"
 	} else {
@@ -277,8 +289,8 @@ func (s *Server) confirmPost(w http.ResponseWriter, r *http.Request) {
 			s.linkFailed(w, r, err, confirmGone, subscribeAgain)
 			return
 		}
-		p := askConfirm(tok, sub)
-		p.CSRF, p.Error = s.csrf.token(w, r), "This page had expired, so nothing changed. Please press the button again."
+		p := s.askConfirm(tok, sub)
+		p.CSRF, p.Error = s.csrf.token(w, r), s.say("form.csrf.button")
 		s.renderConfirm(w, r, http.StatusForbidden, p)
 		return
 	}
@@ -287,13 +299,13 @@ func (s *Server) confirmPost(w http.ResponseWriter, r *http.Request) {
 		s.linkFailed(w, r, err, confirmGone, subscribeAgain)
 		return
 	}
-	p := confirmPage{Mode: "subscription", State: "done", Name: res.Subscription.Name, Kind: alerts.KindLabel(res.Subscription.Kind),
-		FrequencyPhrase: alerts.FrequencyPhrase(res.Subscription.Frequency), ManageURL: res.ManageURL}
+	p := confirmPage{Mode: "subscription", State: "done", Name: res.Subscription.Name, Kind: s.kindLabel(res.Subscription.Kind),
+		FrequencyPhrase: s.frequencyPhrase(res.Subscription.Frequency), ManageURL: res.ManageURL}
 	if res.AlreadyActive {
 		p.State = "already"
 	}
 	if res.Replaced != nil {
-		p.OldFrequencyPhrase = alerts.FrequencyPhrase(res.Replaced.Frequency)
+		p.OldFrequencyPhrase = s.frequencyPhrase(res.Replaced.Frequency)
 	}
 	s.renderConfirm(w, r, http.StatusOK, p)
 }

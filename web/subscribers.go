@@ -115,7 +115,7 @@ func (s *Server) adminSuppressions(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p.List, err = s.deps.Subscribers.ListSuppressions(r.Context(), q)
 	}
-	if errs, ok := formErrors(err); ok {
+	if errs, ok := s.formErrors(err); ok {
 		for _, msg := range errs {
 			p.Error = msg
 		}
@@ -124,7 +124,7 @@ func (s *Server) adminSuppressions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.adminRender(w, r, status, "admin_suppressions", "subscribers", "Suppressions", p)
+	s.adminRender(w, r, status, "admin_suppressions", "subscribers", s.say("console.title.suppressions"), p)
 }
 
 type subscribersPage struct {
@@ -140,7 +140,7 @@ func (s *Server) adminSubscribers(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Has("address") {
 		p.Address = r.URL.Query().Get("address")
 		addr, err := admin.Address(p.Address)
-		if errs, ok := formErrors(err); ok {
+		if errs, ok := s.formErrors(err); ok {
 			p.Error, status = errs["address"], http.StatusBadRequest
 		} else {
 			p.Address = addr
@@ -156,7 +156,7 @@ func (s *Server) adminSubscribers(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.adminRender(w, r, status, "admin_subscribers", "subscribers", "Subscribers", p)
+	s.adminRender(w, r, status, "admin_subscribers", "subscribers", s.say("console.title.subscribers"), p)
 }
 
 func (s *Server) adminExportSubscriber(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +177,7 @@ func (s *Server) adminEraseSubscriber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
-		s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), "Nothing was erased: tick the box to confirm.")
+		s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), s.say("console.done.erase_unconfirmed"))
 		return
 	}
 	if err := s.deps.Subscribers.EraseSubscriber(r.Context(), addr); err != nil {
@@ -185,7 +185,7 @@ func (s *Server) adminEraseSubscriber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(r.Context(), "subscriber erased by an admin")
-	s.done(w, r, "/admin/subscribers", "The subscriber and everything stored about them were erased.")
+	s.done(w, r, "/admin/subscribers", s.say("console.done.erased"))
 }
 
 func (s *Server) adminLiftSuppression(w http.ResponseWriter, r *http.Request) {
@@ -198,5 +198,5 @@ func (s *Server) adminLiftSuppression(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), "Suppression lifted: Herald will mail this address again.")
+	s.done(w, r, "/admin/subscribers?address="+url.QueryEscape(addr), s.say("console.done.suppression_lifted"))
 }

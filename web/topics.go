@@ -189,10 +189,13 @@ func (s *Server) adminTopics(w http.ResponseWriter, r *http.Request) {
 			rows[i].Total += n
 		}
 	}
-	s.adminRender(w, r, http.StatusOK, "admin_topics", "topics", "Topics", struct {
-		Topics []topicRow
-		Counts bool
-	}{rows, counted})
+	s.adminRender(w, r, http.StatusOK, "admin_topics", "topics", s.say("console.title.topics"), topicsPage{rows, counted})
+}
+
+// topicsPage is the data of admin_topics.html.
+type topicsPage struct {
+	Topics []topicRow
+	Counts bool
 }
 
 type topicForm struct {
@@ -245,9 +248,9 @@ func (s *Server) renderTopicForm(w http.ResponseWriter, r *http.Request, status 
 		s.fail(w, r, err)
 		return
 	}
-	title := "New topic"
+	title := s.say("console.title.new_topic")
 	if form.Editing != "" {
-		title = "Edit topic: " + form.Title
+		title = s.say("console.title.topic", "Title", form.Title)
 	}
 	s.adminRender(w, r, status, "admin_topic", "topics", title, form)
 }
@@ -255,7 +258,7 @@ func (s *Server) renderTopicForm(w http.ResponseWriter, r *http.Request, status 
 // topicFormFailed re-renders a posted topic form with its problems beside
 // the fields, or answers the error that is not about a field.
 func (s *Server) topicFormFailed(w http.ResponseWriter, r *http.Request, err error, form topicForm, selected []string) {
-	errs, ok := formErrors(err)
+	errs, ok := s.formErrors(err)
 	if !ok {
 		s.fail(w, r, err)
 		return
@@ -275,7 +278,7 @@ func (s *Server) adminCreateTopic(w http.ResponseWriter, r *http.Request) {
 		s.topicFormFailed(w, r, err, topicFormFrom(in, ""), in.Match.Departments)
 		return
 	}
-	s.done(w, r, "/admin/topics/"+t.Slug+"/edit", "Topic “"+t.Title+"” created.")
+	s.done(w, r, "/admin/topics/"+t.Slug+"/edit", s.say("console.done.topic_created", "Title", t.Title))
 }
 
 func (s *Server) adminPreviewTopic(w http.ResponseWriter, r *http.Request) {
@@ -327,7 +330,7 @@ func (s *Server) adminUpdateTopic(w http.ResponseWriter, r *http.Request) {
 		s.topicFormFailed(w, r, err, topicFormFrom(in, slug), in.Match.Departments)
 		return
 	}
-	s.done(w, r, "/admin/topics/"+t.Slug+"/edit", "Topic “"+t.Title+"” saved.")
+	s.done(w, r, "/admin/topics/"+t.Slug+"/edit", s.say("console.done.topic_saved", "Title", t.Title))
 }
 
 func (s *Server) adminRetireTopic(w http.ResponseWriter, r *http.Request) {
@@ -336,5 +339,5 @@ func (s *Server) adminRetireTopic(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(w, r, "/admin/topics/"+slug+"/edit", "Topic retired: it no longer matches new releases and its feeds say so.")
+	s.done(w, r, "/admin/topics/"+slug+"/edit", s.say("console.done.topic_retired"))
 }

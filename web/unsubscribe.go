@@ -21,9 +21,9 @@ type unsubscribePage struct {
 }
 
 func (s *Server) renderUnsubscribe(w http.ResponseWriter, r *http.Request, name string, p unsubscribePage) {
-	title := "Unsubscribe"
+	title := s.say("title.unsubscribe")
 	if name == "unsubscribed" {
-		title = "Unsubscribed"
+		title = s.say("title.unsubscribed")
 	}
 	s.render(w, r, http.StatusOK, name, &view{Title: title, Data: p})
 }
@@ -36,9 +36,8 @@ func (s *Server) unsubscribeFailed(w http.ResponseWriter, r *http.Request, err e
 		s.fail(w, r, err)
 		return
 	}
-	s.showError(w, r, errorPage{Status: http.StatusBadRequest, Heading: "This unsubscribe link is not valid",
-		Message: "Check that you copied the whole link from the email, or manage your subscriptions instead.",
-		LinkURL: "/manage", LinkLabel: "Manage your subscriptions"})
+	s.showError(w, r, errorPage{Status: http.StatusBadRequest, Heading: s.say("link.unsubscribe_invalid.heading"),
+		Message: s.say("link.unsubscribe_invalid"), LinkURL: "/manage", LinkLabel: s.say("link.to.manage")})
 }
 
 func (s *Server) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
@@ -54,13 +53,13 @@ func (s *Server) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
 		return
 	case l.One != nil && l.One.Status == store.SubscriptionPending:
 		p.Pending = true
-		p.What = "your request to subscribe to " + l.One.Name
+		p.What = s.say("unsubscribe.what.pending", "Name", l.One.Name)
 	case l.One != nil:
-		p.What = "emails about " + l.One.Name + " (" + alerts.KindLabel(l.One.Kind) + "), sent " + alerts.FrequencyPhrase(l.One.Frequency)
+		p.What = s.say("unsubscribe.what.one", "Name", l.One.Name, "Kind", s.kindLabel(l.One.Kind), "FrequencyPhrase", s.frequencyPhrase(l.One.Frequency))
 	case l.Frequency != "":
-		p.What = "all your emails sent " + alerts.FrequencyPhrase(l.Frequency)
+		p.What = s.say("unsubscribe.what.frequency", "FrequencyPhrase", s.frequencyPhrase(l.Frequency))
 	default:
-		p.What = "all your emails from " + s.cfg.SiteName
+		p.What = s.say("unsubscribe.what.all", "Site", s.cfg.SiteName)
 	}
 	s.renderUnsubscribe(w, r, "unsubscribe", p)
 }

@@ -49,7 +49,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 			label = "other"
 		}
 		s.metrics.webhooks.WithLabelValues(label, "not_configured").Inc()
-		writeJSON(w, http.StatusNotFound, apiError{Error: "Not found."})
+		writeJSON(w, http.StatusNotFound, apiError{Error: s.say("error.message.404")})
 		return
 	}
 	var tally webhookTally
@@ -79,7 +79,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.log.WarnContext(r.Context(), "webhook rejected", append(attrs, slog.Any("error", err))...)
 	}
-	writeJSON(w, status, apiError{Error: publicMessage(status, err)})
+	writeJSON(w, status, apiError{Error: s.publicMessage(status, err)})
 }
 
 // readWebhook reads the body (within the server's limit) and lets the

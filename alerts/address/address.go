@@ -38,26 +38,56 @@ const (
 
 // refusal says why an address was refused. Its problem reads after the
 // words "email address", so each entry point can put it beside its own
-// field or name (see Problem). It never quotes the address, which may
-// reach a log.
+// field or name (see Problem); its code names the same problem for pages
+// that say it in words of their own (see Reason). It never quotes the
+// address, which may reach a log.
 type refusal struct {
+	code    string
 	problem string
+	// char is the character a "…_char" refusal is about.
+	char string
 }
 
 func (e *refusal) Error() string { return "email address " + e.problem }
 
-func refuse(problem string) (string, error) { return "", &refusal{problem: problem} }
+func refuse(code, problem string) (string, error) {
+	return "", &refusal{code: code, problem: problem}
+}
+
+func refuseChar(code string, c byte, problem string) (string, error) {
+	return "", &refusal{code: code, problem: problem, char: string(c)}
+}
 
 // Problem returns what is wrong with an address Parse refused, worded to
 // follow "email address": "must contain an @, like name@example.org". The
-// console shows it as "Email address must contain an @…", the public form
-// as "Your email address must…", the CLI as `email address "x" must…`.
+// console shows it as "Email address must contain an @…", the CLI as
+// `email address "x" must…`.
 func Problem(err error) string {
 	var r *refusal
 	if errors.As(err, &r) {
 		return r.problem
 	}
 	return err.Error()
+}
+
+// Reason names the problem of an address Parse refused by a code, for the
+// public pages, which say it in the words of their templates: "required",
+// "no_at", "local_char" (with char, the character refused) and so on,
+// one for each of Problem's sentences. It is "" for an error that is not
+// a refusal.
+func Reason(err error) (code, char string) {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.code, r.char
+	}
+	return "", ""
+}
+
+// Reasons lists every code Reason returns.
+func Reasons() []string {
+	return []string{"required", "too_long", "not_utf8", "control", "invisible", "angle_brackets", "spaces", "no_at",
+		"many_at", "no_local", "non_ascii_local", "local_char", "local_dots", "local_too_long", "no_domain", "ip_address",
+		"domain_dots", "label_too_long", "single_label", "domain_char", "domain_hyphen", "bad_domain"}
 }
 
 // Parse checks an email address and returns its canonical form, or an
@@ -80,26 +110,26 @@ func Parse(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
-		return refuse("is required")
+		return refuse("required", "is required")
 	case len(s) > maxInput:
-		return refuse("must be at most 254 characters")
+		return refuse("too_long", "must be at most 254 characters")
 	case !utf8.ValidString(s):
-		return refuse("must be UTF-8 text")
+		return refuse("not_utf8", "must be UTF-8 text")
 	case text.HasControl(s):
-		return refuse("must not contain line breaks or control characters")
+		return refuse("control", "must not contain line breaks or control characters")
 	case strings.ContainsFunc(s, isFormat):
-		return refuse("must not contain invisible formatting characters, such as a zero-width space")
+		return refuse("invisible", "must not contain invisible formatting characters, such as a zero-width space")
 	case strings.ContainsAny(s, "<>"):
-		return refuse("must be the bare address, like name@example.org, without a name or angle brackets")
+		return refuse("angle_brackets", "must be the bare address, like name@example.org, without a name or angle brackets")
 	case strings.ContainsFunc(s, unicode.IsSpace):
-		return refuse("must not contain spaces")
+		return refuse("spaces", "must not contain spaces")
 	}
 	switch strings.Count(s, "@") {
 	case 0:
-		return refuse("must contain an @, like name@example.org")
+		return refuse("no_at", "must contain an @, like name@example.org")
 	case 1:
 	default:
-		return refuse("must contain only one @")
+		return refuse("many_at", "must contain only one @")
 	}
 	local, domain, _ := strings.Cut(s, "@")
 	local, err := checkLocal(local)
@@ -112,7 +142,7 @@ func Parse(s string) (string, error) {
 	}
 	a := local + "@" + domain
 	if len(a) > maxAddress {
-		return refuse("must be at most 254 characters")
+		return refuse("too_long", "must be at most 254 characters")
 	}
 	return a, nil
 }
@@ -121,20 +151,20 @@ func Parse(s string) (string, error) {
 func checkLocal(local string) (string, error) {
 	switch {
 	case local == "":
-		return refuse("must have a name before the @, like name@example.org")
+		return refuse("no_local", "must have a name before the @, like name@example.org")
 	case strings.ContainsFunc(local, func(r rune) bool { return r >= utf8.RuneSelf }):
-		return refuse("must have only ASCII letters, digits and punctuation before the @: Herald cannot deliver to accented or non-Latin letters there")
+		return refuse("non_ascii_local", "must have only ASCII letters, digits and punctuation before the @: Herald cannot deliver to accented or non-Latin letters there")
 	}
 	for i := 0; i < len(local); i++ {
 		if c := local[i]; c != '.' && !isAtext(c) {
-			return refuse("must not contain " + quoteByte(c) + " before the @")
+			return refuseChar("local_char", c, "must not contain "+quoteByte(c)+" before the @")
 		}
 	}
 	switch {
 	case local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, ".."):
-		return refuse("must not start or end with a dot, or have two dots in a row, before the @")
+		return refuse("local_dots", "must not start or end with a dot, or have two dots in a row, before the @")
 	case len(local) > maxLocal:
-		return refuse("must have at most 64 characters before the @")
+		return refuse("local_too_long", "must have at most 64 characters before the @")
 	}
 	return strings.ToLower(local), nil
 }
@@ -143,49 +173,52 @@ func checkLocal(local string) (string, error) {
 // refused.
 func checkDomain(domain string) (string, error) {
 	if domain == "" {
-		return refuse("must have a domain after the @, like name@example.org")
+		return refuse("no_domain", "must have a domain after the @, like name@example.org")
 	}
 	if strings.HasPrefix(domain, "[") {
-		return refuse("must have a domain name after the @, not an IP address")
+		return refuse("ip_address", "must have a domain name after the @, not an IP address")
 	}
 	ascii, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
-		return refuse(domainProblem(domain))
+		return "", domainProblem(domain)
 	}
 	ascii = strings.ToLower(ascii)
 	labels := strings.Split(ascii, ".")
 	for _, l := range labels {
 		switch {
 		case l == "":
-			return refuse("must not have a dot at the start or end of the domain, or two dots in a row")
+			return refuse("domain_dots", "must not have a dot at the start or end of the domain, or two dots in a row")
 		case len(l) > maxLabel:
-			return refuse("must not have a part of the domain longer than 63 characters")
+			return refuse("label_too_long", "must not have a part of the domain longer than 63 characters")
 		}
 	}
 	switch {
 	case len(labels) < 2:
-		return refuse("must have a full domain with a dot after the @, like name@example.org")
+		return refuse("single_label", "must have a full domain with a dot after the @, like name@example.org")
 	case strings.Trim(labels[len(labels)-1], "0123456789") == "":
-		return refuse("must have a domain name after the @, not an IP address")
+		return refuse("ip_address", "must have a domain name after the @, not an IP address")
 	}
 	return ascii, nil
 }
 
 // domainProblem names what the IDNA lookup profile refused, as well as it
 // can be said in a line: its own errors quote the label and use codes.
-func domainProblem(domain string) string {
+func domainProblem(domain string) error {
 	for i := 0; i < len(domain); i++ {
 		c := domain[i]
 		if c < utf8.RuneSelf && c != '.' && c != '-' && !isLetterDigit(c) {
-			return "must not contain " + quoteByte(c) + " after the @"
+			_, err := refuseChar("domain_char", c, "must not contain "+quoteByte(c)+" after the @")
+			return err
 		}
 	}
 	for _, l := range strings.Split(domain, ".") {
 		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return "must not have a hyphen at the start or end of a part of the domain"
+			_, err := refuse("domain_hyphen", "must not have a hyphen at the start or end of a part of the domain")
+			return err
 		}
 	}
-	return "must have a valid domain name after the @, like example.org"
+	_, err := refuse("bad_domain", "must have a valid domain name after the @, like example.org")
+	return err
 }
 
 // isFormat reports invisible format characters (zero-width space and

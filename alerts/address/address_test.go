@@ -1,6 +1,7 @@
 package address_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -87,4 +88,42 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %q, but Parse of that = %q, %v", in, got, again, err)
 		}
 	})
+}
+
+// Each refusal has a code, the same for the same problem, one of Reasons,
+// so pages can say it in words of their own.
+func TestReasonNamesEachProblem(t *testing.T) {
+	codes := map[string]string{}
+	for _, tc := range addresstest.Cases() {
+		_, err := address.Parse(tc.Input)
+		code, char := address.Reason(err)
+		if tc.Accepted() {
+			if code != "" {
+				t.Errorf("%s: accepted, but Reason %q", tc.Name, code)
+			}
+			continue
+		}
+		if !slices.Contains(address.Reasons(), code) {
+			t.Errorf("%s: Reason %q is not one of Reasons", tc.Name, code)
+		}
+		shown := char
+		if char == `"` {
+			shown = "quotes"
+		}
+		if strings.HasSuffix(code, "_char") != (char != "") || (char != "" && !strings.Contains(tc.Problem, shown)) {
+			t.Errorf("%s: Reason %q, %q for the problem %q", tc.Name, code, char, tc.Problem)
+		}
+		// One code, one problem (but for the character it names).
+		problem := tc.Problem
+		if char != "" {
+			problem = strings.Replace(problem, shown, "?", 1)
+		}
+		if prev, ok := codes[code]; ok && prev != problem {
+			t.Errorf("%s: code %q names %q and %q", tc.Name, code, prev, problem)
+		}
+		codes[code] = problem
+	}
+	if code, _ := address.Reason(nil); code != "" {
+		t.Error("Reason(nil) is not empty")
+	}
 }

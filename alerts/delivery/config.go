@@ -43,6 +43,10 @@ type Config struct {
 	// address (default 3).
 	SuppressAfter int
 	DKIM          DKIMConfig
+	// Inline are images a message may show inline, such as the
+	// organisation's logo: a message whose HTML names "cid:" and an
+	// image's ContentID carries that image.
+	Inline []InlineImage
 
 	// BatchSize is how many messages a worker claims at once (default 16).
 	BatchSize int
@@ -59,6 +63,17 @@ type Config struct {
 	// store's clock: the store stamps claims and due times with it, and
 	// the two must agree, in tests that move it too.
 	Now func() time.Time
+}
+
+// InlineImage is an image that travels inside the messages that show it.
+type InlineImage struct {
+	// ContentID names it in the HTML ("cid:" + ContentID), like
+	// "logo@herald".
+	ContentID string
+	// Name is its file name, like "logo.png"; Type its media type.
+	Name string
+	Type string
+	Data []byte
 }
 
 // SMTPConfig is the relay Herald hands messages to.

@@ -33,6 +33,8 @@ type mimeBuilder struct {
 	idDomain string
 	// returnPath gives a message's envelope sender (Config.ReturnPath).
 	returnPath func(id int64) string
+	// inline are the images messages may carry (Config.Inline).
+	inline []InlineImage
 }
 
 func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
@@ -40,7 +42,7 @@ func newMIMEBuilder(cfg Config) (*mimeBuilder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: mail from %q: %w", cfg.From, err)
 	}
-	b := &mimeBuilder{from: from, returnPath: cfg.ReturnPath}
+	b := &mimeBuilder{from: from, returnPath: cfg.ReturnPath, inline: cfg.Inline}
 	b.idDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if !mimeDotAtom(b.idDomain) {
 		return nil, fmt.Errorf("delivery: mail from %q: domain %q cannot name Message-IDs", cfg.From, b.idDomain)
@@ -161,6 +163,15 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 	if len(boundary) > 70 || strings.Contains(m.Text, boundary) || strings.Contains(m.HTML, boundary) {
 		boundary = ""
 	}
+	inline := b.inlineFor(m.HTML)
+	if len(inline) > 0 {
+		// The HTML and its images make a multipart/related around the
+		// alternatives, and go-mail gives every level the one boundary
+		// it is told: such a message takes go-mail's own boundaries, and
+		// a copy sent again after a crash differs in them alone (its
+		// Message-ID and Date are the same).
+		boundary = ""
+	}
 	msg = gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithBoundary(boundary))
 	msg.FromMailAddress(b.from)
 	msg.ToMailAddress(&mail.Address{Address: to})
@@ -197,6 +208,12 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 	default:
 		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
 	}
+	for _, img := range inline {
+		if err := msg.EmbedReader(img.Name, bytes.NewReader(img.Data), gomail.WithFileContentID("<"+img.ContentID+">"),
+			gomail.WithFileContentType(gomail.ContentType(img.Type))); err != nil {
+			return nil, "", "", fmt.Errorf("embedding %s: %w", img.Name, err)
+		}
+	}
 	envFrom := &mail.Address{Address: b.from.Address}
 	if b.returnPath != nil {
 		rp, err := mail.ParseAddress(b.returnPath(m.ID))
@@ -207,6 +224,17 @@ func (b *mimeBuilder) build(m store.OutboxMessage) (msg *gomail.Msg, from, rcpt 
 	}
 	envTo := &mail.Address{Address: to}
 	return msg, envFrom.String(), envTo.String(), nil
+}
+
+// inlineFor returns the inline images an HTML body shows.
+func (b *mimeBuilder) inlineFor(html string) []InlineImage {
+	var out []InlineImage
+	for _, img := range b.inline {
+		if html != "" && strings.Contains(html, "cid:"+img.ContentID) {
+			out = append(out, img)
+		}
+	}
+	return out
 }
 
 // messageID completes a row's Message-ID: a bare local part gets From's
@@ -270,4 +298,48 @@ func mimeCheckSize(raw []byte) error {
 		return fmt.Errorf("message is %d bytes, over the limit of %d", len(raw), maxMessageBytes)
 	}
 	return nil
+}
+
+// Header is one header field of a message, its value decoded for people.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Headers returns the header fields message m would be sent with, in
+// order, as Send would write them (the DKIM signature, added last, aside):
+// for previews. m needs no id; one of 0 stands for a row not yet stored.
+func (d *Deliverer) Headers(m store.OutboxMessage) ([]Header, error) {
+	if m.MessageID == "" {
+		m.MessageID = store.MessageIDFor(m.Key)
+	}
+	msg, _, _, err := d.mime.build(m)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := mimeRender(msg, &buf); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	head, _, _ := bytes.Cut(buf.Bytes(), []byte("\r\n\r\n"))
+	var out []Header
+	dec := new(mime.WordDecoder)
+	for line := range strings.SplitSeq(string(head), "\r\n") {
+		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(out) > 0 {
+			last := &out[len(out)-1]
+			last.Value = strings.TrimSpace(last.Value + " " + strings.TrimSpace(line))
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, Header{Name: name, Value: strings.TrimSpace(value)})
+	}
+	for i, h := range out {
+		if v, err := dec.DecodeHeader(h.Value); err == nil {
+			out[i].Value = v
+		}
+	}
+	return out, nil
 }

@@ -167,6 +167,9 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := cfg.checkTemplates(); err != nil {
+		return err
+	}
 	if !*offline {
 		// A PostgreSQL database must answer, as it will have to at start.
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)

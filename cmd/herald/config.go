@@ -29,6 +29,7 @@ type Config struct {
 	HSTSMaxAge   time.Duration  `yaml:"hsts_max_age"`
 	Timezone     string         `yaml:"timezone"`
 	TemplatesDir string         `yaml:"templates_dir"`
+	Branding     BrandingConfig `yaml:"branding"`
 	Log          LogConfig      `yaml:"log"`
 	Schedule     ScheduleConfig `yaml:"schedule"`
 	Pull         PullConfig     `yaml:"pull"`
@@ -47,6 +48,19 @@ type Config struct {
 
 	// path is the file the config came from ("" for built-in defaults).
 	path string
+}
+
+// BrandingConfig is how pages and emails show the organisation.
+type BrandingConfig struct {
+	Name string `yaml:"name"`
+	// Logo is a PNG, JPEG or GIF file (embedded in emails) or an http(s)
+	// URL (linked).
+	Logo       string `yaml:"logo"`
+	Colour     string `yaml:"colour"`
+	Footer     string `yaml:"footer"`
+	PrivacyURL string `yaml:"privacy_url"`
+	// Contact is an email address or an http(s) URL.
+	Contact string `yaml:"contact"`
 }
 
 // LogConfig chooses the log format and level.
@@ -416,6 +430,14 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q must be host:port", c.Listen)
+	}
+	if d := c.TemplatesDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			add("templates_dir: %q is not a directory", d)
+		}
+	}
+	for _, msg := range c.Branding.problems() {
+		add("branding.%s", msg)
 	}
 	if c.HSTSMaxAge < 0 {
 		add("hsts_max_age: must not be negative (0 sends no Strict-Transport-Security)")

@@ -38,7 +38,7 @@ Commands:
   migrate        create or upgrade the database and exit
   copy-data      copy every row of one database into a new one (SQLite to PostgreSQL)
   bounce         read one bounce or complaint on stdin (an MTA's pipe transport)
-  check-config   validate a config file
+  check-config   validate a config file and the templates it names
   version        print the version
 
 Every command takes --config FILE (default: $HERALD_CONFIG, else herald.yaml

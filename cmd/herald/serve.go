@@ -160,14 +160,34 @@ func (a *app) newAlerts(ctx context.Context, notify func()) (*alerts.Service, er
 	if err != nil {
 		return nil, err
 	}
-	return alerts.NewService(a.db, alerts.Config{
-		BaseURL: a.cfg.BaseURL, SiteName: a.cfg.Feeds.Title, Location: a.cfg.Location(),
-		DailyDigest: a.cfg.Schedule.DailyDigest, WeeklyDigest: a.cfg.Schedule.WeeklyDigest,
-		ConfirmPerHour:   a.cfg.Alerts.ConfirmPerHour,
-		DigestMaxEntries: a.cfg.Alerts.DigestMaxEntries, EraseAfter: a.cfg.Alerts.EraseAfter,
-		PurgeBodiesAfter: a.cfg.Alerts.PurgeBodiesAfter, TemplatesFS: templates.FS(a.cfg.TemplatesDir),
-		Notify: notify,
-	}, keys, a.log, a.reg)
+	brand, logo, err := a.cfg.branding()
+	if err != nil {
+		return nil, err
+	}
+	cfg := a.cfg.alertsConfig(mailBrand(brand, logo))
+	cfg.Notify = notify
+	return alerts.NewService(a.db, cfg, keys, a.log, a.reg)
+}
+
+// alertsConfig maps the config to the alerts side's, with brand as the
+// emails show it.
+func (c *Config) alertsConfig(brand templates.Brand) alerts.Config {
+	return alerts.Config{
+		BaseURL: c.BaseURL, SiteName: c.Feeds.Title, Brand: brand, Location: c.Location(),
+		DailyDigest: c.Schedule.DailyDigest, WeeklyDigest: c.Schedule.WeeklyDigest,
+		ConfirmPerHour:   c.Alerts.ConfirmPerHour,
+		DigestMaxEntries: c.Alerts.DigestMaxEntries, EraseAfter: c.Alerts.EraseAfter,
+		PurgeBodiesAfter: c.Alerts.PurgeBodiesAfter, TemplatesFS: templates.FS(c.TemplatesDir),
+	}
+}
+
+// webConfig maps the config to the web server's, admin tokens aside.
+func (c *Config) webConfig(brand templates.Brand, logo *templates.Logo) web.Config {
+	return web.Config{
+		BaseURL: c.BaseURL, SiteName: c.Feeds.Title, Brand: brand, Logo: logo,
+		TemplatesFS: templates.FS(c.TemplatesDir), Location: c.Location(), Language: c.Feeds.Language,
+		HSTSMaxAge: c.HSTSMaxAge, ConfirmPerIPHour: c.Alerts.ConfirmPerIPHour, Icon: c.Feeds.Icon,
+	}
 }
 
 func (a *app) newDeliverer(ctx context.Context) (*delivery.Deliverer, error) {
@@ -182,6 +202,11 @@ func (a *app) newDeliverer(ctx context.Context) (*delivery.Deliverer, error) {
 	}
 	domain := a.bounceDomain()
 	mc.ReturnPath = func(id int64) string { return bounce.Address(keys.SignReturnPath(id), domain) }
+	_, logo, err := a.cfg.branding()
+	if err != nil {
+		return nil, err
+	}
+	mc.Inline = inlineLogo(logo)
 	return delivery.New(a.db, mc, a.log, a.reg)
 }
 
@@ -291,6 +316,12 @@ func (n pullNow) PullSource(ctx context.Context, name string) error {
 // serve runs Herald until ctx ends: HTTP, the scheduler, the WebSub hub
 // and the mail workers.
 func (a *app) serve(ctx context.Context) error {
+	// Every template is checked before anything starts, all problems
+	// told at once: a template that would fail on a subscriber's email
+	// or a visitor's page stops Herald here.
+	if err := a.cfg.checkTemplates(); err != nil {
+		return err
+	}
 	p, err := a.buildParts(ctx)
 	if err != nil {
 		return err
@@ -323,12 +354,14 @@ func (a *app) serve(ctx context.Context) error {
 	if len(problems) > 0 {
 		return &ConfigError{Problems: problems}
 	}
-	srv, err := web.New(a.db, web.Config{
-		BaseURL: a.cfg.BaseURL, AdminTokens: tokens, SiteName: a.cfg.Feeds.Title,
-		TemplatesFS: templates.FS(a.cfg.TemplatesDir), Location: a.cfg.Location(), Language: a.cfg.Feeds.Language,
-		HSTSMaxAge: a.cfg.HSTSMaxAge, ConfirmPerIPHour: a.cfg.Alerts.ConfirmPerIPHour, Icon: a.cfg.Feeds.Icon,
-	}, web.Deps{
-		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts,
+	brand, logo, err := a.cfg.branding()
+	if err != nil {
+		return err
+	}
+	wcfg := a.cfg.webConfig(brand, logo)
+	wcfg.AdminTokens = tokens
+	srv, err := web.New(a.db, wcfg, web.Deps{
+		Feeds: p.publisher, SearchFeeds: p.publisher, Alerts: p.alerts, Emails: p.alerts, MailHeaders: p.deliverer,
 		Puller: pullNow{a, p}, Subscribers: subs, SubscriberStats: subs, Outbox: a.db, Webhooks: webhooks, Bounces: p.bounces,
 		Ready: func() error {
 			if !ready.Load() {

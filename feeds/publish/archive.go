@@ -38,8 +38,10 @@ var archiveFormats = []string{"atom", "json"}
 // archiveUpdate brings a feed's archive up to date. It returns the archive
 // pages to store, the new paging state, the releases after the last full
 // page (which the current feed must show), and the paths of pages that no
-// longer exist.
-func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed, full bool) (pages []store.FeedDoc, st store.FeedArchive, tail []store.Release, removed []string, err error) {
+// longer exist. after lists a feed's releases as store.FeedReleasesAfter
+// does; any list of a full page's worth must hold them in full.
+func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed, full bool,
+	after func(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)) (pages []store.FeedDoc, st store.FeedArchive, tail []store.Release, removed []string, err error) {
 	size := p.cfg.ArchiveSize
 	st, ok := p.archives[key]
 	oldPages := st.Pages
@@ -63,7 +65,7 @@ func (p *Publisher) archiveUpdate(ctx context.Context, key string, f *renderFeed
 		return err
 	}
 	for {
-		rs, err := p.db.FeedReleasesAfter(ctx, key, st.LastID, size)
+		rs, err := after(ctx, key, st.LastID, size)
 		if err != nil {
 			return nil, st, nil, nil, fmt.Errorf("feeds: archive of %s: %w", key, err)
 		}
@@ -132,14 +134,7 @@ func (p *Publisher) archivePage(key string, head *renderFeed, n int, rs []store.
 	}
 	docs := make([]store.FeedDoc, 0, len(archiveFormats))
 	for _, format := range archiveFormats {
-		var body []byte
-		var err error
-		switch format {
-		case "atom":
-			body, err = p.renderAtom(&f)
-		case "json":
-			body, err = p.renderJSON(&f)
-		}
+		body, _, err := p.renderFormat(format, &f)
 		if err != nil {
 			return nil, fmt.Errorf("feeds: render %s archive page %d as %s: %w", key, n, format, err)
 		}

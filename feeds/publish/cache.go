@@ -143,14 +143,19 @@ func (c *cacheStore) all() []*cacheDoc {
 	return out
 }
 
+// cacheGzipLevel is gzip's default level: on feeds it takes about 40% less
+// time than the best compression for a copy a few per cent larger, and
+// every changed feed is compressed in three formats before it is served.
+const cacheGzipLevel = gzip.DefaultCompression
+
 var cacheGzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression)
+	w, _ := gzip.NewWriterLevel(io.Discard, cacheGzipLevel)
 	return w
 }}
 
-// cacheGzip compresses a document once, when it is rendered. The output
-// has no name or time in its header, so the same bytes always give the
-// same gzip copy.
+// cacheGzip compresses a document once, when it is rendered, with a
+// writer from a pool. The output has no name or time in its header, so
+// the same bytes always give the same gzip copy.
 func cacheGzip(body []byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(body)/4 + 64)

@@ -126,6 +126,11 @@ func (s *cacheCountingStore) FeedReleases(ctx context.Context, key string, limit
 	return s.DB.FeedReleases(ctx, key, limit)
 }
 
+func (s *cacheCountingStore) FeedReleaseHeads(ctx context.Context, key string, afterID int64, pageSize, limit int) (after, newest []store.Release, err error) {
+	s.reads++
+	return s.DB.FeedReleaseHeads(ctx, key, afterID, pageSize, limit)
+}
+
 // TestCacheSurvivesRestart: a new publisher over the same store serves the
 // same bytes and validators without rendering, and without the store at
 // all once loaded.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"herald/store"
@@ -20,45 +21,145 @@ var renderFormats = []string{"atom", "rss", "json"}
 
 // renderKey renders the current documents of one feed in every format and
 // any archive pages it newly filled. It returns the documents, the feed's
-// new archive state and the paths of archive pages that no longer exist.
-func (p *Publisher) renderKey(ctx context.Context, key string, meta renderMeta, full bool) ([]store.FeedDoc, store.FeedArchive, []string, error) {
+// new archive state, the paths of archive pages that no longer exist and
+// what the next render of the feed can reuse (nil for none). prev is what
+// the previous render left (nil for none).
+func (p *Publisher) renderKey(ctx context.Context, key string, meta renderMeta, full bool, prev *renderedFeed) ([]store.FeedDoc, store.FeedArchive, []string, *renderedFeed, error) {
 	f := p.renderHead(key, meta)
-	pages, arch, tail, removed, err := p.archiveUpdate(ctx, key, f, full)
+	// After a render of the feed, its releases are listed as heads, the
+	// ones after the archive and the newest in one statement, and only
+	// those the feed did not show as they are now are read in full.
+	heads := prev != nil
+	after := p.db.FeedReleasesAfter
+	var newest []store.Release
+	if heads {
+		listed := false
+		after = func(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error) {
+			if listed {
+				return p.db.FeedReleasesAfter(ctx, key, afterID, limit)
+			}
+			listed = true
+			rs, n, err := p.db.FeedReleaseHeads(ctx, key, afterID, limit, p.cfg.Entries)
+			newest = n
+			if err == nil && len(rs) >= limit {
+				// A page filled: it is rendered from the releases in full.
+				return p.db.FeedReleasesAfter(ctx, key, afterID, limit)
+			}
+			return rs, err
+		}
+	}
+	pages, arch, tail, removed, err := p.archiveUpdate(ctx, key, f, full, after)
 	if err != nil {
-		return nil, store.FeedArchive{}, nil, err
+		return nil, store.FeedArchive{}, nil, nil, err
 	}
 	docs := pages
 	if f.ended.IsZero() {
-		newest, err := p.db.FeedReleases(ctx, key, p.cfg.Entries)
-		if err != nil {
-			return nil, store.FeedArchive{}, nil, fmt.Errorf("feeds: render %s: %w", key, err)
+		if !heads {
+			if newest, err = p.db.FeedReleases(ctx, key, p.cfg.Entries); err != nil {
+				return nil, store.FeedArchive{}, nil, nil, fmt.Errorf("feeds: render %s: %w", key, err)
+			}
 		}
-		f.entries = p.renderEntries(renderCurrent(newest, tail, p.cfg.Entries))
+		rs := renderCurrent(newest, tail, p.cfg.Entries)
+		if heads {
+			if rs, err = p.renderFill(ctx, rs, prev); err != nil {
+				return nil, store.FeedArchive{}, nil, nil, fmt.Errorf("feeds: render %s: %w", key, err)
+			}
+		}
+		f.entries = p.renderEntriesAfter(rs, prev)
 	} else {
 		f.entries = []renderEntry{p.renderEndEntry(key, f)}
 	}
 	f.updated = renderNewest(f.entries, f.fallback)
 	f.prevArchive = arch.Pages
-	for _, format := range renderFormats {
-		var body []byte
-		switch format {
-		case "atom":
-			body, err = p.renderAtom(f)
-		case "rss":
-			body, err = p.renderRSS(f)
-		case "json":
-			body, err = p.renderJSON(f)
+	var next *renderedFeed
+	if f.ended.IsZero() {
+		next = &renderedFeed{entries: make([]renderedEntry, len(f.entries))}
+		for i, e := range f.entries {
+			next.entries[i] = renderedEntry{release: e.release, hash: e.hash, dept: e.dept}
 		}
-		if err != nil {
-			return nil, store.FeedArchive{}, nil, fmt.Errorf("feeds: render %s as %s: %w", key, format, err)
-		}
-		d, err := renderDoc(renderKeyPath(key)+"."+format, key, store.FeedKindCurrent, format, 0, body)
-		if err != nil {
-			return nil, store.FeedArchive{}, nil, err
-		}
-		docs = append(docs, d)
 	}
-	return docs, arch, removed, nil
+	// The formats are encoded and compressed side by side: a change
+	// renders few feeds, and this spreads them over the cores.
+	type encoded struct {
+		doc   store.FeedDoc
+		spans []renderSpan
+		err   error
+	}
+	out := make([]encoded, len(renderFormats))
+	var wg sync.WaitGroup
+	for i, format := range renderFormats {
+		wg.Go(func() {
+			body, spans, err := p.renderFormat(format, f)
+			if err != nil {
+				out[i].err = fmt.Errorf("feeds: render %s as %s: %w", key, format, err)
+				return
+			}
+			out[i].doc, out[i].err = renderDoc(renderKeyPath(key)+"."+format, key, store.FeedKindCurrent, format, 0, body)
+			out[i].spans = spans
+		})
+	}
+	wg.Wait()
+	for i, format := range renderFormats {
+		if out[i].err != nil {
+			return nil, store.FeedArchive{}, nil, nil, out[i].err
+		}
+		docs = append(docs, out[i].doc)
+		if next != nil {
+			fi := renderFormatIndex(format)
+			next.bodies[fi] = out[i].doc.Body
+			for j, sp := range out[i].spans {
+				next.entries[j].spans[fi] = sp
+			}
+		}
+	}
+	return docs, arch, removed, next, nil
+}
+
+// renderFill replaces the releases of rs that prev cannot supply, read
+// without their text, with the releases in full; one removed in between
+// is left out.
+func (p *Publisher) renderFill(ctx context.Context, rs []store.Release, prev *renderedFeed) ([]store.Release, error) {
+	known := prev.byRelease()
+	var ids []int64
+	for i := range rs {
+		if prev.reusable(known, &rs[i]) == nil {
+			ids = append(ids, rs[i].ID)
+		}
+	}
+	if len(ids) == 0 {
+		return rs, nil
+	}
+	full, err := p.db.ReleasesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*store.Release, len(full))
+	for i := range full {
+		byID[full[i].ID] = &full[i]
+	}
+	out := make([]store.Release, 0, len(rs))
+	for i := range rs {
+		if r := byID[rs[i].ID]; r != nil {
+			out = append(out, *r)
+		} else if prev.reusable(known, &rs[i]) != nil {
+			out = append(out, rs[i])
+		}
+	}
+	return out, nil
+}
+
+// renderFormat encodes f in format ("atom", "rss" or "json") and says
+// where each entry lies in the document.
+func (p *Publisher) renderFormat(format string, f *renderFeed) ([]byte, []renderSpan, error) {
+	switch format {
+	case "atom":
+		return p.renderAtom(f)
+	case "rss":
+		return p.renderRSS(f)
+	case "json":
+		return p.renderJSON(f)
+	}
+	return nil, nil, fmt.Errorf("feeds: unknown format %q", format)
 }
 
 // renderNewest is the feed's updated time: its newest entry's, or the
@@ -157,15 +258,8 @@ func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Releas
 	}
 	f.entries = p.renderEntries(rs)
 	f.updated = renderNewest(f.entries, f.fallback)
-	switch format {
-	case "atom":
-		return p.renderAtom(f)
-	case "rss":
-		return p.renderRSS(f)
-	case "json":
-		return p.renderJSON(f)
-	}
-	return nil, fmt.Errorf("feeds: unknown format %q", format)
+	body, _, err := p.renderFormat(format, f)
+	return body, err
 }
 
 func (p *Publisher) renderHead(key string, meta renderMeta) *renderFeed {

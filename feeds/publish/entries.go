@@ -34,6 +34,16 @@ type renderEntry struct {
 	// full text nor original.
 	contentHTML string
 	summaryText string
+
+	// release, hash and dept are the release the entry shows, its content
+	// hash and its department's name: what the entry is made from.
+	release    int64
+	hash, dept string
+	// encoded holds, by format index, the entry as a previous document of
+	// the same feed encoded it; nil ones are encoded afresh. An entry
+	// taken whole from a previous document has only the fields above and
+	// its times.
+	encoded [renderFormatCount][]byte
 }
 
 // Entry links: which page an entry links to (feeds.entry_link).
@@ -45,40 +55,71 @@ const (
 // renderEntries turns releases into entries, the same wherever they
 // appear: current feeds, archive pages and search feeds.
 func (p *Publisher) renderEntries(rs []store.Release) []renderEntry {
+	return p.renderEntriesAfter(rs, nil)
+}
+
+// renderEntriesAfter is renderEntries for a feed whose previous documents
+// prev (nil for none) describes: an entry prev holds, made from the same
+// content, is taken as prev encoded it.
+func (p *Publisher) renderEntriesAfter(rs []store.Release, prev *renderedFeed) []renderEntry {
+	known := prev.byRelease()
 	out := make([]renderEntry, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
-		c := p.memo.get(r, p.sanitizer)
-		page := p.base + "/releases/" + strconv.FormatInt(r.ID, 10)
-		e := renderEntry{
-			id:          p.renderID("release/" + strconv.FormatInt(r.ID, 10)),
-			title:       c.title,
-			url:         page,
-			related:     c.related,
-			author:      c.author,
-			authorURL:   p.base + "/departments/" + r.DepartmentSlug,
-			published:   r.Published.UTC().Truncate(time.Second),
-			updated:     r.Updated.UTC().Truncate(time.Second),
-			categories:  c.categories,
-			summaryHTML: c.summaryHTML,
-			contentHTML: c.bodyHTML,
-			summaryText: c.summaryText,
-		}
-		if c.related != "" {
-			if p.cfg.EntryLink == EntryLinkOriginal {
-				e.url, e.related = c.related, page
+		if k := prev.reusable(known, r); k != nil {
+			e := renderEntry{release: r.ID, hash: r.ContentHash, dept: r.DepartmentName}
+			e.published, e.updated = renderTimes(r)
+			for f := range renderFormatCount {
+				e.encoded[f] = prev.bodies[f][k.spans[f].start:k.spans[f].end:k.spans[f].end]
 			}
-			if e.contentHTML == "" {
-				e.contentHTML = c.summaryHTML
-			}
-			e.contentHTML += p.renderFooter(c.related, page)
+			out = append(out, e)
+			continue
 		}
-		if e.updated.Before(e.published) {
-			e.updated = e.published
-		}
-		out = append(out, e)
+		out = append(out, p.renderEntry(r))
 	}
 	return out
+}
+
+// renderTimes are an entry's published and updated times: to the second,
+// updated never before published.
+func renderTimes(r *store.Release) (published, updated time.Time) {
+	published, updated = r.Published.UTC().Truncate(time.Second), r.Updated.UTC().Truncate(time.Second)
+	if updated.Before(published) {
+		updated = published
+	}
+	return published, updated
+}
+
+// renderEntry turns one release into an entry.
+func (p *Publisher) renderEntry(r *store.Release) renderEntry {
+	c := p.memo.get(r, p.sanitizer)
+	page := p.base + "/releases/" + strconv.FormatInt(r.ID, 10)
+	e := renderEntry{
+		id:          p.renderID("release/" + strconv.FormatInt(r.ID, 10)),
+		title:       c.title,
+		url:         page,
+		related:     c.related,
+		author:      c.author,
+		authorURL:   p.base + "/departments/" + r.DepartmentSlug,
+		categories:  c.categories,
+		summaryHTML: c.summaryHTML,
+		contentHTML: c.bodyHTML,
+		summaryText: c.summaryText,
+		release:     r.ID,
+		hash:        r.ContentHash,
+		dept:        r.DepartmentName,
+	}
+	e.published, e.updated = renderTimes(r)
+	if c.related != "" {
+		if p.cfg.EntryLink == EntryLinkOriginal {
+			e.url, e.related = c.related, page
+		}
+		if e.contentHTML == "" {
+			e.contentHTML = c.summaryHTML
+		}
+		e.contentHTML += p.renderFooter(c.related, page)
+	}
+	return e
 }
 
 // renderCached is what the renderer derives from one release's stored

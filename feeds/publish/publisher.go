@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,11 +104,13 @@ func (c Config) withDefaults() Config {
 type Store interface {
 	Departments(ctx context.Context) ([]store.Department, error)
 	FeedTopics(ctx context.Context) ([]store.Topic, error)
+	TopicsRevision(ctx context.Context) (string, error)
 	DirtyFeeds(ctx context.Context) ([]store.DirtyFeed, error)
-	ClearDirtyFeed(ctx context.Context, d store.DirtyFeed) error
 	FeedReleases(ctx context.Context, key string, limit int) ([]store.Release, error)
 	FeedReleasesAfter(ctx context.Context, key string, afterID int64, limit int) ([]store.Release, error)
 	FeedReleasesThrough(ctx context.Context, key string, maxID int64, limit int) ([]store.Release, error)
+	FeedReleaseHeads(ctx context.Context, key string, afterID int64, pageSize, limit int) (after, newest []store.Release, err error)
+	ReleasesByID(ctx context.Context, ids []int64) ([]store.Release, error)
 	FeedMembers(ctx context.Context, key string, maxID int64) (int, int64, error)
 	FeedDocs(ctx context.Context, archiveBodies bool) ([]store.FeedDoc, error)
 	FeedArchives(ctx context.Context) ([]store.FeedArchive, error)
@@ -154,8 +157,16 @@ type Publisher struct {
 	// generation is the store's feed generation when the cache was
 	// loaded: where Follow starts.
 	generation int64
-	memo       renderMemo
-	sanitizer  *text.Sanitizer
+	// topics and topicsRev are the topics as last read and the store's
+	// topics revision then: a render reads them again only when the
+	// revision moved.
+	topics    []store.Topic
+	topicsRev string
+	// rendered is what the last render of each current feed left for the
+	// next one to reuse, by feed key (see splice.go).
+	rendered  map[string]*renderedFeed
+	memo      renderMemo
+	sanitizer *text.Sanitizer
 
 	search   searchCache
 	metrics  *publishMetrics
@@ -192,6 +203,7 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 		Now:        time.Now,
 		base:       strings.TrimSuffix(cfg.BaseURL, "/"),
 		archives:   map[string]store.FeedArchive{},
+		rendered:   map[string]*renderedFeed{},
 		metrics:    newPublishMetrics(reg),
 		maxAgeHdr:  []string{"public, max-age=" + strconv.Itoa(cfg.MaxAge)},
 		archiveHdr: []string{"public, max-age=86400"},
@@ -325,7 +337,9 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	start := time.Now()
 
 	if full {
+		// Everything from scratch: nothing is taken from earlier documents.
 		p.archives = map[string]store.FeedArchive{}
+		p.rendered = map[string]*renderedFeed{}
 	}
 	dirty, err := p.db.DirtyFeeds(ctx)
 	if err != nil {
@@ -397,7 +411,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	// of a large archive flushes as it goes, so it never holds every page
 	// in memory at once.
 	flush := func() error {
-		if len(upd.Save)+len(upd.Remove)+len(upd.Archives)+len(upd.DropArchives) == 0 {
+		if len(upd.Save)+len(upd.Remove)+len(upd.Archives)+len(upd.DropArchives)+len(upd.Clear) == 0 {
 			return nil
 		}
 		if err := p.db.UpdateFeedCache(ctx, upd); err != nil {
@@ -418,6 +432,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 		docs    []store.FeedDoc
 		arch    store.FeedArchive
 		removed []string
+		next    *renderedFeed
 		err     error
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
@@ -433,7 +448,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 						return
 					}
 					r := &results[i]
-					r.docs, r.arch, r.removed, r.err = p.renderKey(ctx, chunk[i], meta, full)
+					r.docs, r.arch, r.removed, r.next, r.err = p.renderKey(ctx, chunk[i], meta, full, p.rendered[chunk[i]])
 				}
 			})
 		}
@@ -445,6 +460,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			p.keepRendered(chunk[i], r.next)
 			for _, d := range r.docs {
 				keep(chunk[i], d)
 			}
@@ -457,6 +473,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	}
 	// Feeds of departments or topics that no longer exist.
 	for _, key := range gone {
+		delete(p.rendered, key)
 		for _, d := range p.cache.byKey(key) {
 			upd.Remove = append(upd.Remove, d.path)
 		}
@@ -486,6 +503,8 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 		p.opmlSig = sig
 	}
 
+	// The dirty marks go in the transaction that saves the last documents.
+	upd.Clear = dirty
 	if err := flush(); err != nil {
 		return nil, err
 	}
@@ -500,11 +519,6 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 		}
 		p.deptNames = names
 	}
-	for _, d := range dirty {
-		if err := p.db.ClearDirtyFeed(ctx, d); err != nil {
-			return nil, fmt.Errorf("feeds: render: %w", err)
-		}
-	}
 	p.metrics.rendered(len(keys), time.Since(start))
 
 	if len(changedURLs) > 0 {
@@ -516,6 +530,23 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// keepRendered records what the render of key left for the next one. A
+// document that came out as the cache already holds it is kept as the
+// cache's copy, so the two share their bytes.
+func (p *Publisher) keepRendered(key string, next *renderedFeed) {
+	if next == nil {
+		delete(p.rendered, key)
+		return
+	}
+	for _, format := range renderFormats {
+		fi := renderFormatIndex(format)
+		if old := p.cache.get(renderKeyPath(key) + "." + format); old != nil && bytes.Equal(old.plain.body, next.bodies[fi]) {
+			next.bodies[fi] = old.plain.body
+		}
+	}
+	p.rendered[key] = next
 }
 
 const renderDeptNamesMeta = "department_names"
@@ -534,9 +565,18 @@ func (p *Publisher) loadMeta(ctx context.Context) (renderMeta, error) {
 	if err != nil {
 		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
 	}
-	topics, err := p.db.FeedTopics(ctx)
+	rev, err := p.db.TopicsRevision(ctx)
 	if err != nil {
 		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+	}
+	topics := p.topics
+	if rev == "" || rev != p.topicsRev {
+		// Read after the revision: a change in between is read now and
+		// again at the next render, never missed.
+		if topics, err = p.db.FeedTopics(ctx); err != nil {
+			return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+		}
+		p.topics, p.topicsRev = topics, rev
 	}
 	m := renderMeta{depts: map[string]store.Department{}, topics: map[string]store.Topic{}, deptList: depts, topicList: topics}
 	for _, d := range depts {

@@ -65,8 +65,9 @@ func renderText(s string) renderAtomText {
 
 func renderAtomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// renderAtom encodes a feed document as Atom 1.0.
-func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
+// renderAtom encodes a feed document as Atom 1.0 and says where each
+// entry lies in it.
+func (p *Publisher) renderAtom(f *renderFeed) ([]byte, []renderSpan, error) {
 	self := p.renderSelf(f, "atom")
 	doc := &renderAtomFeed{
 		AtomFeed: gfeeds.AtomFeed{
@@ -108,42 +109,46 @@ func (p *Publisher) renderAtom(f *renderFeed) ([]byte, error) {
 	if f.nextArchive > 0 {
 		doc.Links = append(doc.Links, gfeeds.AtomLink{Rel: "next-archive", Href: p.renderArchiveURL(f, f.nextArchive, "atom"), Type: "application/atom+xml"})
 	}
-	doc.Entries = make([]*renderAtomEntry, 0, len(f.entries))
-	for i := range f.entries {
-		e := &f.entries[i]
-		ae := &renderAtomEntry{
-			AtomEntry: gfeeds.AtomEntry{
-				Id:        e.id,
-				Updated:   renderAtomTime(e.updated),
-				Published: renderAtomTime(e.published),
-				Links:     []gfeeds.AtomLink{{Rel: "alternate", Href: e.url, Type: "text/html"}},
-				Author: &gfeeds.AtomAuthor{AtomPerson: gfeeds.AtomPerson{
-					Name: e.author, Uri: e.authorURL,
-				}},
-			},
-			Title: renderText(e.title),
-		}
-		if e.related != "" {
-			ae.Links = append(ae.Links, gfeeds.AtomLink{Rel: "related", Href: e.related, Type: "text/html"})
-		}
-		for _, c := range e.categories {
-			ae.Categories = append(ae.Categories, renderAtomCategory{Term: c})
-		}
-		if e.summaryHTML != "" {
-			ae.Summary = &gfeeds.AtomSummary{Type: "html", Content: e.summaryHTML}
-		}
-		if e.contentHTML != "" {
-			ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.contentHTML}
-		}
-		doc.Entries = append(doc.Entries, ae)
+	head, err := renderXML(doc)
+	if err != nil {
+		return nil, nil, err
 	}
-	return renderXML(doc)
+	return renderAtomSplice.splice(head, f.entries, renderAtomIndex, renderAtomEntryXML)
+}
+
+// renderAtomEntryXML encodes one Atom entry as it reads inside <feed>.
+func renderAtomEntryXML(e *renderEntry) ([]byte, error) {
+	ae := &renderAtomEntry{
+		AtomEntry: gfeeds.AtomEntry{
+			Id:        e.id,
+			Updated:   renderAtomTime(e.updated),
+			Published: renderAtomTime(e.published),
+			Links:     []gfeeds.AtomLink{{Rel: "alternate", Href: e.url, Type: "text/html"}},
+			Author: &gfeeds.AtomAuthor{AtomPerson: gfeeds.AtomPerson{
+				Name: e.author, Uri: e.authorURL,
+			}},
+		},
+		Title: renderText(e.title),
+	}
+	if e.related != "" {
+		ae.Links = append(ae.Links, gfeeds.AtomLink{Rel: "related", Href: e.related, Type: "text/html"})
+	}
+	for _, c := range e.categories {
+		ae.Categories = append(ae.Categories, renderAtomCategory{Term: c})
+	}
+	if e.summaryHTML != "" {
+		ae.Summary = &gfeeds.AtomSummary{Type: "html", Content: e.summaryHTML}
+	}
+	if e.contentHTML != "" {
+		ae.Content = &gfeeds.AtomContent{Type: "html", Content: e.contentHTML}
+	}
+	return renderXMLElement(ae, 1)
 }
 
 // renderXML encodes v as an indented XML document with its declaration.
 func renderXML(v any) ([]byte, error) {
 	var b bytes.Buffer
-	b.Grow(16 << 10)
+	b.Grow(4 << 10)
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	enc := xml.NewEncoder(&b)
 	enc.Indent("", "  ")
@@ -154,6 +159,24 @@ func renderXML(v any) ([]byte, error) {
 		return nil, err
 	}
 	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// renderXMLElement encodes v as renderXML would inside a document, as a
+// child element at depth (the root element being at 0) after a sibling:
+// on a new line, indented.
+func renderXMLElement(v any, depth int) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(2 << 10)
+	b.WriteByte('\n')
+	enc := xml.NewEncoder(&b)
+	enc.Indent(strings.Repeat("  ", depth), "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
 	return b.Bytes(), nil
 }
 

@@ -62,8 +62,9 @@ func renderRSSTitle(s string) string {
 	return s
 }
 
-// renderRSS encodes a feed document as RSS 2.0.
-func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
+// renderRSS encodes a feed document as RSS 2.0 and says where each item
+// lies in it.
+func (p *Publisher) renderRSS(f *renderFeed) ([]byte, []renderSpan, error) {
 	ch := &renderRSSChannel{
 		RssFeed: gfeeds.RssFeed{
 			Title:         renderRSSTitle(f.title),
@@ -83,27 +84,6 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 	for _, h := range p.renderHubs(f) {
 		ch.AtomLinks = append(ch.AtomLinks, renderRSSAtomLink{Rel: "hub", Href: h})
 	}
-	ch.Items = make([]*renderRSSItem, 0, len(f.entries))
-	for i := range f.entries {
-		e := &f.entries[i]
-		it := &renderRSSItem{
-			RssItem: gfeeds.RssItem{
-				Title:   renderRSSTitle(e.title),
-				Link:    e.url,
-				Guid:    &gfeeds.RssGuid{Id: e.id, IsPermaLink: "false"},
-				PubDate: renderRSSTime(e.published),
-			},
-			Creator: renderRSSTitle(e.author),
-		}
-		for _, c := range e.categories {
-			it.Categories = append(it.Categories, renderRSSTitle(c))
-		}
-		it.Description = e.summaryHTML
-		if e.contentHTML != "" {
-			it.Content = &gfeeds.RssContent{Content: e.contentHTML}
-		}
-		ch.Items = append(ch.Items, it)
-	}
 	doc := &renderRSSDoc{
 		Version:   "2.0",
 		NSContent: "http://purl.org/rss/1.0/modules/content/",
@@ -111,7 +91,33 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 		NSDC:      "http://purl.org/dc/elements/1.1/",
 		Channel:   ch,
 	}
-	b, err := renderXML(doc)
+	head, err := renderXML(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return renderRSSSplice.splice(renderRSSEntities(head), f.entries, renderRSSIndex, renderRSSItemXML)
+}
+
+// renderRSSItemXML encodes one RSS item as it reads inside <channel>,
+// entities rewritten as renderRSSEntities does for the whole document.
+func renderRSSItemXML(e *renderEntry) ([]byte, error) {
+	it := &renderRSSItem{
+		RssItem: gfeeds.RssItem{
+			Title:   renderRSSTitle(e.title),
+			Link:    e.url,
+			Guid:    &gfeeds.RssGuid{Id: e.id, IsPermaLink: "false"},
+			PubDate: renderRSSTime(e.published),
+		},
+		Creator: renderRSSTitle(e.author),
+	}
+	for _, c := range e.categories {
+		it.Categories = append(it.Categories, renderRSSTitle(c))
+	}
+	it.Description = e.summaryHTML
+	if e.contentHTML != "" {
+		it.Content = &gfeeds.RssContent{Content: e.contentHTML}
+	}
+	b, err := renderXMLElement(it, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +127,9 @@ func (p *Publisher) renderRSS(f *renderFeed) ([]byte, error) {
 // renderRSSEntities rewrites the named entities encoding/xml writes for
 // "&", "<" and ">" in character data as hexadecimal references, outside
 // CDATA sections. The RSS Best Practices Profile asks for this form: with
-// it readers tell an escaped "<" in plain text from markup.
+// it readers tell an escaped "<" in plain text from markup. Rewriting
+// whole elements one by one gives the same bytes as rewriting the
+// document they make up.
 func renderRSSEntities(b []byte) []byte {
 	const cdataOpen, cdataClose = "<![CDATA[", "]]>"
 	out := make([]byte, 0, len(b)+len(b)/16)

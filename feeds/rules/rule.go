@@ -181,8 +181,12 @@ func (s *Set) Match(dept string, categories []string, text MatchText, buf []int)
 				j++
 			}
 			if j > i {
+				// A phrase that occurs in the text starts at one of the
+				// occurrences of its first word, and each is visited:
+				// checking it here, rather than searching the whole text
+				// for it, keeps a word that starts many keywords cheap.
 				for _, ref := range s.byWord[t[i:j]] {
-					if ref.phrase == "" || strings.Contains(t, ref.phrase) {
+					if ref.phrase == "" || (i > 0 && strings.HasPrefix(t[i-1:], ref.phrase)) {
 						cand = append(cand, ref.rule)
 					}
 				}
