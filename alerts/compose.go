@@ -85,6 +85,13 @@ func mailBlocks(name string, text bool) []string {
 // say returns one of the messages' words.
 func (m *subMailer) say(name string, kv ...any) string { return m.msgs.Say(name, kv...) }
 
+// searchName is the name a search is stored with (message "search.name"):
+// one clean line.
+func (m *subMailer) searchName(d searchName) string {
+	return text.Excerpt(text.Line(m.say("search.name", "Query", d.Query, "Department", d.Department,
+		"Topic", d.Topic, "Type", d.Type)), 300)
+}
+
 // mailLink is a labelled link in a message.
 type mailLink struct {
 	Label string
@@ -310,8 +317,8 @@ func subHTTPURL(u string) string {
 // the emails (messages "frequency.*").
 func (m *subMailer) frequencyPhrase(f string) string { return m.msgs.Phrase("frequency.", f) }
 
-// kindLabel names a subscription target kind ("topic" or "department")
-// for people (messages "kind.*").
+// kindLabel names a subscription target kind ("topic", "department" or
+// "search") for people (messages "kind.*").
 func (m *subMailer) kindLabel(k string) string { return m.msgs.Kind(k) }
 
 func (s *Service) link(path string) string { return s.cfg.BaseURL + path }
@@ -323,8 +330,11 @@ func (s *Service) manageURL(subscriberID int64, now time.Time) string {
 }
 
 func (s *Service) targetURL(sub store.Subscription) string {
-	if sub.Kind == "topic" {
+	switch sub.Kind {
+	case "topic":
 		return s.link("/topics/" + sub.Slug)
+	case "search":
+		return s.link("/search?" + sub.Slug)
 	}
 	return s.link("/departments/" + sub.Slug)
 }

@@ -216,14 +216,16 @@ func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (
 	return rep, nil
 }
 
-// digestIndex holds a period's releases ready to list, by topic and
-// department, shared by every subscriber's digest.
+// digestIndex holds a period's releases ready to list, by topic,
+// department and followed search, shared by every subscriber's digest.
 type digestIndex struct {
-	rels     []*mailRelease
-	byTopic  map[int64][]int
-	byDept   map[int64][]int
-	topicIDs []int64
-	deptIDs  []int64
+	rels      []*mailRelease
+	byTopic   map[int64][]int
+	byDept    map[int64][]int
+	bySearch  map[int64][]int
+	topicIDs  []int64
+	deptIDs   []int64
+	searchIDs []int64
 	// mark[i] == gen when release i is already in the digest being built,
 	// so each release appears once without allocating a set per digest.
 	mark []uint32
@@ -231,7 +233,7 @@ type digestIndex struct {
 }
 
 func (s *Service) newDigestIndex(rels []store.AlertRelease) (*digestIndex, error) {
-	idx := &digestIndex{byTopic: map[int64][]int{}, byDept: map[int64][]int{}, mark: make([]uint32, len(rels))}
+	idx := &digestIndex{byTopic: map[int64][]int{}, byDept: map[int64][]int{}, bySearch: map[int64][]int{}, mark: make([]uint32, len(rels))}
 	for i, r := range rels {
 		mr := s.mailReleaseOf(r.Release, digestSummaryLimit)
 		if err := s.mail.renderEntry("digest", mr); err != nil {
@@ -247,6 +249,12 @@ func (s *Service) newDigestIndex(rels []store.AlertRelease) (*digestIndex, error
 				idx.topicIDs = append(idx.topicIDs, t)
 			}
 			idx.byTopic[t] = append(idx.byTopic[t], i)
+		}
+		for _, q := range r.SearchIDs {
+			if len(idx.bySearch[q]) == 0 {
+				idx.searchIDs = append(idx.searchIDs, q)
+			}
+			idx.bySearch[q] = append(idx.bySearch[q], i)
 		}
 	}
 	return idx, nil
@@ -322,7 +330,8 @@ func (s *Service) digestRun(ctx context.Context, frequency string, p digestPerio
 // stays unfinished and is run again.
 func (s *Service) digestCompose(ctx context.Context, frequency string, p digestPeriod, idx *digestIndex, after int64, now time.Time,
 	emit func(msgs []store.OutboxMessage, after int64, last bool)) error {
-	q := store.RecipientQuery{Frequency: frequency, TopicIDs: idx.topicIDs, DepartmentIDs: idx.deptIDs, Limit: s.cfg.BatchSize, After: after}
+	q := store.RecipientQuery{Frequency: frequency, TopicIDs: idx.topicIDs, DepartmentIDs: idx.deptIDs, SearchIDs: idx.searchIDs,
+		Limit: s.cfg.BatchSize, After: after}
 	for {
 		page, err := s.db.AlertRecipients(ctx, q)
 		if err != nil {
@@ -389,8 +398,11 @@ func (s *Service) composeDigestOf(frequency string, p digestPeriod, idx *digestI
 	total := 0
 	for _, sub := range subs {
 		list := idx.byDept[sub.DepartmentID]
-		if sub.TopicID != 0 {
+		switch {
+		case sub.TopicID != 0:
 			list = idx.byTopic[sub.TopicID]
+		case sub.SearchID != 0:
+			list = idx.bySearch[sub.SearchID]
 		}
 		var mine []int
 		for _, i := range list {

@@ -12,8 +12,8 @@ const fanSummaryLimit = 2000
 
 // ProcessPending sends the immediate alerts of every release waiting for
 // one: for each, every subscriber with at least one matching active
-// "immediately" subscription (to the release's department or one of its
-// active topics) gets one message, however many of their subscriptions
+// "immediately" subscription (to the release's department, one of its
+// active topics or a followed search it matched) gets one message, however many of their subscriptions
 // match. Subscribers are read in batches of Config.BatchSize subscriptions,
 // each batch queued in one transaction, and the release's pending flag is
 // cleared with the last batch. A crash part-way leaves the flag set; the
@@ -65,6 +65,7 @@ func (s *Service) fanRelease(ctx context.Context, r store.AlertRelease) (int, er
 		Frequency:     store.FrequencyImmediately,
 		TopicIDs:      r.TopicIDs,
 		DepartmentIDs: []int64{r.DepartmentID},
+		SearchIDs:     r.SearchIDs,
 		Limit:         s.cfg.BatchSize,
 	}
 	total := 0

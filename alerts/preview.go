@@ -73,7 +73,7 @@ func (s *Service) previewData(ctx context.Context, req PreviewRequest, now time.
 		d.subscription.Frequency = req.Frequency
 	}
 	if req.Topic != "" || req.Department != "" {
-		t, err := s.FindTarget(ctx, req.Topic, req.Department)
+		t, err := s.FindTarget(ctx, TargetFields{Topic: req.Topic, Department: req.Department})
 		if err != nil {
 			return d, err
 		}

@@ -51,14 +51,17 @@ type HousekeepReport struct {
 	Erased int
 	// PurgedBodies: sent messages whose bodies were deleted.
 	PurgedBodies int
+	// Searches: searches nobody follows any more, deleted.
+	Searches int
 }
 
 // Housekeep applies the retention rules at now: pending subscriptions are
 // deleted once their confirmation link has expired; a subscriber with no
 // active subscription is erased EraseAfter after the last one ended (or,
 // never confirmed, once their links have expired); bodies of sent messages
-// are deleted PurgeBodiesAfter after sending. Run it hourly, on one
-// instance.
+// are deleted PurgeBodiesAfter after sending; a search nobody follows is
+// deleted once its links have expired and its last subscriber left
+// EraseAfter ago. Run it hourly, on one instance.
 func (s *Service) Housekeep(ctx context.Context, now time.Time) (HousekeepReport, error) {
 	var rep HousekeepReport
 	var err error
@@ -69,6 +72,9 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time) (HousekeepReport
 		return rep, fmt.Errorf("alerts: housekeeping: %w", err)
 	}
 	if rep.PurgedBodies, err = s.db.PurgeBodies(ctx, now.Add(-s.cfg.PurgeBodiesAfter)); err != nil {
+		return rep, fmt.Errorf("alerts: housekeeping: %w", err)
+	}
+	if rep.Searches, err = s.db.DeleteUnfollowedSearches(ctx, now.Add(-ConfirmTTL), now.Add(-s.cfg.EraseAfter)); err != nil {
 		return rep, fmt.Errorf("alerts: housekeeping: %w", err)
 	}
 	return rep, nil

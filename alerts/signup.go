@@ -43,27 +43,51 @@ func checkFrequency(f string) string {
 	return ""
 }
 
-// Target is a topic or a department someone may follow.
+// Target is a topic, a department or a search someone may follow.
 type Target struct {
 	store.Target
-	// Kind is "topic" or "department".
-	Kind        string
+	// Kind is "topic", "department" or "search".
+	Kind string
+	// Slug is the topic's or department's slug, or the search's
+	// parameters (store.SearchQuery.Params), which name it in links.
 	Slug        string
 	Name        string
 	Description string
+	// Search is the search to store, if it is not yet, when a search is
+	// followed; Target.SearchID is then 0 until RequestSubscription has
+	// stored it.
+	Search *store.SearchSpec
 }
 
-// FindTarget resolves the topic or department fields of a form: exactly
-// one must be set. A problem is FieldErrors for the field "target".
-func (s *Service) FindTarget(ctx context.Context, topic, department string) (Target, error) {
+// TargetFields are the fields of a form that say what to follow: a topic
+// or a department by slug, or a search by the search page's query string
+// (q, department, topic, type). Exactly one must be set.
+type TargetFields struct {
+	Topic      string
+	Department string
+	Search     string
+}
+
+// FindTarget resolves the target fields of a form. A problem is
+// FieldErrors for the field "target".
+func (s *Service) FindTarget(ctx context.Context, f TargetFields) (Target, error) {
 	problem := func(msg string, err error, data ...any) (Target, error) {
 		return Target{}, FieldErrors{{Field: "target", Message: msg, Data: data, Err: err}}
 	}
+	topic, department := f.Topic, f.Department
+	set := 0
+	for _, v := range []string{f.Topic, f.Department, f.Search} {
+		if v != "" {
+			set++
+		}
+	}
 	switch {
-	case topic != "" && department != "":
+	case set > 1:
 		return problem("form.target.both", ErrInvalid)
-	case topic == "" && department == "":
+	case set == 0:
 		return problem("form.target.none", ErrInvalid)
+	case f.Search != "":
+		return s.findSearch(ctx, f.Search)
 	case text.HasControl(topic + department):
 		return problem("form.target.control", ErrInvalid)
 	}
@@ -117,9 +141,9 @@ func (r Request) Frequency() string { return r.frequency }
 // as FieldErrors for "target", "email" and "frequency", in that order,
 // with the Request's Target filled in whenever it was found, so the form
 // can be shown again for it.
-func (s *Service) CheckRequest(ctx context.Context, email, topic, department, frequency string) (Request, error) {
+func (s *Service) CheckRequest(ctx context.Context, email string, target TargetFields, frequency string) (Request, error) {
 	var fe, problems FieldErrors
-	t, err := s.FindTarget(ctx, topic, department)
+	t, err := s.FindTarget(ctx, target)
 	switch {
 	case errors.As(err, &problems):
 		fe = append(fe, problems...)
@@ -147,8 +171,16 @@ func (s *Service) RequestSubscription(ctx context.Context, req Request) {
 		queued, limited := 0, false
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
 			var p store.Subscription
+			target := req.target.Target
+			if req.target.Search != nil {
+				found, err := tx.EnsureSearch(*req.target.Search)
+				if err != nil {
+					return err
+				}
+				target.SearchID = found.ID
+			}
 			var err error
-			if sub, p, err = requestPending(tx, req.address, req.target.Target, req.frequency); err != nil {
+			if sub, p, err = requestPending(tx, req.address, target, req.frequency); err != nil {
 				return err
 			}
 			queued, limited, err = s.queueLink(tx, sub, now, func() (store.OutboxMessage, error) { return s.composeConfirm(sub, p, now) })

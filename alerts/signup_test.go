@@ -37,7 +37,7 @@ func TestCheckRequestProblems(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := f.svc.CheckRequest(f.ctx, tc.email, tc.topic, tc.department, tc.freq)
+			req, err := f.svc.CheckRequest(f.ctx, tc.email, alerts.TargetFields{Topic: tc.topic, Department: tc.department}, tc.freq)
 			if tc.fields == nil {
 				if err != nil || req.Address() != "ana@example.org" || req.Target().Slug != "immigration" || req.Frequency() != "daily" {
 					t.Fatalf("request %+v, %v", req, err)
@@ -177,7 +177,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	f := newSubFixture(t, func(c *alerts.Config) { c.ConfirmPerHour = 2 })
 	request := func(freq string) {
 		t.Helper()
-		req, err := f.svc.CheckRequest(f.ctx, "ana@example.org", "", "home-office", freq)
+		req, err := f.svc.CheckRequest(f.ctx, "ana@example.org", alerts.TargetFields{Department: "home-office"}, freq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,7 @@ func TestConfirmingLiftsABounceSuppressionButNotAComplaint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := f.svc.CheckRequest(f.ctx, tc.address, "", "home-office", "daily")
+			req, err := f.svc.CheckRequest(f.ctx, tc.address, alerts.TargetFields{Department: "home-office"}, "daily")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -296,7 +296,8 @@ func checkMail(cfg Config, keys Keys) (*subMailer, error) {
 // is said with, to check it.
 func messageSamples() map[string][]any {
 	return map[string][]any{
-		"kind.topic": nil, "kind.department": nil,
+		"kind.topic": nil, "kind.department": nil, "kind.search": nil,
+		"search.name":           {"Query", "flood defences", "Department", "Environment Agency", "Topic", "Flooding", "Type", "Press release"},
 		"frequency.immediately": nil, "frequency.daily": nil, "frequency.weekly": nil,
 		"format.date": nil, "format.datetime": nil,
 		"email.period.daily":             {"Day", "14 March 2025"},

@@ -10,10 +10,12 @@ import (
 )
 
 // AlertRelease is a release as the alerts side needs it: no body (emails
-// carry the summary), with the ids of the active topics it belongs to.
+// carry the summary), with the ids of the active topics it belongs to and
+// of the followed searches it matched when it was stored.
 type AlertRelease struct {
 	Release
-	TopicIDs []int64
+	TopicIDs  []int64
+	SearchIDs []int64
 }
 
 // alertReleaseCols is releaseCols with the body left out: fan-out holds
@@ -40,30 +42,42 @@ func (db *DB) alertReleases(ctx context.Context, q string, args ...any) ([]Alert
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Topic ids in chunks, to stay far below SQLite's parameter limit.
+	// Topic and search ids in chunks, to stay far below SQLite's
+	// parameter limit.
 	for start := 0; start < len(out); start += 500 {
 		end := min(start+500, len(out))
 		args := make([]any, 0, end-start)
 		for _, r := range out[start:end] {
 			args = append(args, r.ID)
 		}
-		rows, err := db.db.QueryContext(ctx, `SELECT rt.release_id, rt.topic_id FROM release_topics rt JOIN topics t ON t.id = rt.topic_id
-			WHERE t.retired_at = '' AND rt.release_id IN (`+placeholders(len(args))+`) ORDER BY rt.release_id, rt.topic_id`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var rid, tid int64
-			if err := rows.Scan(&rid, &tid); err != nil {
-				rows.Close()
+		in := placeholders(len(args))
+		for _, tags := range []struct {
+			q  string
+			to func(*AlertRelease) *[]int64
+		}{
+			{`SELECT rt.release_id, rt.topic_id FROM release_topics rt JOIN topics t ON t.id = rt.topic_id
+				WHERE t.retired_at = '' AND rt.release_id IN (` + in + `) ORDER BY rt.release_id, rt.topic_id`,
+				func(r *AlertRelease) *[]int64 { return &r.TopicIDs }},
+			{`SELECT release_id, search_id FROM release_searches WHERE release_id IN (` + in + `) ORDER BY release_id, search_id`,
+				func(r *AlertRelease) *[]int64 { return &r.SearchIDs }},
+		} {
+			rows, err := db.db.QueryContext(ctx, tags.q, args...)
+			if err != nil {
 				return nil, err
 			}
-			i := idx[rid]
-			out[i].TopicIDs = append(out[i].TopicIDs, tid)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			for rows.Next() {
+				var rid, id int64
+				if err := rows.Scan(&rid, &id); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				ids := tags.to(&out[idx[rid]])
+				*ids = append(*ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
@@ -101,14 +115,27 @@ type Recipient struct {
 }
 
 // RecipientQuery selects subscribers with an active subscription of
-// Frequency to one of the topics or departments, with subscriber ids above
-// After, Limit subscriptions at a time (default 1000).
+// Frequency to one of the topics, departments or searches, with
+// subscriber ids above After, Limit subscriptions at a time (default
+// 1000).
 type RecipientQuery struct {
 	Frequency     string
 	TopicIDs      []int64
 	DepartmentIDs []int64
+	SearchIDs     []int64
 	After         int64
 	Limit         int
+}
+
+// targets lists q's targets by the subscriptions column that names them.
+func (q RecipientQuery) targets() []struct {
+	col string
+	ids []int64
+} {
+	return []struct {
+		col string
+		ids []int64
+	}{{"topic_id", q.TopicIDs}, {"department_id", q.DepartmentIDs}, {"search_id", q.SearchIDs}}
 }
 
 // RecipientPage is one batch of recipients in subscriber id order. Next is
@@ -133,7 +160,7 @@ func (db *DB) AlertRecipients(ctx context.Context, q RecipientQuery) (RecipientP
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	ntargets := len(q.TopicIDs) + len(q.DepartmentIDs)
+	ntargets := len(q.TopicIDs) + len(q.DepartmentIDs) + len(q.SearchIDs)
 	if ntargets == 0 {
 		return RecipientPage{Next: q.After, Done: true}, nil
 	}
@@ -156,32 +183,25 @@ func (db *DB) AlertRecipients(ctx context.Context, q RecipientQuery) (RecipientP
 func (db *DB) recipientPage(ctx context.Context, q RecipientQuery, limit int) (RecipientPage, bool, error) {
 	var sqlq string
 	var args []any
-	if len(q.TopicIDs)+len(q.DepartmentIDs) <= unionTargets {
+	if len(q.TopicIDs)+len(q.DepartmentIDs)+len(q.SearchIDs) <= unionTargets {
 		var arms []string
-		arm := func(col string, id int64) {
-			arms = append(arms, `SELECT subscriber_id, id FROM subscriptions WHERE status = 'active' AND `+col+` = ?
-				AND frequency = ? AND subscriber_id > ?`)
-			args = append(args, id, q.Frequency, q.After)
-		}
-		for _, id := range q.TopicIDs {
-			arm("topic_id", id)
-		}
-		for _, id := range q.DepartmentIDs {
-			arm("department_id", id)
+		for _, t := range q.targets() {
+			for _, id := range t.ids {
+				arms = append(arms, `SELECT subscriber_id, id FROM subscriptions WHERE status = 'active' AND `+t.col+` = ?
+					AND frequency = ? AND subscriber_id > ?`)
+				args = append(args, id, q.Frequency, q.After)
+			}
 		}
 		sqlq = strings.Join(arms, " UNION ALL ") + ` ORDER BY 1, 2 LIMIT ?`
 	} else {
 		var or []string
 		args = append(args, q.Frequency, q.After)
-		if len(q.TopicIDs) > 0 {
-			or = append(or, `topic_id IN (`+placeholders(len(q.TopicIDs))+`)`)
-			for _, id := range q.TopicIDs {
-				args = append(args, id)
+		for _, t := range q.targets() {
+			if len(t.ids) == 0 {
+				continue
 			}
-		}
-		if len(q.DepartmentIDs) > 0 {
-			or = append(or, `department_id IN (`+placeholders(len(q.DepartmentIDs))+`)`)
-			for _, id := range q.DepartmentIDs {
+			or = append(or, t.col+` IN (`+placeholders(len(t.ids))+`)`)
+			for _, id := range t.ids {
 				args = append(args, id)
 			}
 		}

@@ -44,6 +44,8 @@ type copySource struct {
 	erasedSubnID int64
 	docGzip      []byte
 	tokenKey     string
+	source       int64
+	search       store.Search
 }
 
 func seedCopySource(t *testing.T) copySource {
@@ -72,12 +74,20 @@ func seedCopySource(t *testing.T) copySource {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.source = source.ID
+	// A followed search, matched by what arrives after the source's back
+	// catalogue.
+	src.search = storetest.Search(t, db, store.SearchSpec{Query: "lorries", Type: "press_release"})
+	storetest.Subscribe(t, db, "sam@example.org", store.Target{SearchID: src.search.ID}, store.FrequencyDaily)
+	if _, err := db.ApplyPull(ctx, source.ID, nil, pullWith(borders)); err != nil {
+		t.Fatal(err)
+	}
 	base := clock.Now().Add(-24 * time.Hour)
 	_, err = db.ApplyPull(ctx, source.ID, []store.Entry{
 		{GUID: "ho-1", Link: "https://news.example.org/ho-1", Title: "New border checks at northern ports",
 			Summary: "<p>Officers check lorries.</p>", PlainSummary: "Officers check lorries.",
 			Body: "<p>Readings of the <strong>aquifer</strong> are published weekly.</p>", PlainBody: "Readings of the aquifer are published weekly.",
-			Categories: []string{"Borders", "Ports"}, Published: base},
+			Categories: []string{"Press release", "Borders", "Ports"}, DocumentType: "press_release", Published: base},
 		{GUID: "ho-2", Link: "https://news.example.org/ho-2", Title: "Café owners welcome new rules",
 			Summary: "<p>Ünïcode — “quotes” and emoji 🚢.</p>", PlainSummary: "Ünïcode — “quotes” and emoji 🚢.", Published: base.Add(time.Hour)},
 	}, pullWith(borders))
@@ -227,7 +237,7 @@ func testCopy(t *testing.T, target string) {
 	}
 	for _, want := range []string{"departments", "sources", "releases", "topics", "release_topics", "feed_dirty", "pulls", "settings",
 		"feed_docs", "feed_archives", "feed_meta", "websub_subscriptions", "websub_requests", "websub_deliveries", "outbox",
-		"suppressions", "bounce_counts", "subscribers", "subscriptions", "digest_runs"} {
+		"suppressions", "bounce_counts", "subscribers", "subscriptions", "digest_runs", "searches", "release_searches", "document_types"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("table %s was not copied (copied %v)", want, names)
 		}
@@ -247,9 +257,11 @@ func testCopy(t *testing.T, target string) {
 	before("releases", "release_topics")
 	before("topics", "release_topics")
 	before("subscribers", "subscriptions")
+	before("searches", "subscriptions")
+	before("searches", "release_searches")
 	before("websub_subscriptions", "websub_deliveries")
-	for table, want := range map[string]int64{"departments": 2, "sources": 1, "releases": 2, "release_topics": 1, "subscribers": 2,
-		"subscriptions": 2, "outbox": 2, "feed_docs": 1, "websub_requests": 1} {
+	for table, want := range map[string]int64{"departments": 2, "sources": 1, "releases": 2, "release_topics": 1, "subscribers": 3,
+		"subscriptions": 3, "outbox": 2, "feed_docs": 1, "websub_requests": 1, "searches": 1, "release_searches": 1, "document_types": 1} {
 		if counts[table] != want {
 			t.Errorf("%s: copied %d rows, want %d", table, counts[table], want)
 		}
@@ -319,6 +331,15 @@ func testCopy(t *testing.T, target string) {
 	}
 	if res, err := dst.SearchReleases(ctx, store.SearchQuery{Text: "strong"}); err != nil || res.Total != 0 {
 		t.Errorf("search for a tag name on the target: %v, %v", titles(res.Releases), err)
+	}
+	// The followed search goes on matching what arrives on the target.
+	pulled, err := dst.ApplyPull(ctx, src.source, []store.Entry{{GUID: "ho-3", Title: "More lorries checked", Categories: []string{"Press release"},
+		Published: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}}, pullWith(tags(nil)))
+	if err != nil || len(pulled.NewIDs) != 1 {
+		t.Fatalf("pull on the target: %+v, %v", pulled, err)
+	}
+	if got, err := dst.SearchMatches(ctx, src.search.ID); err != nil || len(got) != 2 || got[1] != pulled.NewIDs[0] {
+		t.Errorf("releases matching the followed search on the target: %v, %v; want the copied one and %d", got, err, pulled.NewIDs[0])
 	}
 
 	// New rows get new ids, above every id the source gave out, an erased

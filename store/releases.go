@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -272,6 +273,10 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		published := make([]string, len(batch))
 		var fresh []freshRelease
 		var edited []int // indexes in batch
+		// Edits of alertable releases are matched against followed
+		// searches again, losing what they matched before.
+		var rematch []int // indexes in batch
+		docTypes := map[string]bool{}
 		var tags []pullTag
 		dirtyTopics := map[string]bool{}
 		var upd *sql.Stmt
@@ -284,6 +289,9 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		for i := range batch {
 			e := &batch[i]
 			old, found := stored[e.GUID]
+			if e.DocumentType != "" {
+				docTypes[e.DocumentType] = true
+			}
 			switch {
 			case !found:
 				pub := e.Published
@@ -318,17 +326,20 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				}
 				if upd == nil {
 					if upd, err = tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
-						categories = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
+						categories = ?, category_keys = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
 						major_version_at = ?, alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END
 						WHERE id = ?`); err != nil {
 						return err
 					}
 				}
-				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, e.cats, e.DocumentType,
+				if _, err := upd.ExecContext(ctx, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary, e.cats, e.keys, e.DocumentType,
 					e.hash, fmtTime(updated), now, fmtTime(e.MajorVersionAt), bump, realert, old.id); err != nil {
 					return fmt.Errorf("update %q: %w", e.GUID, err)
 				}
 				edited = append(edited, i)
+				if old.alertable {
+					rematch = append(rematch, i)
+				}
 				res.Updated++
 			}
 			if topics == nil {
@@ -388,6 +399,29 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			return fmt.Errorf("index releases for search: %w", err)
 		}
 
+		// Releases that alert are matched against followed searches, now
+		// that the index holds them.
+		var toMatch []arrival
+		rematchIDs := make([]int64, len(rematch))
+		for k, i := range rematch {
+			rematchIDs[k] = ids[i]
+			toMatch = append(toMatch, arrival{searchDoc{ids[i], batch[i].Title, batch[i].PlainSummary, batch[i].PlainBody}, batch[i].Categories})
+		}
+		for _, f := range fresh {
+			if f.alert {
+				e := &batch[f.entry]
+				toMatch = append(toMatch, arrival{searchDoc{ids[f.entry], e.Title, e.PlainSummary, e.PlainBody}, e.Categories})
+			}
+		}
+		if err := db.matchSearches(ctx, tx, deptSlug, toMatch, rematchIDs); err != nil {
+			return fmt.Errorf("match followed searches: %w", err)
+		}
+		for _, t := range slices.Sorted(maps.Keys(docTypes)) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO document_types (name) VALUES (?) ON CONFLICT DO NOTHING`, t); err != nil {
+				return err
+			}
+		}
+
 		if _, err := tx.ExecContext(ctx, `UPDATE sources SET etag = ?, last_modified = ?, last_pull_at = ?, last_success_at = ?,
 			last_status = 'ok', last_error = '', failure_count = 0, next_pull_at = '', pulled_once = 1 WHERE id = ?`,
 			opt.ETag, opt.LastModified, now, now, sourceID); err != nil {
@@ -421,6 +455,9 @@ type pullEntry struct {
 	Entry
 	hash string
 	cats string
+	// keys are the categories in CategoryKey form, as the search page's
+	// document-type filter reads them (categoryKeys).
+	keys string
 }
 
 // preparePull drops the entries without an id and the repeats of an id
@@ -444,7 +481,7 @@ func preparePull(entries []Entry, engine Engine) []pullEntry {
 		}
 		buf = e.appendHashInput(buf[:0])
 		sum := sha256.Sum256(buf)
-		out = append(out, pullEntry{Entry: e, hash: hex.EncodeToString(sum[:16]), cats: encodeCategories(e.Categories)})
+		out = append(out, pullEntry{Entry: e, hash: hex.EncodeToString(sum[:16]), cats: encodeCategories(e.Categories), keys: categoryKeys(e.Categories)})
 	}
 	return out
 }
@@ -497,19 +534,19 @@ type pullTag struct {
 // insertReleases inserts the fresh entries of batch and sets their ids.
 func insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now string, batch []pullEntry,
 	fresh []freshRelease, published []string, ids []int64) error {
-	const cols = 18
+	const cols = 19
 	args := make([]any, 0, cols*len(fresh))
 	byGUID := make(map[string]int, len(fresh))
 	for _, f := range fresh {
 		e := &batch[f.entry]
 		byGUID[e.GUID] = f.entry
 		args = append(args, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
-			e.cats, e.DocumentType, e.hash, published[f.entry], f.updated, now, now, f.alert, f.alert, fmtTime(e.MajorVersionAt))
+			e.cats, e.keys, e.DocumentType, e.hash, published[f.entry], f.updated, now, now, f.alert, f.alert, fmtTime(e.MajorVersionAt))
 	}
 	ins := newMultiRow(tx, cols, func(k int) string {
 		return `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body, plain_summary, categories,
-			document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending, major_version_at)
-			VALUES ` + valuesList(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k) + ` RETURNING id, guid`
+			category_keys, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending, major_version_at)
+			VALUES ` + valuesList(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k) + ` RETURNING id, guid`
 	})
 	defer ins.close()
 	err := ins.query(ctx, args, func(rows *sql.Rows) error {

@@ -58,7 +58,7 @@ func (x *searchIndex) add(ctx context.Context, docs []searchDoc) error {
 	args := make([]any, 0, 4*len(docs))
 	for _, d := range docs {
 		if x.fold {
-			d.title, d.summary, d.body = foldDiacritics(d.title), foldDiacritics(d.summary), foldDiacritics(d.body)
+			d.title, d.summary, d.body = FoldDiacritics(d.title), FoldDiacritics(d.summary), FoldDiacritics(d.body)
 		}
 		args = append(args, d.id, d.title, d.summary, d.body)
 	}
@@ -134,15 +134,19 @@ func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
 }
 
 // SearchQuery selects releases by full-text search over their titles,
-// summaries and bodies, optionally within one department and one topic.
+// summaries and bodies, optionally within one department, one topic and
+// one document type.
 type SearchQuery struct {
 	// Text is what the visitor typed. Words must all occur; "quoted words"
 	// must occur together; a word ending in * matches as a prefix.
 	Text       string
 	Department string // slug
 	Topic      string // slug
-	Limit      int    // default 20
-	Offset     int
+	// Type is a document type (press_release, "Press release"): releases
+	// carrying it among their categories, compared as CategoryKey does.
+	Type   string
+	Limit  int // default 20
+	Offset int
 }
 
 // SearchResult is one page of search results, newest first, and how many
@@ -152,15 +156,24 @@ type SearchResult struct {
 	Total    int
 }
 
-// searchMaxTerms bounds the work one query can ask of the index.
-const searchMaxTerms = 16
+// SearchMaxTerms bounds the work one query can ask of the index: terms
+// past it are left out.
+const SearchMaxTerms = 16
 
-// searchTerm is one thing a search asks for: a word, a prefix (one word
+// SearchMaxBytes bounds the text a query is read from: what comes after is
+// left out.
+const SearchMaxBytes = 500
+
+// SearchTerm is one thing a search asks for: a word, a prefix (one word
 // typed with a trailing *) or a phrase ("quoted words").
-type searchTerm struct {
-	words  []string
-	prefix bool
+type SearchTerm struct {
+	Words  []string
+	Prefix bool
 }
+
+// SearchTerms returns the terms a search reads in text, as searching it
+// does.
+func SearchTerms(text string) []SearchTerm { return searchTerms(text) }
 
 // MatchExpression turns typed text into an FTS5 query that cannot be a
 // syntax error: every term is reduced to its letters and digits and quoted,
@@ -169,8 +182,8 @@ type searchTerm struct {
 func MatchExpression(text string) string {
 	var terms []string
 	for _, t := range searchTerms(text) {
-		q := `"` + strings.Join(t.words, " ") + `"`
-		if t.prefix {
+		q := `"` + strings.Join(t.Words, " ") + `"`
+		if t.Prefix {
 			q += "*"
 		}
 		terms = append(terms, q)
@@ -185,9 +198,9 @@ func MatchExpression(text string) string {
 // so the expression cannot be a syntax error either.
 func tsQuery(text string) string {
 	var terms []string
-	for _, t := range searchTerms(foldDiacritics(text)) {
-		q := strings.Join(t.words, " <-> ")
-		if t.prefix {
+	for _, t := range searchTerms(FoldDiacritics(text)) {
+		q := strings.Join(t.Words, " <-> ")
+		if t.Prefix {
 			q += ":*"
 		}
 		terms = append(terms, q)
@@ -195,12 +208,12 @@ func tsQuery(text string) string {
 	return strings.Join(terms, " & ")
 }
 
-// foldDiacritics drops the marks that decompose from letters (é → e), as
+// FoldDiacritics drops the marks that decompose from letters (é → e), as
 // SQLite's FTS5 tokenizer does with remove_diacritics 2, so that both
 // engines find "cafe" in "café" and the other way round. PostgreSQL's
 // unaccent would need an extension an operator may not be allowed to
 // create.
-func foldDiacritics(s string) string {
+func FoldDiacritics(s string) string {
 	// Text in normal form with no mark to remove is its own fold: most
 	// text beyond ASCII has a letter or a sign like £ or é, not a
 	// decomposed mark, and is checked without copying.
@@ -226,17 +239,23 @@ func isASCII(s string) bool {
 }
 
 // searchTerms reads what a visitor typed: "quoted words" are a phrase,
-// other words stand alone, a lone word ending in * is a prefix.
-func searchTerms(text string) []searchTerm {
-	if len(text) > 500 {
-		text = text[:500]
+// other words stand alone, a lone word ending in * is a prefix. It reads
+// up to SearchMaxBytes of text and keeps up to SearchMaxTerms terms.
+func searchTerms(text string) []SearchTerm {
+	if len(text) > SearchMaxBytes {
+		text = text[:SearchMaxBytes]
 	}
-	var terms []searchTerm
+	return scanSearchTerms(text, SearchMaxTerms)
+}
+
+// scanSearchTerms reads up to max terms from text (all with max < 0).
+func scanSearchTerms(text string, max int) []SearchTerm {
+	var terms []SearchTerm
 	add := func(words []string, prefix bool) {
-		if len(words) == 0 || len(terms) >= searchMaxTerms {
+		if len(words) == 0 || (max >= 0 && len(terms) >= max) {
 			return
 		}
-		terms = append(terms, searchTerm{words, prefix})
+		terms = append(terms, SearchTerm{words, prefix})
 	}
 	for i, part := range strings.Split(text, `"`) {
 		if i%2 == 1 {
@@ -251,6 +270,76 @@ func searchTerms(text string) []searchTerm {
 	return terms
 }
 
+// SearchTermCount returns how many terms text holds, all of them: a query
+// with more than SearchMaxTerms, or longer than SearchMaxBytes, is not
+// searched whole.
+func SearchTermCount(text string) int { return len(scanSearchTerms(text, -1)) }
+
+// NormalizeSearchText returns the form a query is stored in: its terms as
+// searchTerms reads them, written out again one way (phrases in quotes,
+// prefixes with *, one space between terms), in lower case where that
+// cannot change what the index finds (letters on which the engines and Go
+// agree: searchSafe). Searching it finds exactly what the text finds, and
+// normalising it again changes nothing. "" means nothing to search for.
+func NormalizeSearchText(text string) string {
+	var b strings.Builder
+	for _, t := range searchTerms(text) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		quote := len(t.Words) > 1
+		if quote {
+			b.WriteByte('"')
+		}
+		for i, w := range t.Words {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			for _, r := range w {
+				if searchSafe(r) {
+					r = unicode.ToLower(r)
+				}
+				b.WriteRune(r)
+			}
+		}
+		if quote {
+			b.WriteByte('"')
+		}
+		if t.Prefix {
+			b.WriteByte('*')
+		}
+	}
+	return b.String()
+}
+
+// CategoryKey is the form in which categories and document types are
+// compared: lower case, words joined by "_", where "_", "-" and spaces
+// all separate words, so that a slug (press_release, hm-treasury) and the
+// label sources give (Press release, HM Treasury) are one key.
+func CategoryKey(c string) string {
+	return strings.ToLower(strings.Join(strings.FieldsFunc(c, func(r rune) bool {
+		return r == '_' || r == '-' || unicode.IsSpace(r)
+	}), "_"))
+}
+
+// categoryKeys is what releases.category_keys holds for categories: each
+// key between line feeds, which no category contains (text.Clean drops
+// control characters), so that one key is found with a substring search.
+func categoryKeys(categories []string) string {
+	if len(categories) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('\n')
+	for _, c := range categories {
+		if k := CategoryKey(c); k != "" {
+			b.WriteString(k)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
 // searchWords splits s into runs of letters, marks and digits, the
 // characters the index's tokenizer keeps.
 func searchWords(s string) []string {
@@ -259,31 +348,62 @@ func searchWords(s string) []string {
 	})
 }
 
-// SearchReleases returns the releases matching q, newest published first.
-// With no search terms it lists the releases of q's department and topic.
-func (db *DB) SearchReleases(ctx context.Context, q SearchQuery) (SearchResult, error) {
-	if q.Limit <= 0 {
-		q.Limit = 20
-	}
+// searchWhere returns the conditions, on releases r joined with their
+// departments d, that select what q finds, and their arguments. It is the
+// one definition of what a search finds: the search page lists with it
+// (release 0: every match), and a release arriving is matched against a
+// stored search with it (release set: that one release, looked up in the
+// index by its id instead of listing every match).
+func (db *DB) searchWhere(q SearchQuery, release int64) ([]string, []any) {
 	var where []string
 	var args []any
+	if release != 0 {
+		where = append(where, `r.id = ?`)
+		args = append(args, release)
+	}
 	if expr := MatchExpression(q.Text); expr != "" {
-		if db.engine == Postgres {
+		switch {
+		case db.engine == Postgres && release != 0:
+			where = append(where, `EXISTS (SELECT 1 FROM releases_search WHERE release_id = ? AND doc @@ to_tsquery('simple', ?))`)
+			args = append(args, release, tsQuery(q.Text))
+		case db.engine == Postgres:
 			where = append(where, `r.id IN (SELECT release_id FROM releases_search WHERE doc @@ to_tsquery('simple', ?))`)
-			expr = tsQuery(q.Text)
-		} else {
+			args = append(args, tsQuery(q.Text))
+		case release != 0:
+			where = append(where, `EXISTS (SELECT 1 FROM releases_fts WHERE releases_fts MATCH ? AND rowid = ?)`)
+			args = append(args, expr, release)
+		default:
 			where = append(where, `r.id IN (SELECT rowid FROM releases_fts WHERE releases_fts MATCH ?)`)
+			args = append(args, expr)
 		}
-		args = append(args, expr)
 	}
 	if q.Department != "" {
 		where = append(where, `d.slug = ?`)
 		args = append(args, q.Department)
 	}
 	if q.Topic != "" {
-		where = append(where, `r.id IN (SELECT rt.release_id FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE t.slug = ?)`)
+		if release != 0 {
+			where = append(where, `EXISTS (SELECT 1 FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE rt.release_id = r.id AND t.slug = ?)`)
+		} else {
+			where = append(where, `r.id IN (SELECT rt.release_id FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE t.slug = ?)`)
+		}
 		args = append(args, q.Topic)
 	}
+	if q.Type != "" {
+		where = append(where, db.pick(`instr(r.category_keys, ?) > 0`, `strpos(r.category_keys, ?) > 0`))
+		args = append(args, "\n"+CategoryKey(q.Type)+"\n")
+	}
+	return where, args
+}
+
+// SearchReleases returns the releases matching q, newest published first.
+// With no search terms it lists the releases of q's department, topic and
+// document type.
+func (db *DB) SearchReleases(ctx context.Context, q SearchQuery) (SearchResult, error) {
+	if q.Limit <= 0 {
+		q.Limit = 20
+	}
+	where, args := db.searchWhere(q, 0)
 	cond := ""
 	if len(where) > 0 {
 		cond = ` WHERE ` + strings.Join(where, ` AND `)
@@ -303,4 +423,63 @@ func (db *DB) SearchReleases(ctx context.Context, q SearchQuery) (SearchResult, 
 		return SearchResult{}, fmt.Errorf("store: search %q: %w", q.Text, err)
 	}
 	return res, nil
+}
+
+// DocumentTypes lists the document types sources have declared
+// (press_release, news_story...), as they declared them, in name order.
+func (db *DB) DocumentTypes(ctx context.Context) ([]string, error) {
+	out, err := queryStrings(ctx, db.db, `SELECT name FROM document_types ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: document types: %w", err)
+	}
+	return out, nil
+}
+
+// fillCategoryKeys gives the releases stored before the store kept
+// category keys (migration 0011) theirs, a thousand per transaction. After
+// the first run on a database there is nothing to do, which one look-up
+// in a partial index finds.
+func (db *DB) fillCategoryKeys(ctx context.Context) error {
+	for {
+		n := 0
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			n = 0
+			rows, err := tx.QueryContext(ctx, `SELECT id, categories FROM releases WHERE category_keys IS NULL ORDER BY id LIMIT 1000`)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				id   int64
+				keys string
+			}
+			var todo []row
+			for rows.Next() {
+				var r row
+				var cats string
+				if err := rows.Scan(&r.id, &cats); err != nil {
+					rows.Close()
+					return err
+				}
+				r.keys = categoryKeys(decodeCategories(cats))
+				todo = append(todo, r)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, r := range todo {
+				if _, err := tx.ExecContext(ctx, `UPDATE releases SET category_keys = ? WHERE id = ?`, r.keys, r.id); err != nil {
+					return err
+				}
+			}
+			n = len(todo)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: category keys of releases stored before them: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
 }

@@ -47,6 +47,9 @@ type DB struct {
 	instance string
 	// dedicated holds the connections outside the pool, closed with db.
 	dedicated connSet
+	// searches keeps the index of followed searches between pulls
+	// (searchmatch.go).
+	searches searchCache
 }
 
 // Now returns the store's clock reading.
@@ -83,6 +86,10 @@ func Open(ctx context.Context, database string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.fillCategoryKeys(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -59,19 +59,32 @@ type Subscriber struct {
 type Target struct {
 	TopicID      int64
 	DepartmentID int64
+	SearchID     int64
 }
 
-// Subscription is a subscriber's wish to hear about a topic or a
-// department at a frequency.
+// valid reports whether exactly one of t's ids is set.
+func (t Target) valid() bool {
+	n := 0
+	for _, id := range []int64{t.TopicID, t.DepartmentID, t.SearchID} {
+		if id != 0 {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// Subscription is a subscriber's wish to hear about a topic, a
+// department or a search at a frequency.
 type Subscription struct {
 	ID           int64 `json:"id"`
 	SubscriberID int64 `json:"-"`
 	TopicID      int64 `json:"-"`
 	DepartmentID int64 `json:"-"`
-	// Kind is "topic" or "department".
+	SearchID     int64 `json:"-"`
+	// Kind is "topic", "department" or "search".
 	Kind string `json:"kind"`
-	// Slug and Name are the topic's slug and title, or the department's
-	// slug and name.
+	// Slug and Name are the topic's slug and title, the department's slug
+	// and name, or the search's parameters (Search.Params) and name.
 	Slug         string    `json:"slug"`
 	Name         string    `json:"name"`
 	TopicRetired bool      `json:"topic_retired,omitempty"`
@@ -84,7 +97,7 @@ type Subscription struct {
 
 // Target returns what the subscription follows.
 func (s Subscription) Target() Target {
-	return Target{TopicID: s.TopicID, DepartmentID: s.DepartmentID}
+	return Target{TopicID: s.TopicID, DepartmentID: s.DepartmentID, SearchID: s.SearchID}
 }
 
 const subscriberCols = `id, address, created_at, confirmed_at, pending_address, pending_nonce, pending_address_at, last_ended_at`
@@ -98,21 +111,32 @@ func scanSubscriber(row interface{ Scan(...any) error }) (Subscriber, error) {
 }
 
 const subscriptionCols = `sub.id, sub.subscriber_id, coalesce(sub.topic_id, 0), coalesce(sub.department_id, 0),
-	coalesce(t.slug, d.slug, ''), coalesce(t.title, d.name, ''), coalesce(t.retired_at, ''),
+	coalesce(sub.search_id, 0), coalesce(t.slug, d.slug, ''), coalesce(t.title, d.name, se.name, ''), coalesce(t.retired_at, ''),
+	coalesce(se.query, ''), coalesce(sd.slug, ''), coalesce(st.slug, ''), coalesce(se.doc_type, ''),
 	sub.frequency, sub.status, sub.created_at, sub.confirmed_at, sub.ended_at`
 
 const subscriptionFrom = ` FROM subscriptions sub LEFT JOIN topics t ON t.id = sub.topic_id
-	LEFT JOIN departments d ON d.id = sub.department_id`
+	LEFT JOIN departments d ON d.id = sub.department_id
+	LEFT JOIN searches se ON se.id = sub.search_id LEFT JOIN departments sd ON sd.id = se.department_id
+	LEFT JOIN topics st ON st.id = se.topic_id`
+
+// subscriptionOrder sorts subscriptions by name.
+const subscriptionOrder = `coalesce(t.title, d.name, se.name), sub.id`
 
 func scanSubscription(row interface{ Scan(...any) error }, extra ...any) (Subscription, error) {
 	var s Subscription
 	var retired, created, confirmed, ended string
-	dest := []any{&s.ID, &s.SubscriberID, &s.TopicID, &s.DepartmentID, &s.Slug, &s.Name, &retired,
-		&s.Frequency, &s.Status, &created, &confirmed, &ended}
+	var q SearchQuery
+	dest := []any{&s.ID, &s.SubscriberID, &s.TopicID, &s.DepartmentID, &s.SearchID, &s.Slug, &s.Name, &retired,
+		&q.Text, &q.Department, &q.Topic, &q.Type, &s.Frequency, &s.Status, &created, &confirmed, &ended}
 	err := row.Scan(append(dest, extra...)...)
-	s.Kind = "department"
-	if s.TopicID != 0 {
+	switch {
+	case s.TopicID != 0:
 		s.Kind = "topic"
+	case s.SearchID != 0:
+		s.Kind, s.Slug = "search", q.Params()
+	default:
+		s.Kind = "department"
 	}
 	s.TopicRetired = retired != ""
 	s.CreatedAt, s.ConfirmedAt, s.EndedAt = parseTime(created), parseTime(confirmed), parseTime(ended)

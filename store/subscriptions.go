@@ -25,7 +25,7 @@ func (db *DB) SubscriptionByID(ctx context.Context, id int64) (Subscription, err
 // Subscriptions lists a subscriber's active subscriptions by name.
 func (db *DB) Subscriptions(ctx context.Context, subscriberID int64) ([]Subscription, error) {
 	out, err := querySubscriptions(ctx, db.db, `sub.subscriber_id = ? AND sub.status = 'active'
-		ORDER BY coalesce(t.title, d.name), sub.id`, subscriberID)
+		ORDER BY `+subscriptionOrder, subscriberID)
 	if err != nil {
 		return nil, fmt.Errorf("store: subscriptions of %d: %w", subscriberID, err)
 	}
@@ -93,17 +93,24 @@ func (db *DB) EndSubscriptions(ctx context.Context, f EndFilter) ([]Subscription
 		nowT := db.Now()
 		now := fmtTime(nowT)
 		var err error
-		out, err = querySubscriptions(ctx, tx, strings.Join(where, " AND ")+` ORDER BY coalesce(t.title, d.name), sub.id`, args...)
+		out, err = querySubscriptions(ctx, tx, strings.Join(where, " AND ")+` ORDER BY `+subscriptionOrder, args...)
 		if err != nil {
 			return err
 		}
 		subscribers := map[int64]bool{}
+		searches := false
 		for i := range out {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'ended', ended_at = ? WHERE id = ?`, now, out[i].ID); err != nil {
 				return err
 			}
+			searches = searches || (out[i].SearchID != 0 && out[i].Status == SubscriptionActive)
 			out[i].Status, out[i].EndedAt = SubscriptionEnded, parseTime(now)
 			subscribers[out[i].SubscriberID] = true
+		}
+		if searches {
+			if err := bumpSearchesRev(ctx, tx); err != nil {
+				return err
+			}
 		}
 		for id := range subscribers {
 			if err := markIdle(ctx, tx, id, now); err != nil {
@@ -142,10 +149,13 @@ type ImportRow struct {
 // statements for each thousand rows, whatever the batch's size.
 func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSubscribers int, err error) {
 	var addrs []string
+	// A followed search's first subscriber adds it to the searches that
+	// new releases are matched against.
+	followsSearch := false
 	seenAddr := map[string]bool{}
 	last := map[importKey]int{} // the last row for each address and target
 	for i, r := range rows {
-		if r.Address == "" || !ValidFrequency(r.Frequency) || (r.Target.TopicID == 0) == (r.Target.DepartmentID == 0) {
+		if r.Address == "" || !ValidFrequency(r.Frequency) || !r.Target.valid() {
 			return 0, fmt.Errorf("store: import subscriptions: row %d: address, frequency and one target are required", i+1)
 		}
 		if !seenAddr[r.Address] {
@@ -153,6 +163,7 @@ func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSub
 			addrs = append(addrs, r.Address)
 		}
 		last[importKey{r.Address, r.Target}] = i
+		followsSearch = followsSearch || r.Target.SearchID != 0
 	}
 	// Each address and target once, as its last row has it: one upsert
 	// must not touch a row twice.
@@ -178,7 +189,10 @@ func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSub
 				return err
 			}
 		}
-		return nil
+		if !followsSearch {
+			return nil
+		}
+		return bumpSearchesRev(ctx, tx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: import subscriptions: %w", err)
@@ -186,7 +200,7 @@ func (db *DB) ImportSubscriptions(ctx context.Context, rows []ImportRow) (newSub
 	return newSubscribers, nil
 }
 
-// importChunk is the most rows one statement of an import carries: six
+// importChunk is the most rows one statement of an import carries: seven
 // parameters a row stays far below SQLite's limit of 32,766 per statement
 // (and PostgreSQL's 65,535).
 const importChunk = 1000
@@ -253,19 +267,17 @@ func (db *DB) importSubscribers(ctx context.Context, tx *sql.Tx, addrs []string,
 // there is with the frequency changed.
 func (db *DB) importSubscriptionRows(ctx context.Context, tx *sql.Tx, rows []ImportRow, now string, ids map[string]int64) error {
 	var sb strings.Builder
-	args := make([]any, 0, 6*len(rows))
-	sb.WriteString(`INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at, confirmed_at) VALUES `)
-	sb.WriteString(valuesRows(len(rows), "(?, ?, ?, ?, 'active', ?, ?)"))
+	args := make([]any, 0, 7*len(rows))
+	sb.WriteString(`INSERT INTO subscriptions (subscriber_id, topic_id, department_id, search_id, frequency, status, created_at, confirmed_at) VALUES `)
+	sb.WriteString(valuesRows(len(rows), "(?, ?, ?, ?, ?, 'active', ?, ?)"))
 	for _, r := range rows {
 		id, ok := ids[r.Address]
 		if !ok {
 			return errors.New("an imported address has no subscriber id")
 		}
-		args = append(args, id, nullID(r.Target.TopicID), nullID(r.Target.DepartmentID), r.Frequency, now, now)
+		args = append(args, id, nullID(r.Target.TopicID), nullID(r.Target.DepartmentID), nullID(r.Target.SearchID), r.Frequency, now, now)
 	}
-	sb.WriteString(db.pick(
-		` ON CONFLICT (subscriber_id, ifnull(topic_id, 0), ifnull(department_id, 0)) WHERE status = 'active'`,
-		` ON CONFLICT (subscriber_id, coalesce(topic_id, 0), coalesce(department_id, 0)) WHERE status = 'active'`))
+	sb.WriteString(` ON CONFLICT (subscriber_id, coalesce(topic_id, 0), coalesce(department_id, 0), coalesce(search_id, 0)) WHERE status = 'active'`)
 	sb.WriteString(` DO UPDATE SET frequency = excluded.frequency`)
 	_, err := tx.ExecContext(ctx, sb.String(), args...)
 	return err

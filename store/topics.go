@@ -79,38 +79,9 @@ func (db *DB) saveTopic(ctx context.Context, t Topic, rules TopicRules, mustBeNe
 	}
 	var out Topic
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		now := fmtTime(db.Now())
-		old, err := scanTopic(tx.QueryRowContext(ctx, `SELECT `+topicCols+` FROM topics WHERE slug = ?`, t.Slug))
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if exists && mustBeNew {
-			return ErrConflict
-		}
-		oldRule, _ := json.Marshal(old.Rule)
-		changed := !exists || old.Title != t.Title || old.Description != t.Description || string(oldRule) != string(rule) || old.Retired()
-		if !changed {
-			out = old
-			return nil
-		}
-		out, err = scanTopic(tx.QueryRowContext(ctx, `
-			INSERT INTO topics (slug, title, description, rule, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (slug) DO UPDATE SET title = excluded.title, description = excluded.description,
-				rule = excluded.rule, retired_at = '', updated_at = excluded.updated_at
-			RETURNING `+topicCols, t.Slug, strings.TrimSpace(t.Title), t.Description, string(rule), now, now))
-		if err != nil {
-			return err
-		}
-		if !exists || string(oldRule) != string(rule) {
-			if err := retagTopic(ctx, tx, out, rules); err != nil {
-				return err
-			}
-		}
-		if err := bumpTopicsRev(ctx, tx); err != nil {
-			return err
-		}
-		return markDirty(ctx, tx, now, "topic:"+t.Slug)
+		var err error
+		out, err = db.saveTopicTx(ctx, tx, t, rule, rules, mustBeNew)
+		return err
 	})
 	if errors.Is(err, ErrConflict) {
 		return Topic{}, fmt.Errorf("store: topic %q: %w", t.Slug, ErrConflict)
@@ -119,6 +90,41 @@ func (db *DB) saveTopic(ctx context.Context, t Topic, rules TopicRules, mustBeNe
 		return Topic{}, fmt.Errorf("store: save topic %q: %w", t.Slug, err)
 	}
 	return out, nil
+}
+
+// saveTopicTx is saveTopic in tx, with t's rule already encoded.
+func (db *DB) saveTopicTx(ctx context.Context, tx *sql.Tx, t Topic, rule []byte, rules TopicRules, mustBeNew bool) (Topic, error) {
+	now := fmtTime(db.Now())
+	old, err := scanTopic(tx.QueryRowContext(ctx, `SELECT `+topicCols+` FROM topics WHERE slug = ?`, t.Slug))
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Topic{}, err
+	}
+	if exists && mustBeNew {
+		return Topic{}, ErrConflict
+	}
+	oldRule, _ := json.Marshal(old.Rule)
+	changed := !exists || old.Title != t.Title || old.Description != t.Description || string(oldRule) != string(rule) || old.Retired()
+	if !changed {
+		return old, nil
+	}
+	out, err := scanTopic(tx.QueryRowContext(ctx, `
+		INSERT INTO topics (slug, title, description, rule, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (slug) DO UPDATE SET title = excluded.title, description = excluded.description,
+			rule = excluded.rule, retired_at = '', updated_at = excluded.updated_at
+		RETURNING `+topicCols, t.Slug, strings.TrimSpace(t.Title), t.Description, string(rule), now, now))
+	if err != nil {
+		return Topic{}, err
+	}
+	if !exists || string(oldRule) != string(rule) {
+		if err := retagTopic(ctx, tx, out, rules); err != nil {
+			return Topic{}, err
+		}
+	}
+	if err := bumpTopicsRev(ctx, tx); err != nil {
+		return Topic{}, err
+	}
+	return out, markDirty(ctx, tx, now, "topic:"+t.Slug)
 }
 
 // compileOne compiles the rule of a single topic.

@@ -141,7 +141,8 @@ func (tx *Tx) Subscription(id int64) (Subscription, error) {
 func (tx *Tx) PendingSubscription(subscriberID int64, target Target, frequency string) (Subscription, error) {
 	s, err := scanSubscription(tx.tx.QueryRowContext(tx.ctx, `SELECT `+subscriptionCols+subscriptionFrom+`
 		WHERE sub.subscriber_id = ? AND sub.status = 'pending' AND coalesce(sub.topic_id, 0) = ? AND coalesce(sub.department_id, 0) = ?
-		AND sub.frequency = ? ORDER BY sub.id DESC LIMIT 1`, subscriberID, target.TopicID, target.DepartmentID, frequency))
+		AND coalesce(sub.search_id, 0) = ? AND sub.frequency = ? ORDER BY sub.id DESC LIMIT 1`,
+		subscriberID, target.TopicID, target.DepartmentID, target.SearchID, frequency))
 	return s, notFound("pending subscription", err)
 }
 
@@ -149,21 +150,21 @@ func (tx *Tx) PendingSubscription(subscriberID int64, target Target, frequency s
 // (there is at most one), or ErrNotFound.
 func (tx *Tx) ActiveSubscription(subscriberID int64, target Target) (Subscription, error) {
 	s, err := scanSubscription(tx.tx.QueryRowContext(tx.ctx, `SELECT `+subscriptionCols+subscriptionFrom+`
-		WHERE sub.subscriber_id = ? AND sub.status = 'active' AND coalesce(sub.topic_id, 0) = ? AND coalesce(sub.department_id, 0) = ?`,
-		subscriberID, target.TopicID, target.DepartmentID))
+		WHERE sub.subscriber_id = ? AND sub.status = 'active' AND coalesce(sub.topic_id, 0) = ? AND coalesce(sub.department_id, 0) = ?
+		AND coalesce(sub.search_id, 0) = ?`, subscriberID, target.TopicID, target.DepartmentID, target.SearchID))
 	return s, notFound("active subscription", err)
 }
 
 // AddSubscription stores a pending subscription of subscriberID to target
 // at frequency and returns it.
 func (tx *Tx) AddSubscription(subscriberID int64, target Target, frequency string) (Subscription, error) {
-	if !ValidFrequency(frequency) || (target.TopicID == 0) == (target.DepartmentID == 0) {
+	if !ValidFrequency(frequency) || !target.valid() {
 		return Subscription{}, errors.New("store: add subscription: a frequency and one target are required")
 	}
 	var id int64
-	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, frequency, status, created_at)
-		VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id`,
-		subscriberID, nullID(target.TopicID), nullID(target.DepartmentID), frequency, fmtTime(tx.now)).Scan(&id)
+	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO subscriptions (subscriber_id, topic_id, department_id, search_id, frequency, status, created_at)
+		VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING id`,
+		subscriberID, nullID(target.TopicID), nullID(target.DepartmentID), nullID(target.SearchID), frequency, fmtTime(tx.now)).Scan(&id)
 	if err != nil {
 		return Subscription{}, fmt.Errorf("store: add subscription: %w", err)
 	}
@@ -201,7 +202,15 @@ func (tx *Tx) SetSubscriptionStatus(id int64, status string) (Subscription, erro
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Subscription{}, fmt.Errorf("store: set subscription %d %s: %w", id, status, ErrNotFound)
 	}
-	return tx.Subscription(id)
+	s, err := tx.Subscription(id)
+	if err == nil && s.SearchID != 0 {
+		// The searches matched on arrival are those with an active
+		// subscription.
+		if err := bumpSearchesRev(tx.ctx, tx.tx); err != nil {
+			return Subscription{}, fmt.Errorf("store: set subscription %d %s: %w", id, status, err)
+		}
+	}
+	return s, err
 }
 
 // CountMail counts the outbox messages of the given kinds queued for

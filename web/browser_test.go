@@ -412,3 +412,41 @@ func TestBrowserSubscribeConfirmManageUnsubscribe(t *testing.T) {
 		t.Error("the manage page's access log line is missing")
 	}
 }
+
+// A visitor on the search page follows "Get emails about this search",
+// chooses daily emails, and confirms from the email: the search sign-up
+// in a browser, with the alerts side doing the work.
+func TestBrowserFollowASearch(t *testing.T) {
+	ctx := browser(t)
+	a := newSearchAlertSite(t)
+	const reader = "reader@example.org"
+	do(t, ctx,
+		chromedp.Navigate(a.url("/search?q=victims+of+trafficking&department=home-office")),
+		chromedp.WaitVisible(chromedp.CSS(".follow a")),
+	)
+	submit(t, ctx, ".follow a")
+	if got := text(t, ctx, "main h1"); got != "Get emails about Search: victims of trafficking in Home Office" {
+		t.Fatalf("the sign-up page says %q", got)
+	}
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("email"), reader),
+		chromedp.Click(chromedp.ID("frequency-daily")),
+	)
+	submit(t, ctx, "main form button[type=submit]")
+	if got := text(t, ctx, "main h1"); got != "Check your email" {
+		t.Fatalf("after signing up the page says %q", got)
+	}
+	mail := a.delivered()[reader]
+	if len(mail) != 1 {
+		t.Fatalf("%d messages to the reader, want the confirmation", len(mail))
+	}
+	do(t, ctx, chromedp.Navigate(a.link(mail[0], "/subscribe/confirm?token=")), chromedp.WaitVisible(chromedp.CSS("main form button")))
+	submit(t, ctx, "main form button")
+	if got := text(t, ctx, "main h1"); got != "You are subscribed" {
+		t.Fatalf("after confirming the page says %q", got)
+	}
+	list, err := a.db.SearchesFollowed(context.Background(), 10)
+	if err != nil || len(list) != 1 || list[0].Active[store.FrequencyDaily] != 1 {
+		t.Errorf("followed searches: %+v, %v", list, err)
+	}
+}

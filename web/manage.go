@@ -83,8 +83,11 @@ type manageRow struct {
 
 // subscriptionRow is the row of x; its URL is the target's page.
 func (s *Server) subscriptionRow(x store.Subscription) manageRow {
-	return manageRow{ID: x.ID, Name: x.Name, Kind: s.kindLabel(x.Kind), URL: s.abs("/" + x.Kind + "s/" + x.Slug),
-		Frequency: x.Frequency, Retired: x.TopicRetired}
+	url := s.abs("/" + x.Kind + "s/" + x.Slug)
+	if x.Kind == "search" {
+		url = s.abs("/search?" + x.Slug)
+	}
+	return manageRow{ID: x.ID, Name: x.Name, Kind: s.kindLabel(x.Kind), URL: url, Frequency: x.Frequency, Retired: x.TopicRetired}
 }
 
 // managePage is the data of manage.html.

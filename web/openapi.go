@@ -53,6 +53,7 @@ func apiOperations() []apiOperation {
 	slug := pathParam("slug", "The topic's slug.")
 	dslug := pathParam("slug", "The department's slug.")
 	name := pathParam("name", "The source's name.")
+	searchID := pathParam("id", "The search's id.")
 	address := queryParam("address", "The subscriber's email address.", true, obj{"type": "string", "format": "email"})
 	emailKind := pathParam("kind", "The kind of email: confirm, welcome, immediate, daily-digest, weekly-digest, manage or address-change.")
 	return []apiOperation{
@@ -92,6 +93,19 @@ func apiOperations() []apiOperation {
 		{method: "POST", path: "/api/v1/sources/{name}/pull", summary: "Pull a source now",
 			description: "Fetches the publisher's feed at once and answers the source's state afterwards; 502 when the fetch failed.",
 			params:      []obj{name}, status: 200, response: ref("Source"), errors: []int{404, 502}, needs: "puller"},
+		{method: "GET", path: "/api/v1/searches", summary: "List followed searches",
+			description: "The searches people get emails about (from the search page's \"Get emails about this search\"), " +
+				"the most followed first, with their active subscriptions per frequency and the requests waiting for confirmation.",
+			params: []obj{queryParam("limit", "At most this many (1 to 1000, default 100).", false, obj{"type": "integer", "minimum": 1, "maximum": 1000})},
+			status: 200, response: arrayOf(ref("Search")), errors: []int{400}},
+		{method: "GET", path: "/api/v1/searches/{id}", summary: "Get a followed search",
+			description: "The search with the topic proposed for it: the rule as close to the search as topic rules allow, " +
+				"and how the two differ.",
+			params: []obj{searchID}, status: 200, response: ref("SearchDetail"), errors: []int{404}},
+		{method: "POST", path: "/api/v1/searches/{id}/promote", summary: "Promote a search to a topic",
+			description: "Creates the topic (fields left empty take the proposal's), tags the archive with it and moves the " +
+				"search's active subscriptions to it, in one transaction. Requests waiting for confirmation stay with the search.",
+			params: []obj{searchID}, body: ref("PromoteInput"), status: 201, response: ref("Promoted"), errors: []int{400, 404}},
 		{method: "GET", path: "/api/v1/departments", summary: "List departments",
 			status: 200, response: arrayOf(ref("Department"))},
 		{method: "POST", path: "/api/v1/departments", summary: "Add a department",
@@ -159,6 +173,28 @@ func apiSchemas() obj {
 	rule["description"] = "A release matches when its department is listed (if any are) AND it has one of the categories or keywords " +
 		"(if any are given) AND none of the exclude words."
 	timeField := func(desc string) obj { return strFormat("date-time", desc) }
+	searchProps := obj{
+		"id": integer(""), "query": str("The search's words, normalised."), "department": str("Department slug filter."),
+		"department_name": str(""), "topic": str("Topic slug filter."), "topic_title": str(""),
+		"type": str("Document type filter (lower case, words joined by _)."), "name": str("What emails and pages call the search."),
+		"created_at": timeField("When it was first asked for."),
+		"active": obj{"type": "object", "description": "Active subscriptions by frequency.",
+			"properties": obj{"immediately": integer(""), "daily": integer(""), "weekly": integer("")}},
+		"pending": integer("Subscription requests waiting for confirmation."),
+		"url":     str("The search page listing what it finds."),
+	}
+	detailProps := obj{"proposal": object(nil, obj{
+		"topic": ref("TopicInput"),
+		"differences": obj{"type": "array", "items": obj{"type": "string",
+			"enum": []string{"body", "all_words", "prefix", "type", "topic", "accents"}},
+			"description": "How the proposed topic would match differently from the search; empty when it is exact. " +
+				"body: a topic reads titles and summaries only; all_words: the topic's keyword wants the words together " +
+				"and in order; prefix: a topic matches whole words; type and topic: a rule cannot require these filters " +
+				"beside keywords; accents: a topic matches words as written."},
+	})}
+	for k, v := range searchProps {
+		detailProps[k] = v
+	}
 	return obj{
 		"Error": object([]string{"error"}, obj{
 			"error":  str("What went wrong."),
@@ -210,11 +246,20 @@ func apiSchemas() obj {
 			"id": integer(""), "slug": str(""), "name": str(""), "url": str(""), "created_at": timeField(""), "updated_at": timeField(""),
 		}),
 		"AddressInput": object([]string{"address"}, obj{"address": strFormat("email", "")}),
+		"Search":       object(nil, searchProps),
+		"SearchDetail": object(nil, detailProps),
+		"PromoteInput": object(nil, obj{
+			"slug":        str("The new topic's slug; empty takes the proposal's."),
+			"title":       str("Empty takes the proposal's."),
+			"description": str("Optional, shown on the topic's page."),
+			"match":       obj{"allOf": []obj{ref("Rule")}, "description": "Empty takes the proposal's rule."},
+		}),
+		"Promoted": object(nil, obj{"topic": ref("Topic"), "moved": integer("Active subscriptions moved from the search to the topic.")}),
 		"Subscriber": object(nil, obj{
 			"address": strFormat("email", ""), "status": str(""), "created_at": timeField(""), "confirmed_at": timeField(""),
 			"suppressed": boolean(""), "suppression_reason": str(""),
 			"subscriptions": arrayOf(object(nil, obj{
-				"topic": str(""), "department": str(""),
+				"topic": str(""), "department": str(""), "search": str("The search page parameters of a followed search."),
 				"frequency": obj{"type": "string", "enum": []string{"immediately", "daily", "weekly"}},
 				"status":    str(""), "created_at": timeField(""),
 			})),
@@ -295,7 +340,7 @@ func (s *Server) openAPIDocument() obj {
 		"info": obj{
 			"title":   s.cfg.SiteName + " admin API",
 			"version": "1",
-			"description": "Manage departments, sources and topics, look after subscribers and watch delivery. " +
+			"description": "Manage departments, sources and topics, see the searches people follow, look after subscribers and watch delivery. " +
 				"Every operation needs an admin token from the config (admin.tokens) as Authorization: Bearer <token>.",
 		},
 		"servers":    []obj{{"url": s.base.String()}},

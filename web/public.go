@@ -6,8 +6,11 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
+	"herald/alerts"
 	"herald/store"
 	"herald/templates/text"
 )
@@ -247,15 +250,18 @@ type searchParams struct {
 	Q          string
 	Department string
 	Topic      string
-	Page       int
+	// Type is a document type in store.CategoryKey form.
+	Type string
+	Page int
 }
 
 func parseSearch(r *http.Request) searchParams {
 	q := r.URL.Query()
 	p := searchParams{
-		Q:          cleanLine(q.Get("q"), 200),
+		Q:          cleanLine(q.Get("q"), alerts.SearchMaxRunes),
 		Department: q.Get("department"),
 		Topic:      q.Get("topic"),
+		Type:       store.CategoryKey(cleanLine(q.Get("type"), 100)),
 		Page:       1,
 	}
 	if !store.ValidSlug(p.Department) {
@@ -271,22 +277,17 @@ func parseSearch(r *http.Request) searchParams {
 }
 
 // active reports whether the visitor asked for anything.
-func (p searchParams) active() bool { return p.Q != "" || p.Department != "" || p.Topic != "" }
+func (p searchParams) active() bool {
+	return p.Q != "" || p.Department != "" || p.Topic != "" || p.Type != ""
+}
+
+// storeQuery is the search as the store runs it.
+func (p searchParams) storeQuery() store.SearchQuery {
+	return store.SearchQuery{Text: p.Q, Department: p.Department, Topic: p.Topic, Type: p.Type}
+}
 
 // query encodes the search without its page, for links and feeds.
-func (p searchParams) query() string {
-	v := url.Values{}
-	if p.Q != "" {
-		v.Set("q", p.Q)
-	}
-	if p.Department != "" {
-		v.Set("department", p.Department)
-	}
-	if p.Topic != "" {
-		v.Set("topic", p.Topic)
-	}
-	return v.Encode()
-}
+func (p searchParams) query() string { return p.storeQuery().Params() }
 
 // run searches the store; a query with nothing searchable finds nothing
 // rather than everything.
@@ -294,7 +295,34 @@ func (s *Server) runSearch(ctx context.Context, p searchParams, limit, offset in
 	if p.Q != "" && store.MatchExpression(p.Q) == "" {
 		return store.SearchResult{Releases: []store.Release{}}, nil
 	}
-	return s.db.SearchReleases(ctx, store.SearchQuery{Text: p.Q, Department: p.Department, Topic: p.Topic, Limit: limit, Offset: offset})
+	q := p.storeQuery()
+	q.Limit, q.Offset = limit, offset
+	return s.db.SearchReleases(ctx, q)
+}
+
+// documentType is a document type the search page offers: its key
+// (store.CategoryKey) and the label readers know it by.
+type documentType struct {
+	Key, Label string
+}
+
+// documentTypes lists the document types sources declared, by label.
+func (s *Server) documentTypes(ctx context.Context) ([]documentType, error) {
+	names, err := s.db.DocumentTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []documentType
+	seen := map[string]bool{}
+	for _, n := range names {
+		k := store.CategoryKey(n)
+		if k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, documentType{Key: k, Label: text.DocumentTypeLabel(n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b documentType) int { return strings.Compare(a.Label, b.Label) })
+	return out, nil
 }
 
 type searchPage struct {
@@ -303,10 +331,14 @@ type searchPage struct {
 	Searched    bool
 	Departments []store.Department
 	Topics      []store.Topic
+	Types       []documentType
 	Releases    []releaseItem
 	Total       int
 	First, Last int
 	Prev, Next  string
+	// Follow is where to sign up for emails about the search, when it has
+	// words to search for.
+	Follow string
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
@@ -322,7 +354,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if page.Types, err = s.documentTypes(ctx); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := &view{Title: s.say("title.search"), NoIndex: true, Data: &page}
+	if s.deps.Alerts != nil && store.NormalizeSearchText(p.Q) != "" {
+		page.Follow = "/subscribe?" + url.Values{"search": {p.query()}}.Encode()
+	}
 	if page.Searched {
 		res, err := s.runSearch(ctx, p, pageSize, (p.Page-1)*pageSize)
 		if err != nil {

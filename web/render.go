@@ -22,7 +22,8 @@ var (
 	publicPages = []string{"home", "listing", "release", "search", "error",
 		"subscribe", "subscribe_sent", "confirm", "manage_request", "manage_sent", "manage", "unsubscribe", "unsubscribed"}
 	adminPages = []string{"admin_login", "admin_dashboard", "admin_topics", "admin_topic", "admin_sources",
-		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox", "admin_emails", "admin_email"}
+		"admin_source", "admin_departments", "admin_department", "admin_subscribers", "admin_suppressions", "admin_outbox", "admin_emails", "admin_email",
+		"admin_searches", "admin_search"}
 )
 
 type pages struct {

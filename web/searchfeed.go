@@ -6,6 +6,7 @@ import (
 
 	"herald/feeds/publish"
 	"herald/store"
+	"herald/templates/text"
 )
 
 // searchFeedSize is how many results a search feed carries.
@@ -18,8 +19,12 @@ const searchFeedSize = 50
 func (s *Server) searchFeed(format string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := parseSearch(r)
+		typeLabel := ""
+		if p.Type != "" {
+			typeLabel = text.DocumentTypeLabel(p.Type)
+		}
 		title := s.say("feed.search_title", "Site", s.cfg.SiteName, "Active", p.active(), "Query", p.Q,
-			"Department", p.Department, "Topic", p.Topic)
+			"Department", p.Department, "Topic", p.Topic, "Type", typeLabel)
 		sf := publish.SearchFeed{Title: title, Subtitle: s.say("feed.search_subtitle", "Site", s.cfg.SiteName), PageURL: s.abs("/search"), Query: p.query()}
 		if sf.Query != "" {
 			sf.PageURL += "?" + sf.Query

@@ -80,8 +80,8 @@ type Mounter interface {
 // say what became of a request (alerts.FieldErrors, alerts.ErrLinkGone,
 // the token errors...); the pages choose the words and the status.
 type Alerts interface {
-	FindTarget(ctx context.Context, topic, department string) (alerts.Target, error)
-	CheckRequest(ctx context.Context, email, topic, department, frequency string) (alerts.Request, error)
+	FindTarget(ctx context.Context, target alerts.TargetFields) (alerts.Target, error)
+	CheckRequest(ctx context.Context, email string, target alerts.TargetFields, frequency string) (alerts.Request, error)
 	// RequestSubscription and RequestManageLink return at once and do
 	// their work in the background, so an answer takes the same time
 	// whether the address is known.
@@ -398,6 +398,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.deps.Puller != nil {
 		api("POST /api/v1/sources/{name}/pull", s.apiPullSource)
 	}
+	api("GET /api/v1/searches", s.apiSearches)
+	api("GET /api/v1/searches/{id}", s.apiSearch)
+	api("POST /api/v1/searches/{id}/promote", s.apiPromoteSearch)
 	api("GET /api/v1/departments", s.apiDepartments)
 	api("POST /api/v1/departments", s.apiCreateDepartment)
 	api("GET /api/v1/departments/{slug}", s.apiDepartment)
@@ -442,6 +445,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.deps.Puller != nil {
 		console("POST /admin/sources/{name}/pull", s.adminPullSource)
 	}
+	console("GET /admin/searches", s.adminSearches)
+	console("GET /admin/searches/{id}", s.adminSearch)
+	console("POST /admin/searches/{id}/promote", s.adminPromoteSearch)
 	console("GET /admin/departments", s.adminDepartments)
 	console("POST /admin/departments", s.adminCreateDepartment)
 	console("GET /admin/departments/{slug}/edit", s.adminDepartment)

@@ -98,7 +98,7 @@ func (s *Server) formProblems(err error, fe admin.FieldErrors) (int, error) {
 }
 
 // subscribePage is the data of subscribe.html: the list of what one can
-// follow, or the form for one topic or department.
+// follow, or the form for one topic, department or search.
 type subscribePage struct {
 	CSRF        string
 	List        bool
@@ -106,11 +106,18 @@ type subscribePage struct {
 	Departments []store.Department
 	Topic       string
 	Department  string
+	// Search is a search page query string, for following that search.
+	Search      string
 	Target      alerts.Target
 	Email       string
 	Frequency   string
 	Frequencies []string
 	Errors      admin.FieldErrors
+}
+
+// targetFields are the fields of the form that say what to follow.
+func (p subscribePage) targetFields() alerts.TargetFields {
+	return alerts.TargetFields{Topic: p.Topic, Department: p.Department, Search: p.Search}
 }
 
 func (s *Server) subscribeTitle(p subscribePage) string {
@@ -123,12 +130,12 @@ func (s *Server) subscribeTitle(p subscribePage) string {
 func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Frequencies: store.Frequencies(),
+	p := subscribePage{Topic: q.Get("topic"), Department: q.Get("department"), Search: q.Get("search"), Frequencies: store.Frequencies(),
 		Frequency: q.Get("frequency")}
 	if !store.ValidFrequency(p.Frequency) {
 		p.Frequency = store.FrequencyImmediately
 	}
-	if p.Topic == "" && p.Department == "" {
+	if p.Topic == "" && p.Department == "" && p.Search == "" {
 		var err error
 		if p.Topics, err = s.db.Topics(ctx, false); err != nil {
 			s.fail(w, r, err)
@@ -142,7 +149,7 @@ func (s *Server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "subscribe", &view{Title: s.subscribeTitle(p), Data: p})
 		return
 	}
-	t, err := s.deps.Alerts.FindTarget(ctx, p.Topic, p.Department)
+	t, err := s.deps.Alerts.FindTarget(ctx, p.targetFields())
 	var problems alerts.FieldErrors
 	if errors.As(err, &problems) {
 		problem := problems[0]
@@ -173,9 +180,9 @@ func (s *Server) subscribePost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f := r.PostForm
-	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Email: strings.TrimSpace(f.Get("email")),
+	p := subscribePage{Topic: f.Get("topic"), Department: f.Get("department"), Search: f.Get("search"), Email: strings.TrimSpace(f.Get("email")),
 		Frequency: f.Get("frequency"), Frequencies: store.Frequencies(), Errors: admin.FieldErrors{}}
-	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.Topic, p.Department, p.Frequency)
+	req, err := s.deps.Alerts.CheckRequest(ctx, p.Email, p.targetFields(), p.Frequency)
 	status, err := s.formProblems(err, p.Errors)
 	if err != nil {
 		s.fail(w, r, err)

@@ -19,8 +19,9 @@ import (
 // subscriberLabels name a subscription's fields on the command line; the
 // CSV file's columns have the fields' own names (importLabels).
 var (
-	subscriberLabels = map[string]string{"address": "email address", "topic": "--topic", "department": "--department", "frequency": "--frequency"}
-	importLabels     = map[string]string{"address": "email address"}
+	subscriberLabels = map[string]string{"address": "email address", "topic": "--topic", "department": "--department", "search": "--search",
+		"frequency": "--frequency"}
+	importLabels = map[string]string{"address": "email address"}
 )
 
 func runSubscribers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,12 +50,13 @@ func subscriberError(err error, address string) error {
 
 func subscriberVerbs(terminal bool) map[string]adminCommand {
 	return map[string]adminCommand{
-		"add": {usage: "--email ADDRESS (--topic SLUG | --department SLUG) [--frequency immediately|daily|weekly]: a confirmed subscription, as import makes",
+		"add": {usage: "--email ADDRESS (--topic SLUG | --department SLUG | --search 'q=WORDS&department=SLUG') [--frequency immediately|daily|weekly]: a confirmed subscription, as import makes",
 			flags: func(fs *flag.FlagSet) adminRun {
 				var in admin.SubscriptionInput
 				fs.StringVar(&in.Address, "email", "", "the subscriber's `ADDRESS`")
 				fs.StringVar(&in.Topic, "topic", "", "subscribe to the topic with this `SLUG`")
 				fs.StringVar(&in.Department, "department", "", "subscribe to the department with this `SLUG`")
+				fs.StringVar(&in.Search, "search", "", "subscribe to the stored search with these search page `PARAMETERS`")
 				fs.StringVar(&in.Frequency, "frequency", "immediately", "`HOW` often: immediately, daily or weekly")
 				return func(ctx context.Context, c adminEnv, args []string) error {
 					if err := noArgs(args); err != nil {
@@ -118,7 +120,7 @@ func subscriberVerbs(terminal bool) map[string]adminCommand {
 					return nil
 				}
 			}},
-		"import": {usage: "FILE.csv: columns email,topic,department,frequency (a header row names them)",
+		"import": {usage: "FILE.csv: columns email,topic,department,frequency,search (a header row names them)",
 			flags: noFlags(func(ctx context.Context, c adminEnv, args []string) error {
 				path, err := oneArg(args, "CSV file")
 				if err != nil {
@@ -270,7 +272,8 @@ func importSubscriptions(ctx context.Context, ops *admin.Service, r io.Reader, s
 			bar.clear()
 			return res, err
 		}
-		in := admin.SubscriptionInput{Address: get(rec, "email"), Topic: get(rec, "topic"), Department: get(rec, "department"), Frequency: get(rec, "frequency")}
+		in := admin.SubscriptionInput{Address: get(rec, "email"), Topic: get(rec, "topic"), Department: get(rec, "department"),
+			Search: get(rec, "search"), Frequency: get(rec, "frequency")}
 		if in.Address == "" && len(rec) == 1 {
 			continue // a blank line
 		}
@@ -311,14 +314,14 @@ func exportSubscriptions(ctx context.Context, ops *admin.Service, w io.Writer, b
 		return 0, err
 	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"email", "topic", "department", "frequency"}); err != nil {
+	if err := cw.Write([]string{"email", "topic", "department", "frequency", "search"}); err != nil {
 		return 0, err
 	}
 	n := 0
 	err = ops.EachSubscription(ctx, func(r admin.SubscriptionInput) error {
 		n++
 		bar.update(int64(n), int64(total))
-		return cw.Write([]string{r.Address, r.Topic, r.Department, r.Frequency})
+		return cw.Write([]string{r.Address, r.Topic, r.Department, r.Frequency, r.Search})
 	})
 	if err != nil {
 		bar.clear()

@@ -229,11 +229,11 @@ func TestSubscribersImportExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "email,topic,department,frequency\n" +
-		"alice@example.org,passports,,daily\n" +
-		"alice@example.org,,home-office,weekly\n" +
-		"bob@example.org,passports,,immediately\n" +
-		"carol@example.org,,home-office,immediately\n"
+	want := "email,topic,department,frequency,search\n" +
+		"alice@example.org,passports,,daily,\n" +
+		"alice@example.org,,home-office,weekly,\n" +
+		"bob@example.org,passports,,immediately,\n" +
+		"carol@example.org,,home-office,immediately,\n"
 	if out != want {
 		t.Errorf("export =\n%s\nwant\n%s", out, want)
 	}

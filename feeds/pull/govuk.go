@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"herald/store"
+	"herald/templates/text"
 )
 
 // govukBase is where the GOV.UK search API's relative links point when
@@ -66,7 +67,7 @@ func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 			link = u.String()
 		}
 		var cats []string
-		if label := govukDocumentLabel(r.DocumentType); label != "" {
+		if label := text.DocumentTypeLabel(r.DocumentType); label != "" {
 			cats = append(cats, label)
 		}
 		for _, o := range r.Organisations {
@@ -92,27 +93,4 @@ func ingestGovUKSearch(body []byte, feedURL string) (*ParsedFeed, error) {
 		})
 	}
 	return pf, nil
-}
-
-// govukAcronyms are the words of GOV.UK document types written in capitals
-// in their labels (foi_release is "FOI release").
-var govukAcronyms = map[string]string{
-	"aaib": "AAIB", "cma": "CMA", "dfid": "DFID", "esi": "ESI", "eu": "EU", "foi": "FOI", "hmrc": "HMRC",
-	"maib": "MAIB", "nhs": "NHS", "raib": "RAIB", "uk": "UK", "utaac": "UTAAC",
-}
-
-// govukDocumentLabel turns a GOV.UK document type (press_release,
-// news_story, foi_release) into the label GOV.UK shows for it (Press
-// release, News story, FOI release): words separated by underscores, the
-// first capitalised, acronyms in capitals.
-func govukDocumentLabel(docType string) string {
-	words := strings.FieldsFunc(strings.ToLower(docType), func(r rune) bool { return r == '_' || r == '-' || r == ' ' })
-	for i, w := range words {
-		if a, ok := govukAcronyms[w]; ok {
-			words[i] = a
-		} else if i == 0 {
-			words[i] = strings.ToUpper(w[:1]) + w[1:]
-		}
-	}
-	return strings.Join(words, " ")
 }

@@ -82,6 +82,26 @@ func pullBenchTopics(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
+// pullBenchStore opens a fresh store with the coastal department, the
+// 200 topics and a source reading the feed at url.
+func pullBenchStore(ctx context.Context, b *testing.B, url string) (*store.DB, store.Source) {
+	db, err := store.Open(ctx, storetest.Database(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "coastal", Name: "Department for Coastal Resilience"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := pullBenchTopics(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	src, err := db.UpsertSource(ctx, store.Source{Name: "coastal", URL: url, DepartmentSlug: "coastal", Format: store.FormatAuto, Enabled: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, src
+}
+
 // BenchmarkPull10k pulls a 10,000-entry feed end to end into a fresh
 // database each iteration: HTTP fetch, parse, sanitise, hash, insert and
 // tag with 200 topics.
@@ -111,19 +131,7 @@ func BenchmarkPull10k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		db, err := store.Open(ctx, storetest.Database(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.UpsertDepartment(ctx, store.Department{Slug: "coastal", Name: "Department for Coastal Resilience"}); err != nil {
-			b.Fatal(err)
-		}
-		if err := pullBenchTopics(ctx, db); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.UpsertSource(ctx, store.Source{Name: "coastal", URL: srv.URL, DepartmentSlug: "coastal", Format: store.FormatAuto, Enabled: true}); err != nil {
-			b.Fatal(err)
-		}
+		db, _ := pullBenchStore(ctx, b, srv.URL)
 		p := pull.NewPuller(db, pull.Config{MaxBody: 64 << 20, Timeout: 5 * time.Minute, Guard: netguard.Guard{AllowPrivate: true}}, nil)
 		runtime.GC()
 		t0, c0 := time.Now(), processCPU()

@@ -93,15 +93,11 @@ func (m *Matcher) Match(dept string, categories []string, text MatchText) bool {
 	return true
 }
 
-// foldCategory is the form categories are compared in: lower case, with
-// underscores and hyphens read as spaces and runs of space as one, so a
-// rule written with a slug ("press_release", "hm-treasury") matches the
-// label sources give ("Press release", "HM Treasury").
-func foldCategory(c string) string {
-	return strings.ToLower(strings.Join(strings.FieldsFunc(c, func(r rune) bool {
-		return r == '_' || r == '-' || unicode.IsSpace(r)
-	}), " "))
-}
+// foldCategory is the form categories are compared in (store.CategoryKey,
+// shared with the search page's document-type filter), so a rule written
+// with a slug ("press_release", "hm-treasury") matches the label sources
+// give ("Press release", "HM Treasury").
+func foldCategory(c string) string { return store.CategoryKey(c) }
 
 // normWords lower-cases s and turns every run of characters that are not
 // letters or digits into one space, with a space at each end, so that

@@ -209,3 +209,22 @@ func Deliver(t testing.TB, db *store.DB, key, status, reason string) int64 {
 	}
 	return id
 }
+
+// Search stores the search spec describes (spec.Name defaults to its
+// words) and returns it.
+func Search(t testing.TB, db *store.DB, spec store.SearchSpec) store.Search {
+	t.Helper()
+	if spec.Name == "" {
+		spec.Name = "Search: " + spec.Query
+	}
+	var out store.Search
+	err := db.InTx(context.Background(), func(tx *store.Tx) error {
+		var err error
+		out, err = tx.EnsureSearch(spec)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

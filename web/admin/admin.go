@@ -71,3 +71,6 @@ func (fe FieldErrors) err() error {
 	}
 	return fe
 }
+
+// limitProblem is the problem of a listing's limit outside 1 to max.
+func limitProblem(max int) string { return fmt.Sprintf("must be from 1 to %d", max) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -34,11 +35,12 @@ type SubscriberInfo struct {
 	Subscriptions     []SubscriptionInfo `json:"subscriptions"`
 }
 
-// SubscriptionInfo is one subscription of a subscriber: to a topic or to a
-// department.
+// SubscriptionInfo is one subscription of a subscriber: to a topic, a
+// department or a search (its search page parameters).
 type SubscriptionInfo struct {
 	Topic      string    `json:"topic,omitempty"`
 	Department string    `json:"department,omitempty"`
+	Search     string    `json:"search,omitempty"`
 	Frequency  string    `json:"frequency"`
 	Status     string    `json:"status"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -74,11 +76,7 @@ func (s *Service) LookupSubscriber(ctx context.Context, raw string) (SubscriberI
 	}
 	for _, sub := range data.Subscriptions {
 		si := SubscriptionInfo{Frequency: sub.Frequency, Status: sub.Status, CreatedAt: sub.CreatedAt}
-		if sub.Kind == "topic" {
-			si.Topic = sub.Slug
-		} else {
-			si.Department = sub.Slug
-		}
+		si.Topic, si.Department, si.Search = targetColumns(sub)
 		info.Subscriptions = append(info.Subscriptions, si)
 	}
 	return info, nil
@@ -148,7 +146,7 @@ func (s *Service) ListSuppressions(ctx context.Context, q SuppressionQuery) ([]s
 		fe.Add("cause", "must be one of %s", strings.Join(store.Causes(), ", "))
 	}
 	if q.Limit < 0 || q.Limit > 1000 {
-		fe.Add("limit", "must be from 1 to 1000")
+		fe.Add("limit", "%s", limitProblem(1000))
 	}
 	if len(q.Search) > 254 {
 		fe.Add("q", "must be at most 254 characters")
@@ -171,12 +169,15 @@ func (s *Service) SubscribersPerDay(ctx context.Context, days int, loc *time.Loc
 }
 
 // SubscriptionInput is one confirmed subscription, to exactly one of a
-// topic and a department: what "subscribers add" takes, and one row of the
-// CSV that import reads and export writes.
+// topic, a department and a search: what "subscribers add" takes, and one
+// row of the CSV that import reads and export writes.
 type SubscriptionInput struct {
 	Address    string `json:"address"`
 	Topic      string `json:"topic"`
 	Department string `json:"department"`
+	// Search is a search page query string (q=...&department=...) naming a
+	// search Herald has stored: one someone signed up for.
+	Search string `json:"search"`
 	// Frequency is one of store.Frequencies(); empty means immediately.
 	Frequency string `json:"frequency"`
 }
@@ -189,14 +190,14 @@ type SubscriptionInput struct {
 type Import struct {
 	db *store.DB
 	// topics and depts map the slugs of active topics and of departments
-	// to their ids.
-	topics, depts map[string]int64
+	// to their ids, searches the parameters of stored searches.
+	topics, depts, searches map[string]int64
 }
 
 // NewImport starts an import against the topics and departments that
 // exist now.
 func (s *Service) NewImport(ctx context.Context) (*Import, error) {
-	im := &Import{db: s.db, topics: map[string]int64{}, depts: map[string]int64{}}
+	im := &Import{db: s.db, topics: map[string]int64{}, depts: map[string]int64{}, searches: map[string]int64{}}
 	ts, err := s.db.Topics(ctx, false)
 	if err != nil {
 		return nil, err
@@ -211,7 +212,37 @@ func (s *Service) NewImport(ctx context.Context) (*Import, error) {
 	for _, d := range ds {
 		im.depts[d.Slug] = d.ID
 	}
+	ss, err := s.db.Searches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range ss {
+		im.searches[f.SearchQuery().Params()] = f.ID
+	}
 	return im, nil
+}
+
+// searchParams is the stored form of a search page query string: its
+// words normalised, its type as a key, other parameters left out.
+func searchParams(raw string) string {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return raw
+	}
+	return store.SearchQuery{Text: store.NormalizeSearchText(v.Get("q")), Department: v.Get("department"),
+		Topic: v.Get("topic"), Type: store.CategoryKey(v.Get("type"))}.Params()
+}
+
+// targetColumns puts what sub follows in the topic, department or search
+// column.
+func targetColumns(sub store.Subscription) (topic, department, search string) {
+	switch sub.Kind {
+	case "topic":
+		return sub.Slug, "", ""
+	case "search":
+		return "", "", sub.Slug
+	}
+	return "", sub.Slug, ""
 }
 
 // Check cleans one subscription and finds what it is to: the row Store
@@ -223,12 +254,18 @@ func (im *Import) Check(in SubscriptionInput) (store.ImportRow, error) {
 		fe.Add("address", "%s", address.Problem(err))
 	}
 	row := store.ImportRow{Address: a, Frequency: strings.TrimSpace(in.Frequency)}
-	topic, dept := strings.TrimSpace(in.Topic), strings.TrimSpace(in.Department)
+	topic, dept, search := strings.TrimSpace(in.Topic), strings.TrimSpace(in.Department), strings.TrimSpace(in.Search)
 	switch {
-	case topic == "" && dept == "":
+	case topic == "" && dept == "" && search == "":
 		fe.Add("topic", "or department is required")
 	case topic != "" && dept != "":
 		fe.Add("department", "must be empty when a topic is given")
+	case search != "" && (topic != "" || dept != ""):
+		fe.Add("search", "must be empty when a topic or department is given")
+	case search != "":
+		if row.Target.SearchID = im.searches[searchParams(search)]; row.Target.SearchID == 0 {
+			fe.Add("search", "names no search Herald has stored: %q", search)
+		}
 	case topic != "":
 		if row.Target.TopicID = im.topics[topic]; row.Target.TopicID == 0 {
 			fe.Add("topic", "names no active topic: %q", topic)
@@ -285,11 +322,7 @@ func (s *Service) CountSubscriptions(ctx context.Context) (int, error) {
 func (s *Service) EachSubscription(ctx context.Context, fn func(SubscriptionInput) error) error {
 	return s.db.EachSubscription(ctx, func(address string, sub store.Subscription) error {
 		row := SubscriptionInput{Address: address, Frequency: sub.Frequency}
-		if sub.Kind == "topic" {
-			row.Topic = sub.Slug
-		} else {
-			row.Department = sub.Slug
-		}
+		row.Topic, row.Department, row.Search = targetColumns(sub)
 		return fn(row)
 	})
 }

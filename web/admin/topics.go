@@ -92,6 +92,9 @@ func (s *Service) checkedTopic(ctx context.Context, in TopicInput, isNew bool) (
 	return checkTopic(in, isNew, depts)
 }
 
+// slugTaken is the problem of a new topic's slug that another has.
+const slugTaken = "is already taken by another topic"
+
 // CreateTopic adds a topic and tags the archive with it.
 func (s *Service) CreateTopic(ctx context.Context, in TopicInput) (store.Topic, error) {
 	t, err := s.checkedTopic(ctx, in, true)
@@ -100,7 +103,7 @@ func (s *Service) CreateTopic(ctx context.Context, in TopicInput) (store.Topic, 
 	}
 	t, err = s.db.CreateTopic(ctx, t, &s.rules)
 	if store.IsConflict(err) {
-		return store.Topic{}, FieldErrors{"slug": "is already taken by another topic"}
+		return store.Topic{}, FieldErrors{"slug": slugTaken}
 	}
 	return t, err
 }
