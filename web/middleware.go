@@ -269,6 +269,13 @@ func (s *Server) setSecurityHeaders(h http.Header) {
 	csp := h["Content-Security-Policy"]
 	frame := len(csp) == 1 && csp[0] == previewFramePolicy
 	for _, sh := range s.security {
+		switch {
+		case frame && sh.key == "Content-Security-Policy":
+			continue
+		case frame && sh.key == "X-Frame-Options":
+			h[sh.key] = []string{"SAMEORIGIN"}
+			continue
+		}
 		if v := h[sh.key]; len(v) == 1 {
 			if &v[0] == &sh.val[0] {
 				continue // still the site's own value, as on most responses
@@ -276,13 +283,6 @@ func (s *Server) setSecurityHeaders(h http.Header) {
 			if sh.key == "Referrer-Policy" && strictReferrer[v[0]] {
 				continue
 			}
-		}
-		switch {
-		case frame && sh.key == "Content-Security-Policy":
-			continue
-		case frame && sh.key == "X-Frame-Options":
-			h[sh.key] = []string{"SAMEORIGIN"}
-			continue
 		}
 		h[sh.key] = sh.val
 	}
