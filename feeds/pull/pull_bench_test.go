@@ -134,14 +134,14 @@ func BenchmarkPull10k(b *testing.B) {
 		db, _ := pullBenchStore(ctx, b, srv.URL)
 		p := pull.NewPuller(db, pull.Config{MaxBody: 64 << 20, Timeout: 5 * time.Minute, Guard: netguard.Guard{AllowPrivate: true}}, nil)
 		runtime.GC()
-		t0, c0 := time.Now(), processCPU()
+		t0, c0 := time.Now(), storetest.ProcessCPU()
 		gofeedParse(b, feed, n)
 		gofeedTime += time.Since(t0)
-		gofeedCPU += processCPU() - c0
+		gofeedCPU += storetest.ProcessCPU() - c0
 		// The garbage of the setup and of the parse above is collected
 		// now, not in the timed pull.
 		runtime.GC()
-		c0 = processCPU()
+		c0 = storetest.ProcessCPU()
 		b.StartTimer()
 
 		reports, err := p.Pull(ctx, pull.Request{})
@@ -153,7 +153,7 @@ func BenchmarkPull10k(b *testing.B) {
 		}
 
 		b.StopTimer()
-		pullCPU += processCPU() - c0
+		pullCPU += storetest.ProcessCPU() - c0
 		stored, err := db.Releases(ctx, store.ReleaseFilter{Limit: n, WithTopics: true})
 		if err != nil {
 			b.Fatal(err)
