@@ -82,6 +82,17 @@ func pullBenchTopics(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
+// pullBenchServer serves feed as an RSS document until the benchmark
+// ends.
+func pullBenchServer(b *testing.B, feed []byte) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		w.Write(feed)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
 // pullBenchStore opens a fresh store with the coastal department, the
 // 200 topics and a source reading the feed at url.
 func pullBenchStore(ctx context.Context, b *testing.B, url string) (*store.DB, store.Source) {
@@ -118,11 +129,7 @@ func pullBenchStore(ctx context.Context, b *testing.B, url string) (*store.DB, s
 func BenchmarkPull10k(b *testing.B) {
 	const n = 10000
 	feed := pullBenchFeed(n)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/rss+xml")
-		w.Write(feed)
-	}))
-	defer srv.Close()
+	srv := pullBenchServer(b, feed)
 	ctx := context.Background()
 	b.SetBytes(int64(len(feed)))
 	b.ReportAllocs()

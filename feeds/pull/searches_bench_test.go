@@ -3,8 +3,6 @@ package pull_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"syscall"
@@ -95,11 +93,7 @@ func BenchmarkPull10kSearches(b *testing.B) {
 func benchPullSearches(b *testing.B, searches int, unmatched bool) {
 	const n = 10000
 	feed := pullBenchFeed(n)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/rss+xml")
-		w.Write(feed)
-	}))
-	defer srv.Close()
+	srv := pullBenchServer(b, feed)
 	ctx := context.Background()
 	b.SetBytes(int64(len(feed)))
 	var matches int
