@@ -47,6 +47,8 @@ type DB struct {
 	instance string
 	// dedicated holds the connections outside the pool, closed with db.
 	dedicated connSet
+	// stmts are the prepared statements of frequent reads.
+	stmts stmtCache
 }
 
 // Now returns the store's clock reading.
@@ -113,6 +115,7 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 // Close closes the database.
 func (db *DB) Close() error {
 	db.dedicated.closeAll()
+	db.stmts.closeAll()
 	err := db.db.Close()
 	if db.pool != nil {
 		db.pool.Close()
