@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -460,7 +459,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			p.keepRendered(chunk[i], r.next)
+			p.keepRendered(chunk[i], r.next, r.docs)
 			for _, d := range r.docs {
 				keep(chunk[i], d)
 			}
@@ -532,18 +531,21 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	return out, nil
 }
 
-// keepRendered records what the render of key left for the next one. A
-// document that came out as the cache already holds it is kept as the
-// cache's copy, so the two share their bytes.
-func (p *Publisher) keepRendered(key string, next *renderedFeed) {
+// keepRendered records what the render of key, which wrote docs, left for
+// the next one. A document that came out as the cache already holds it
+// (the same ETag, a hash of the bytes) is kept as the cache's copy, so
+// the two share their bytes.
+func (p *Publisher) keepRendered(key string, next *renderedFeed, docs []store.FeedDoc) {
 	if next == nil {
 		delete(p.rendered, key)
 		return
 	}
-	for _, format := range renderFormats {
-		fi := renderFormatIndex(format)
-		if old := p.cache.get(renderKeyPath(key) + "." + format); old != nil && bytes.Equal(old.plain.body, next.bodies[fi]) {
-			next.bodies[fi] = old.plain.body
+	for _, d := range docs {
+		if d.Kind != store.FeedKindCurrent {
+			continue
+		}
+		if old := p.cache.get(d.Path); old != nil && old.etag == d.ETag && old.plain.body != nil {
+			next.bodies[renderFormatIndex(d.Format)] = old.plain.body
 		}
 	}
 	p.rendered[key] = next
