@@ -116,7 +116,7 @@ func (db *DB) UpdateDepartment(ctx context.Context, slug string, d Department) (
 
 // Departments lists every department by name.
 func (db *DB) Departments(ctx context.Context) ([]Department, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+departmentCols+` FROM departments ORDER BY name, slug`)
+	rows, err := db.queryPrepared(ctx, `SELECT `+departmentCols+` FROM departments ORDER BY name, slug`)
 	if err != nil {
 		return nil, fmt.Errorf("store: departments: %w", err)
 	}

@@ -225,7 +225,7 @@ func (db *DB) FeedReleases(ctx context.Context, key string, limit int) ([]Releas
 		q += ` WHERE ` + where
 	}
 	q += ` ORDER BY ` + pubCol + ` DESC, ` + idCol + ` DESC LIMIT ?`
-	rs, err := db.queryReleases(ctx, q, append(args, limit)...)
+	rs, err := db.queryReleasesPrepared(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: feed %q: %w", key, err)
 	}
@@ -244,7 +244,7 @@ func (db *DB) FeedReleasesAfter(ctx context.Context, key string, afterID int64, 
 		cond = where + ` AND ` + cond
 	}
 	q := `SELECT ` + releaseCols + from + ` WHERE ` + cond + ` ORDER BY ` + idCol + ` LIMIT ?`
-	rs, err := db.queryReleases(ctx, q, append(args, afterID, limit)...)
+	rs, err := db.queryReleasesPrepared(ctx, q, append(args, afterID, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: feed %q after %d: %w", key, afterID, err)
 	}
@@ -273,7 +273,7 @@ func (db *DB) FeedReleaseHeads(ctx context.Context, key string, afterID int64, p
 	q := `SELECT * FROM (SELECT 1 AS part, ` + cols + from + ` WHERE ` + cond + ` ORDER BY ` + idCol + ` LIMIT ?) a
 		UNION ALL SELECT * FROM (SELECT 0 AS part, ` + cols + from + where + ` ORDER BY ` + pubCol + ` DESC, ` + idCol + ` DESC LIMIT ?) n`
 	qargs := append(append(append(slices.Clone(args), afterID, pageSize), args...), limit)
-	rows, err := db.db.QueryContext(ctx, q, qargs...)
+	rows, err := db.queryPrepared(ctx, q, qargs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: feed %q heads: %w", key, err)
 	}
@@ -310,12 +310,15 @@ func (db *DB) FeedReleaseHeads(ctx context.Context, key string, afterID int64, p
 // order, without their topics; an id with no release is left out.
 func (db *DB) ReleasesByID(ctx context.Context, ids []int64) ([]Release, error) {
 	var out []Release
-	for chunk := range slices.Chunk(ids, 500) {
-		rs, err := db.queryReleases(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id IN (`+placeholders(len(chunk))+`)`, int64Args(chunk)...)
+	// In the batches of multi-row statements, so only a few texts are
+	// kept prepared.
+	for _, k := range batchSizes(len(ids), batchRows) {
+		rs, err := db.queryReleasesPrepared(ctx, `SELECT `+releaseCols+releaseFrom+` WHERE r.id IN (`+placeholders(k)+`)`, int64Args(ids[:k])...)
 		if err != nil {
 			return nil, fmt.Errorf("store: releases by id: %w", err)
 		}
 		out = append(out, rs...)
+		ids = ids[k:]
 	}
 	return out, nil
 }
@@ -333,7 +336,7 @@ func (db *DB) FeedReleasesThrough(ctx context.Context, key string, maxID int64, 
 		cond = where + ` AND ` + cond
 	}
 	q := `SELECT ` + releaseCols + from + ` WHERE ` + cond + ` ORDER BY ` + idCol + ` DESC LIMIT ?`
-	rs, err := db.queryReleases(ctx, q, append(args, maxID, limit)...)
+	rs, err := db.queryReleasesPrepared(ctx, q, append(args, maxID, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: feed %q through %d: %w", key, maxID, err)
 	}
@@ -350,7 +353,7 @@ func (db *DB) FeedMembers(ctx context.Context, key string, maxID int64) (count i
 	if !ok {
 		return 0, 0, fmt.Errorf("store: feed members of %q: only topic feeds are checked", key)
 	}
-	err = db.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(release_id), 0) FROM release_topics
+	err = db.queryRowPrepared(ctx, `SELECT count(*), coalesce(sum(release_id), 0) FROM release_topics
 		WHERE topic_id = (SELECT id FROM topics WHERE slug = ?) AND release_id <= ?`, slug, maxID).Scan(&count, &idSum)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: feed members of %q: %w", key, err)

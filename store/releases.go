@@ -194,7 +194,7 @@ type Edit struct {
 // activeTopics returns the matcher for the active topics, compiled by
 // rules for the topics revision read in tx.
 func activeTopics(ctx context.Context, tx *sql.Tx, rules TopicRules) (TopicMatcher, error) {
-	version, err := topicsRev(ctx, tx)
+	version, err := topicsRev(tx.QueryRowContext(ctx, topicsRevSQL))
 	if err != nil {
 		return nil, err
 	}
@@ -619,7 +619,7 @@ type DirtyFeed struct {
 // DirtyFeeds lists the feed keys whose content changed since they were last
 // rendered.
 func (db *DB) DirtyFeeds(ctx context.Context) ([]DirtyFeed, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT key, marked_at FROM feed_dirty ORDER BY key`)
+	rows, err := db.queryPrepared(ctx, `SELECT key, marked_at FROM feed_dirty ORDER BY key`)
 	if err != nil {
 		return nil, fmt.Errorf("store: dirty feeds: %w", err)
 	}
@@ -725,7 +725,16 @@ func (db *DB) Releases(ctx context.Context, f ReleaseFilter) ([]Release, error) 
 }
 
 func (db *DB) queryReleases(ctx context.Context, q string, args ...any) ([]Release, error) {
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	return scanReleases(db.db.QueryContext(ctx, q, args...))
+}
+
+// queryReleasesPrepared is queryReleases for a statement of fixed text,
+// kept prepared (see stmtCache).
+func (db *DB) queryReleasesPrepared(ctx context.Context, q string, args ...any) ([]Release, error) {
+	return scanReleases(db.queryPrepared(ctx, q, args...))
+}
+
+func scanReleases(rows *sql.Rows, err error) ([]Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: releases: %w", err)
 	}

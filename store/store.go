@@ -50,6 +50,8 @@ type DB struct {
 	// searches keeps the index of followed searches between pulls
 	// (searchmatch.go).
 	searches searchCache
+	// stmts are the prepared statements of frequent reads.
+	stmts stmtCache
 }
 
 // Now returns the store's clock reading.
@@ -120,6 +122,7 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 // Close closes the database.
 func (db *DB) Close() error {
 	db.dedicated.closeAll()
+	db.stmts.closeAll()
 	err := db.db.Close()
 	if db.pool != nil {
 		db.pool.Close()

@@ -295,19 +295,20 @@ func (db *DB) RuleMatches(ctx context.Context, rule Rule, rules TopicRules, sinc
 // the topics stays right for as long as the revision stays the same. It is
 // "" before any topic exists.
 func (db *DB) TopicsRevision(ctx context.Context) (string, error) {
-	rev, err := topicsRev(ctx, db.db)
+	rev, err := topicsRev(db.queryRowPrepared(ctx, topicsRevSQL))
 	if err != nil {
 		return "", fmt.Errorf("store: topics revision: %w", err)
 	}
 	return rev, nil
 }
 
-// topicsRev reads the topics revision (see TopicsRevision).
-func topicsRev(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (string, error) {
+const topicsRevSQL = `SELECT value FROM settings WHERE key = 'topics_rev'`
+
+// topicsRev reads the topics revision (see TopicsRevision) from the row
+// of topicsRevSQL.
+func topicsRev(row *sql.Row) (string, error) {
 	var rev string
-	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'topics_rev'`).Scan(&rev)
+	err := row.Scan(&rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -1,12 +1,10 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/url"
 	"regexp"
 	"runtime"
@@ -157,11 +155,10 @@ type Publisher struct {
 	// generation is the store's feed generation when the cache was
 	// loaded: where Follow starts.
 	generation int64
-	// topics and topicsRev are the topics as last read and the store's
-	// topics revision then: a render reads them again only when the
-	// revision moved.
-	topics    []store.Topic
-	topicsRev string
+	// meta is what the last render knew of departments and topics, and
+	// metaSig what it was read for (see loadMeta).
+	meta    *renderMeta
+	metaSig string
 	// rendered is what the last render of each current feed left for the
 	// next one to reuse, by feed key (see splice.go).
 	rendered  map[string]*renderedFeed
@@ -323,12 +320,16 @@ func (p *Publisher) RenderDirty(ctx context.Context) ([]string, error) {
 	return p.render(ctx, false)
 }
 
-// renderMeta is what a render knows about departments and topics.
+// renderMeta is what a render knows about departments and topics. It is
+// not changed once made.
 type renderMeta struct {
 	depts     map[string]store.Department
 	topics    map[string]store.Topic
 	deptList  []store.Department
 	topicList []store.Topic
+	// want holds the keys of every feed that should exist: "all", each
+	// department's and each topic's, with the path of its Atom document.
+	want map[string]string
 }
 
 func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
@@ -351,22 +352,16 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	}
 	// The keys to render: dirty ones, plus feeds that should exist and
 	// don't (a new department or topic), or all of them.
-	want := map[string]bool{"all": true}
-	for slug := range meta.depts {
-		want["department:"+slug] = true
-	}
-	for slug := range meta.topics {
-		want["topic:"+slug] = true
-	}
+	want := meta.want
 	todo := map[string]bool{}
-	for k := range want {
-		if full || p.cache.get(renderKeyPath(k)+".atom") == nil {
+	for k, atom := range want {
+		if full || p.cache.get(atom) == nil {
 			todo[k] = true
 		}
 	}
 	var gone []string
 	for _, d := range dirty {
-		if want[d.Key] {
+		if _, ok := want[d.Key]; ok {
 			todo[d.Key] = true
 		} else {
 			gone = append(gone, d.Key)
@@ -377,7 +372,9 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	// not mark all of those, so a rename (rare) renders every feed.
 	names := renderDeptNames(meta)
 	if !full && p.deptNames != "" && names != p.deptNames {
-		maps.Copy(todo, want)
+		for k := range want {
+			todo[k] = true
+		}
 	}
 	keys := make([]string, 0, len(todo))
 	for k := range todo {
@@ -460,7 +457,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			p.keepRendered(chunk[i], r.next)
+			p.keepRendered(chunk[i], r.next, r.docs)
 			for _, d := range r.docs {
 				keep(chunk[i], d)
 			}
@@ -485,7 +482,7 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	if full {
 		// Archive pages left from a bigger page size or a removed feed.
 		for _, d := range p.cache.all() {
-			if d.kind == store.FeedKindArchive && !want[d.key] {
+			if _, ok := want[d.key]; d.kind == store.FeedKindArchive && !ok {
 				upd.Remove = append(upd.Remove, d.path)
 			}
 		}
@@ -532,18 +529,21 @@ func (p *Publisher) render(ctx context.Context, full bool) ([]string, error) {
 	return out, nil
 }
 
-// keepRendered records what the render of key left for the next one. A
-// document that came out as the cache already holds it is kept as the
-// cache's copy, so the two share their bytes.
-func (p *Publisher) keepRendered(key string, next *renderedFeed) {
+// keepRendered records what the render of key, which wrote docs, left for
+// the next one. A document that came out as the cache already holds it
+// (the same ETag, a hash of the bytes) is kept as the cache's copy, so
+// the two share their bytes.
+func (p *Publisher) keepRendered(key string, next *renderedFeed, docs []store.FeedDoc) {
 	if next == nil {
 		delete(p.rendered, key)
 		return
 	}
-	for _, format := range renderFormats {
-		fi := renderFormatIndex(format)
-		if old := p.cache.get(renderKeyPath(key) + "." + format); old != nil && bytes.Equal(old.plain.body, next.bodies[fi]) {
-			next.bodies[fi] = old.plain.body
+	for _, d := range docs {
+		if d.Kind != store.FeedKindCurrent {
+			continue
+		}
+		if old := p.cache.get(d.Path); old != nil && old.etag == d.ETag && old.plain.body != nil {
+			next.bodies[renderFormatIndex(d.Format)] = old.plain.body
 		}
 	}
 	p.rendered[key] = next
@@ -560,6 +560,10 @@ func renderDeptNames(m renderMeta) string {
 	return b.String()
 }
 
+// loadMeta reads the departments and, when the store's topics revision
+// moved since the last render, the topics (1,000 of them cost more than
+// the rest of rendering one release). What it made of them is kept for as
+// long as the departments and the revision stay the same.
 func (p *Publisher) loadMeta(ctx context.Context) (renderMeta, error) {
 	depts, err := p.db.Departments(ctx)
 	if err != nil {
@@ -569,21 +573,33 @@ func (p *Publisher) loadMeta(ctx context.Context) (renderMeta, error) {
 	if err != nil {
 		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
 	}
-	topics := p.topics
-	if rev == "" || rev != p.topicsRev {
-		// Read after the revision: a change in between is read now and
-		// again at the next render, never missed.
-		if topics, err = p.db.FeedTopics(ctx); err != nil {
-			return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
-		}
-		p.topics, p.topicsRev = topics, rev
+	var b strings.Builder
+	b.WriteString(rev)
+	for _, d := range depts {
+		b.WriteString("\n" + d.Slug + "\x00" + d.Name + "\x00" + store.FormatTime(d.CreatedAt))
 	}
-	m := renderMeta{depts: map[string]store.Department{}, topics: map[string]store.Topic{}, deptList: depts, topicList: topics}
+	sig := b.String()
+	if rev != "" && p.meta != nil && sig == p.metaSig {
+		return *p.meta, nil
+	}
+	// The topics are read after the revision: a change in between is
+	// read now and again at the next render, never missed.
+	topics, err := p.db.FeedTopics(ctx)
+	if err != nil {
+		return renderMeta{}, fmt.Errorf("feeds: render: %w", err)
+	}
+	m := renderMeta{depts: map[string]store.Department{}, topics: map[string]store.Topic{}, deptList: depts, topicList: topics,
+		want: map[string]string{"all": renderKeyPath("all") + ".atom"}}
 	for _, d := range depts {
 		m.depts[d.Slug] = d
+		key := "department:" + d.Slug
+		m.want[key] = renderKeyPath(key) + ".atom"
 	}
 	for _, t := range topics {
 		m.topics[t.Slug] = t
+		key := "topic:" + t.Slug
+		m.want[key] = renderKeyPath(key) + ".atom"
 	}
+	p.meta, p.metaSig = &m, sig
 	return m, nil
 }
