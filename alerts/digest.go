@@ -153,7 +153,9 @@ func digestLastBefore(sched cron.Schedule, loc *time.Location, now time.Time) (w
 
 // RunDue runs every due period of the daily or weekly digest that has not
 // been run: each period ends at a time scheduled by the frequency's cron
-// spec (in Config.Location) and starts at the one before. Periods missed
+// spec (in Config.Location) and starts at the one before (the first
+// period ever run starts at the first release that alerts, if that is
+// earlier). Periods missed
 // while Herald was down are run now, oldest first; a period already run is
 // never run again (digest_runs), and one interrupted by a crash resumes
 // after the last batch it wrote, the outbox keys
@@ -188,6 +190,18 @@ func (s *Service) RunDue(ctx context.Context, frequency string, now time.Time) (
 	unfinished, err := s.db.UnfinishedDigestRuns(ctx, frequency)
 	if err != nil {
 		return rep, fmt.Errorf("alerts: run %s digests: %w", frequency, err)
+	}
+	if anchor == nil && len(periods) > 0 {
+		// The first period ever run reaches back to the first release
+		// that alerts: releases stored before a first run that came late
+		// (a slow start, a crash) are in a digest too, once.
+		first, ok, err := s.db.FirstAlertableSeen(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("alerts: run %s digests: %w", frequency, err)
+		}
+		if ok && first.Before(periods[0].Start) {
+			periods[0].Start = first
+		}
 	}
 	for _, u := range unfinished {
 		if !slices.ContainsFunc(periods, func(p digestPeriod) bool { return p.End.Equal(u.End) }) {

@@ -178,6 +178,29 @@ func TestDigestCatchesUpMissedPeriodsOnce(t *testing.T) {
 	}
 }
 
+// TestDigestFirstRunReachesBack: releases stored before the first digest
+// run ever, however late it comes, are in that run's digest.
+func TestDigestFirstRunReachesBack(t *testing.T) {
+	f := newSubFixture(t, nil)
+	f.subscribe("ana@example.org", store.Target{DepartmentID: f.home.ID}, "daily")
+	f.clock.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	f.pull(f.src, entry("early", "Early release", "", f.clock.Now()))
+	f.clock.Set(time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC))
+	f.pull(f.src, entry("late", "Later release", "", f.clock.Now()))
+	rep := f.runDue("daily", time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC))
+	subSamePeriods(t, rep, "2026-03-01T12:00:00Z 2026-03-04T08:30:00Z")
+	rows := f.outbox(alertstest.Kind(store.KindDigest))
+	if len(rows) != 1 || !strings.Contains(rows[0].Text, "Early release") || !strings.Contains(rows[0].Text, "Later release") {
+		t.Fatalf("want one digest with both releases, got %d: %+v", len(rows), rows)
+	}
+	if rep := f.runDue("daily", time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)); len(rep.Periods) != 1 {
+		t.Fatalf("the next day: %v", subPeriods(rep))
+	}
+	if rows := f.outbox(alertstest.Kind(store.KindDigest)); len(rows) != 1 {
+		t.Fatalf("%d digests, want 1: nothing new was stored", len(rows))
+	}
+}
+
 func TestDigestRerunAfterCrash(t *testing.T) {
 	f := newSubFixture(t, func(c *alerts.Config) { c.BatchSize = 2 })
 	var ids []int64

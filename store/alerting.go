@@ -369,6 +369,19 @@ func scanDigestRun(row interface{ Scan(...any) error }) (DigestRun, error) {
 	return r, err
 }
 
+// FirstAlertableSeen returns when the first alertable release was stored;
+// ok is false when there is none.
+func (db *DB) FirstAlertableSeen(ctx context.Context) (first time.Time, ok bool, err error) {
+	var s sql.NullString
+	if err := db.db.QueryRowContext(ctx, `SELECT min(first_seen_at) FROM releases WHERE alertable = 1`).Scan(&s); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: first alertable release: %w", err)
+	}
+	if !s.Valid || s.String == "" {
+		return time.Time{}, false, nil
+	}
+	return parseTime(s.String), true, nil
+}
+
 // DigestRuns lists the newest limit runs of a frequency, newest period
 // first.
 func (db *DB) DigestRuns(ctx context.Context, frequency string, limit int) ([]DigestRun, error) {
