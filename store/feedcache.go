@@ -28,8 +28,11 @@ type FeedDoc struct {
 	Page   int    // archive page, 1 being the oldest; 0 otherwise
 	// Body is nil when the document was loaded without its body (see
 	// FeedDocs); Size is its length all the same.
-	Body         []byte
-	Size         int
+	Body []byte
+	Size int
+	// Gzip is the document's gzip copy, or empty when none was made:
+	// the feeds make one for archive pages as they render them, and for
+	// other documents on first request.
 	Gzip         []byte
 	ETag         string
 	LastModified time.Time
@@ -133,7 +136,11 @@ func (db *DB) UpdateFeedCache(ctx context.Context, u FeedCacheUpdate) error {
 				if d.Body == nil {
 					return fmt.Errorf("document %q has no body", d.Path)
 				}
-				if _, err := stmt.ExecContext(ctx, d.Path, d.Key, d.Kind, d.Format, d.Page, d.Body, len(d.Body), d.Gzip, d.ETag,
+				gz := d.Gzip
+				if gz == nil {
+					gz = []byte{} // the column holds no NULL
+				}
+				if _, err := stmt.ExecContext(ctx, d.Path, d.Key, d.Kind, d.Format, d.Page, d.Body, len(d.Body), gz, d.ETag,
 					fmtTime(d.LastModified), now); err != nil {
 					return fmt.Errorf("save %q: %w", d.Path, err)
 				}

@@ -19,17 +19,27 @@ import (
 // change replaces the *cacheDoc under its path.
 
 // cacheDoc is one servable document.
+//
+// A current feed's gzip copy is made on the first request that takes it,
+// not when the feed is rendered: a new release changes nine documents at
+// once (three feeds in three formats), and most of them are read far less
+// often than they change. Until then gz has its validators and 304
+// headers, which need no body, and gzOnce fills the rest. An archive
+// page is the other way round: it keeps only its gzip copy, made when
+// the page is rendered, and its plain variant has a nil body that is
+// decompressed on the rare request for it.
 type cacheDoc struct {
 	path, key, kind, format string
 	page                    int
 	etag                    string
 	lastModified            time.Time
 	plain, gz               cacheVariant
+	gzOnce                  sync.Once
+	gzBuild                 func(gz []byte) // fills gz's body and 200 headers
 }
 
 // cacheVariant is one representation of a document: as rendered, or its
-// gzip copy. An archive page keeps only its gzip copy in memory; its plain
-// variant has a nil body and is decompressed on the rare request for it.
+// gzip copy.
 type cacheVariant struct {
 	body    []byte
 	etag    string
@@ -65,13 +75,16 @@ func (p *Publisher) newCacheDoc(d store.FeedDoc) *cacheDoc {
 	}
 	// A 304 repeats what a cache must update (RFC 9110, 15.4.5): ETag,
 	// Cache-Control and Vary; with an ETag, Last-Modified is not needed.
-	build := func(v *cacheVariant, body []byte, size int, etag string, gz bool) {
-		v.body, v.etag, v.lastMod = body, etag, lastMod
+	validators := func(v *cacheVariant, etag string) {
+		v.etag, v.lastMod = etag, lastMod
 		v.hdr304 = []cacheHeader{
 			{"Etag", cacheVal(etag)},
 			{"Cache-Control", cacheControl},
 			{"Vary", cacheVal("Accept-Encoding")},
 		}
+	}
+	content := func(v *cacheVariant, body []byte, size int, gz bool) {
+		v.body = body
 		v.hdr = append([]cacheHeader{
 			{"Content-Type", cacheVal(renderContentType(d.Format))},
 			{"Content-Length", cacheVal(strconv.Itoa(size))},
@@ -83,12 +96,33 @@ func (p *Publisher) newCacheDoc(d store.FeedDoc) *cacheDoc {
 			v.hdr = append(v.hdr, cacheHeader{"Content-Encoding", cacheVal("gzip")})
 		}
 	}
-	build(&c.plain, d.Body, d.Size, d.ETag, false)
-	build(&c.gz, d.Gzip, len(d.Gzip), strings.TrimSuffix(d.ETag, `"`)+`-gz"`, true)
+	validators(&c.plain, d.ETag)
+	content(&c.plain, d.Body, d.Size, false)
+	validators(&c.gz, strings.TrimSuffix(d.ETag, `"`)+`-gz"`)
+	c.gzBuild = func(gz []byte) { content(&c.gz, gz, len(gz), true) }
+	if len(d.Gzip) > 0 {
+		c.gzOnce.Do(func() { c.gzBuild(d.Gzip) })
+	}
 	if d.Kind == store.FeedKindArchive {
 		c.plain.body = nil
 	}
 	return c
+}
+
+// gzipped returns the document's gzip copy, compressing it on the first
+// call; requests that arrive meanwhile wait for the one compression. If
+// compressing fails (it cannot, short of running out of memory), the
+// plain variant stands in.
+func (d *cacheDoc) gzipped() *cacheVariant {
+	d.gzOnce.Do(func() {
+		if gz, err := cacheGzip(d.plain.body); err == nil {
+			d.gzBuild(gz)
+		}
+	})
+	if d.gz.body == nil {
+		return &d.plain
+	}
+	return &d.gz
 }
 
 // cacheStore maps URL paths to documents.
@@ -143,8 +177,8 @@ func (c *cacheStore) all() []*cacheDoc {
 	return out
 }
 
-// cacheGzipLevel is where compression stops paying for its time: every
-// changed feed is compressed in three formats before it is served. On a
+// cacheGzipLevel is where compression stops paying for its time: a
+// changed feed is compressed again on its first request. On a
 // 50-entry Atom feed of press-release text (89,638 bytes), level 4 takes
 // 1.2 ms for 17,831 bytes, gzip's default level (6) 2.6 ms for 17,376
 // and the best compression (9) 2.9 ms for 17,347: 2.8% larger for less
@@ -156,9 +190,9 @@ var cacheGzipWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-// cacheGzip compresses a document once, when it is rendered, with a
-// writer from a pool. The output has no name or time in its header, so
-// the same bytes always give the same gzip copy.
+// cacheGzip compresses a document with a writer from a pool. The output
+// has no name or time in its header, so the same bytes always give the
+// same gzip copy.
 func cacheGzip(body []byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(body)/4 + 64)
@@ -200,7 +234,7 @@ func (d *cacheDoc) cacheBody() ([]byte, error) {
 		return d.plain.body, nil
 	}
 	var b bytes.Buffer
-	if err := cacheGunzip(&b, d.gz.body); err != nil {
+	if err := cacheGunzip(&b, d.gzipped().body); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -312,12 +312,17 @@ func (p *Publisher) renderEndEntry(key string, f *renderFeed) renderEntry {
 	}
 }
 
-// renderDoc wraps rendered bytes as a cache document with its gzip copy
-// and strong ETag.
+// renderDoc wraps rendered bytes as a cache document with its strong
+// ETag. An archive page gets its gzip copy now, since it is kept in memory
+// only compressed; other documents get theirs on first request (see
+// cacheDoc).
 func renderDoc(path, key, kind, format string, page int, body []byte) (store.FeedDoc, error) {
-	gz, err := cacheGzip(body)
-	if err != nil {
-		return store.FeedDoc{}, fmt.Errorf("feeds: gzip %s: %w", path, err)
+	var gz []byte
+	if kind == store.FeedKindArchive {
+		var err error
+		if gz, err = cacheGzip(body); err != nil {
+			return store.FeedDoc{}, fmt.Errorf("feeds: gzip %s: %w", path, err)
+		}
 	}
 	sum := sha256.Sum256(body)
 	return store.FeedDoc{

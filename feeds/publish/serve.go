@@ -42,7 +42,8 @@ func (p *Publisher) serveFeed(w http.ResponseWriter, r *http.Request) {
 // included, and counted in the feed request metrics.
 func (p *Publisher) serveDoc(w http.ResponseWriter, r *http.Request, d *cacheDoc) {
 	v := &d.plain
-	if serveAcceptsGzip(r.Header["Accept-Encoding"]) {
+	gz := serveAcceptsGzip(r.Header["Accept-Encoding"])
+	if gz {
 		v = &d.gz
 	}
 	h := w.Header()
@@ -53,6 +54,9 @@ func (p *Publisher) serveDoc(w http.ResponseWriter, r *http.Request, d *cacheDoc
 		w.WriteHeader(http.StatusNotModified)
 		p.metrics.requests304.Inc()
 		return
+	}
+	if gz {
+		v = d.gzipped()
 	}
 	for _, kv := range v.hdr {
 		h[kv.key] = kv.val
@@ -66,7 +70,7 @@ func (p *Publisher) serveDoc(w http.ResponseWriter, r *http.Request, d *cacheDoc
 		w.Write(v.body)
 		return
 	}
-	cacheGunzip(w, d.gz.body)
+	cacheGunzip(w, d.gzipped().body)
 }
 
 var (

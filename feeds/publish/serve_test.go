@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,6 +159,66 @@ func TestServeGzip(t *testing.T) {
 				t.Errorf("identity tag for the gzip variant: %d, want 200", c)
 			}
 		})
+	}
+}
+
+// TestServeGzipOnFirstRequest: a render stores no gzip copy of a current
+// feed; the first requests that take gzip, arriving together, all get one
+// copy that decompresses to the feed, and revalidating it needs none.
+// Archive pages are stored compressed, as they are kept in memory.
+func TestServeGzipOnFirstRequest(t *testing.T) {
+	e := newRenderEnv(t, renderSmallArchive)
+	e.load("demo.json")
+	if _, err := e.pub.RenderAll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := e.db.FeedDocs(e.ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archives := 0
+	for _, d := range docs {
+		if d.Kind == store.FeedKindArchive {
+			archives++
+			if len(d.Gzip) == 0 {
+				t.Errorf("archive page %s stored without its gzip copy", d.Path)
+			}
+		} else if len(d.Gzip) != 0 {
+			t.Errorf("%s stored with a gzip copy before any request", d.Path)
+		}
+	}
+	if archives == 0 {
+		t.Fatal("no archive pages rendered")
+	}
+
+	const path = "/feeds/departments/home-office.atom"
+	plain := e.body(path)
+	etag := e.get("GET", path).Header().Get("ETag")
+	gzTag := strings.TrimSuffix(etag, `"`) + `-gz"`
+	if c := e.get("GET", path, "Accept-Encoding", "gzip", "If-None-Match", gzTag).Code; c != 304 {
+		t.Errorf("revalidating the gzip copy before it was made: %d, want 304", c)
+	}
+	const n = 8
+	got := make([]*httptest.ResponseRecorder, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i] = e.get("GET", path, "Accept-Encoding", "gzip") })
+	}
+	wg.Wait()
+	for i, w := range got {
+		if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || w.Header().Get("ETag") != gzTag {
+			t.Fatalf("request %d: %d, encoding %q, ETag %q", i, w.Code, w.Header().Get("Content-Encoding"), w.Header().Get("ETag"))
+		}
+		if !bytes.Equal(w.Body.Bytes(), got[0].Body.Bytes()) {
+			t.Errorf("request %d got other gzip bytes", i)
+		}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(got[0].Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, zr), plain) {
+		t.Error("the gzip copy does not decompress to the feed")
 	}
 }
 

@@ -35,7 +35,7 @@ func (p *Publisher) WriteStatic(ctx context.Context, dir string) error {
 		if err := staticWrite(name, body, d); err != nil {
 			return err
 		}
-		if err := staticWrite(name+".gz", d.gz.body, d); err != nil {
+		if err := staticWrite(name+".gz", d.gzipped().body, d); err != nil {
 			return err
 		}
 	}
