@@ -33,7 +33,8 @@ const (
 	SubscriptionEnded   = "ended"
 )
 
-// Subscriber is one email address that follows topics or departments.
+// Subscriber is one email address that follows topics, departments or
+// searches.
 //
 // Addresses here, and in every method that takes one, are in the canonical
 // form herald/alerts/address gives (ASCII, lower case, punycode domain);

@@ -211,7 +211,7 @@ func TestSubscribeRejectsBadInput(t *testing.T) {
 		{"bad frequency", with("frequency", "hourly"), 422, "Choose immediately, daily or weekly."},
 		{"no frequency", with("frequency", ""), 422, "Choose how often you want emails."},
 		{"unknown topic", with("topic", "no-such-topic"), 404, "There is no topic called"},
-		{"topic and department", with("department", "treasury"), 400, "not both"},
+		{"topic and department", with("department", "treasury"), 400, "not several"},
 		{"missing CSRF", with("csrf_token", ""), 403, "This form had expired"},
 		{"forged CSRF", with("csrf_token", strings.Repeat("A", 43)), 403, "This form had expired"},
 	}
@@ -268,7 +268,7 @@ func TestSubscribePages(t *testing.T) {
 		{"/subscribe?department=nope", 404, "There is no department called"},
 		{"/subscribe?topic=Bad%20Slug%3Cscript%3E", 404, "There is no topic called “Bad Slug&lt;script&gt;”"},
 		{"/subscribe?topic=budget", 410, "has ended"},
-		{"/subscribe?topic=immigration&department=treasury", 400, "not both"},
+		{"/subscribe?topic=immigration&department=treasury", 400, "not several"},
 		{"/subscribe/confirm?token=forged", 400, "This link is not valid"},
 		{"/manage", 200, "Send me a link"},
 		{"/manage/forged", 400, "This link is not valid"},
