@@ -9,6 +9,7 @@ import (
 	"herald/alerts"
 	"herald/alerts/address"
 	"herald/alerts/delivery"
+	"herald/feeds/publish"
 	"herald/templates"
 	"herald/templates/text"
 	"herald/web"
@@ -119,5 +120,6 @@ func (c *Config) checkTemplates() error {
 	}
 	p.Add(alerts.CheckTemplates(c.alertsConfig(mailBrand(brand, logo))))
 	p.Add(web.CheckTemplates(c.webConfig(brand, logo)))
+	p.Add(publish.CheckTemplates(fsys))
 	return p.Err()
 }

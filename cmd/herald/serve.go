@@ -62,7 +62,7 @@ func (a *app) publishConfig() publish.Config {
 	return publish.Config{
 		BaseURL: a.cfg.BaseURL, Entries: a.cfg.Feeds.Entries, MaxAge: a.cfg.Feeds.MaxAge,
 		Language: a.cfg.Feeds.Language, Title: a.cfg.Feeds.Title, ArchiveSize: a.cfg.Feeds.ArchiveSize,
-		EntryLink: a.cfg.Feeds.EntryLink, Icon: a.cfg.Feeds.Icon,
+		EntryLink: a.cfg.Feeds.EntryLink, Icon: a.cfg.Feeds.Icon, TemplatesFS: templates.FS(a.cfg.TemplatesDir),
 		WebSub: publish.WebSubConfig{
 			LeaseDefault: a.cfg.WebSub.LeaseDefault, LeaseMax: a.cfg.WebSub.LeaseMax,
 			Callbacks:    netguard.Guard{AllowPrivate: a.cfg.WebSub.AllowPrivateCallbacks},

@@ -33,6 +33,7 @@ func TestBrokenOverridesAreCaughtBeforeStart(t *testing.T) {
 		"email/welcome.txt":   "{{define \"content\"}}Welcome{{end}}",
 		"pages/release.html":  "{{define \"main\"}}\n{{.Data.Release.Headline}}{{end}}",
 		"email/digset.txt":    "misspelt",
+		"messages/feeds.txt":  "{{define \"feed.subtitle.department\"}}\nNews from {{.Dept}}{{end}}",
 	})
 	path := filepath.Join(dir, "herald.yaml")
 	cfg := fmt.Sprintf("database: %q\nlisten: %q\ntemplates_dir: %q\n", storetest.Database(t), harness.FreeAddr(t), overrides)
@@ -41,11 +42,12 @@ func TestBrokenOverridesAreCaughtBeforeStart(t *testing.T) {
 	}
 	code, stdout, stderr := runCommand("check-config", "--offline", path)
 	wantLines := []string{
-		"herald check-config: 4 template problems:",
+		"herald check-config: 5 template problems:",
 		"  " + filepath.Join(overrides, "email", "digset.txt") + ": replaces no built-in file, so Herald never reads it",
 		"  " + filepath.Join(overrides, "email", "welcome.txt") + `: defines no "subject" block`,
 		"  " + filepath.Join(overrides, "email", "immediate.txt") + ":5:",
 		"  " + filepath.Join(overrides, "pages", "release.html") + ":2:",
+		"  " + filepath.Join(overrides, "messages", "feeds.txt") + ":2:",
 	}
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 	if code != 1 || stdout != "" || len(lines) != len(wantLines) {
@@ -56,7 +58,7 @@ func TestBrokenOverridesAreCaughtBeforeStart(t *testing.T) {
 			t.Errorf("line %d: %q, want %q…", i, lines[i], want)
 		}
 	}
-	for _, want := range []string{"can't evaluate field Published", "can't evaluate field Headline"} {
+	for _, want := range []string{"can't evaluate field Published", "can't evaluate field Headline", `map has no entry for key "Dept"`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("check-config does not say %q:\n%s", want, stderr)
 		}
@@ -67,12 +69,12 @@ func TestBrokenOverridesAreCaughtBeforeStart(t *testing.T) {
 	defer cancel()
 	var out, errb bytes.Buffer
 	if code := run(ctx, []string{"serve", "--config", path}, &out, &errb); code != 1 || ctx.Err() != nil ||
-		!strings.HasPrefix(errb.String(), "herald serve: 4 template problems:") {
+		!strings.HasPrefix(errb.String(), "herald serve: 5 template problems:") {
 		t.Fatalf("serve: exit %d (%v)\n%s", code, ctx.Err(), errb.String())
 	}
 
 	// Fixed, both pass.
-	for _, f := range []string{"email/immediate.txt", "email/welcome.txt", "pages/release.html", "email/digset.txt"} {
+	for _, f := range []string{"email/immediate.txt", "email/welcome.txt", "pages/release.html", "email/digset.txt", "messages/feeds.txt"} {
 		if err := os.Remove(filepath.Join(overrides, filepath.FromSlash(f))); err != nil {
 			t.Fatal(err)
 		}

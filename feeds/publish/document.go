@@ -211,6 +211,7 @@ func renderCurrent(newest, tail []store.Release, n int) []store.Release {
 type renderFeed struct {
 	key      string
 	id       string // feed id (tag URI or URL)
+	name     string // a topic feed's topic title
 	title    string
 	subtitle string
 	htmlURL  string // the page the feed belongs to
@@ -264,23 +265,25 @@ func (p *Publisher) RenderSearch(format string, sf SearchFeed, rs []store.Releas
 
 func (p *Publisher) renderHead(key string, meta renderMeta) *renderFeed {
 	f := &renderFeed{key: key, path: renderKeyPath(key), fallback: renderEpoch}
+	site := p.cfg.Title
 	switch {
 	case key == "all":
-		f.title = p.cfg.Title
-		f.subtitle = "Every release published on " + p.cfg.Title
+		f.title = site
+		f.subtitle = p.msgs.Say("feed.subtitle.all", "Site", site)
 		f.htmlURL = p.base + "/"
 	case strings.HasPrefix(key, "department:"):
 		d := meta.depts[strings.TrimPrefix(key, "department:")]
-		f.title = d.Name + " – " + p.cfg.Title
-		f.subtitle = "Releases from " + d.Name
+		f.title = p.msgs.Say("feed.title.department", "Department", d.Name, "Site", site)
+		f.subtitle = p.msgs.Say("feed.subtitle.department", "Department", d.Name, "Site", site)
 		f.htmlURL = p.base + "/departments/" + d.Slug
 		f.fallback = d.CreatedAt.UTC().Truncate(time.Second)
 	case strings.HasPrefix(key, "topic:"):
 		t := meta.topics[strings.TrimPrefix(key, "topic:")]
-		f.title = t.Title + " – " + p.cfg.Title
+		f.name = t.Title
+		f.title = p.msgs.Say("feed.title.topic", "Topic", t.Title, "Site", site)
 		f.subtitle = t.Description
 		if strings.TrimSpace(f.subtitle) == "" {
-			f.subtitle = "Releases about " + t.Title
+			f.subtitle = p.msgs.Say("feed.subtitle.topic", "Topic", t.Title, "Site", site)
 		}
 		f.htmlURL = p.base + "/topics/" + t.Slug
 		f.fallback = t.CreatedAt.UTC().Truncate(time.Second)
@@ -296,12 +299,11 @@ func (p *Publisher) renderHead(key string, meta renderMeta) *renderFeed {
 
 // renderEndEntry is the last entry of a retired topic's feed.
 func (p *Publisher) renderEndEntry(key string, f *renderFeed) renderEntry {
-	title := strings.TrimSuffix(f.title, " – "+text.ForXML(p.cfg.Title))
-	msg := "The topic “" + title + "” was retired on " + f.ended.Format("2 January 2006") +
-		". No further releases will be added to this feed."
+	msg := text.ForXML(p.msgs.Say("feed.ended.summary", "Topic", f.name,
+		"Date", f.ended.Format(p.msgs.Say("format.date")), "Site", p.cfg.Title))
 	return renderEntry{
 		id:          p.renderID("feed" + strings.TrimPrefix(f.path, "/feeds") + "/ended"),
-		title:       "This feed has ended",
+		title:       text.ForXML(p.msgs.Say("feed.ended.title", "Topic", f.name, "Site", p.cfg.Title)),
 		url:         f.htmlURL,
 		author:      text.ForXML(p.cfg.Title),
 		authorURL:   p.base + "/",

@@ -92,7 +92,7 @@ func renderTimes(r *store.Release) (published, updated time.Time) {
 
 // renderEntry turns one release into an entry.
 func (p *Publisher) renderEntry(r *store.Release) renderEntry {
-	c := p.memo.get(r, p.sanitizer)
+	c := p.memo.get(r, p.sanitizer, p.untitled)
 	page := p.base + "/releases/" + strconv.FormatInt(r.ID, 10)
 	e := renderEntry{
 		id:          p.renderID("release/" + strconv.FormatInt(r.ID, 10)),
@@ -144,7 +144,7 @@ type renderMemo struct {
 
 const renderMemoSize = 20000
 
-func (m *renderMemo) get(r *store.Release, san *text.Sanitizer) *renderCached {
+func (m *renderMemo) get(r *store.Release, san *text.Sanitizer, untitled string) *renderCached {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c := m.cur[r.ID]; c != nil && c.hash == r.ContentHash && c.dept == r.DepartmentName {
@@ -152,7 +152,7 @@ func (m *renderMemo) get(r *store.Release, san *text.Sanitizer) *renderCached {
 	}
 	c := m.old[r.ID]
 	if c == nil || c.hash != r.ContentHash || c.dept != r.DepartmentName {
-		c = renderDerive(r, san)
+		c = renderDerive(r, san, untitled)
 	}
 	if m.cur == nil || len(m.cur) >= renderMemoSize {
 		m.old, m.cur = m.cur, make(map[int64]*renderCached, 1024)
@@ -163,12 +163,13 @@ func (m *renderMemo) get(r *store.Release, san *text.Sanitizer) *renderCached {
 
 // renderDerive cleans one release's strings for every format: characters
 // XML 1.0 forbids are dropped, HTML is sanitised and reduced to the
-// elements feed readers show, with absolute links.
-func renderDerive(r *store.Release, san *text.Sanitizer) *renderCached {
+// elements feed readers show, with absolute links. A release without a
+// title gets untitled.
+func renderDerive(r *store.Release, san *text.Sanitizer, untitled string) *renderCached {
 	c := &renderCached{hash: r.ContentHash, dept: r.DepartmentName}
 	c.title = strings.TrimSpace(text.ForXML(r.Title))
 	if c.title == "" {
-		c.title = "Untitled release"
+		c.title = strings.TrimSpace(text.ForXML(untitled))
 	}
 	c.author = strings.TrimSpace(text.ForXML(r.DepartmentName))
 	// Relative references in the HTML are resolved against the original

@@ -61,13 +61,13 @@ func (p *Publisher) renderOPML(m renderMeta) ([]byte, error) {
 		return opmlEntry{Text: label, Title: label, Type: "rss", XMLURL: p.FeedURL(key, "atom"), HTMLURL: htmlURL, Language: lang}
 	}
 	site := text.ForXML(p.cfg.Title)
-	doc := opmlDoc{Version: "2.0", Head: opmlHead{Title: site + " feeds"}}
-	doc.Body = append(doc.Body, feed("all", "Everything on "+site, p.base+"/"))
-	depts := opmlEntry{Text: "Departments"}
+	doc := opmlDoc{Version: "2.0", Head: opmlHead{Title: text.ForXML(p.msgs.Say("opml.title", "Site", site))}}
+	doc.Body = append(doc.Body, feed("all", p.msgs.Say("opml.all", "Site", site), p.base+"/"))
+	depts := opmlEntry{Text: text.ForXML(p.msgs.Say("opml.departments", "Site", site))}
 	for _, d := range m.deptList {
 		depts.Children = append(depts.Children, feed("department:"+d.Slug, d.Name, p.base+"/departments/"+d.Slug))
 	}
-	topics := opmlEntry{Text: "Topics"}
+	topics := opmlEntry{Text: text.ForXML(p.msgs.Say("opml.topics", "Site", site))}
 	for _, t := range m.topicList {
 		if !t.Retired() {
 			topics.Children = append(topics.Children, feed("topic:"+t.Slug, t.Title, p.base+"/topics/"+t.Slug))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 
 	"herald/feeds/netguard"
 	"herald/store"
+	"herald/templates"
 	"herald/templates/text"
 )
 
@@ -52,6 +54,9 @@ type Config struct {
 	// icon-512.png and logo.png).
 	Icon   string
 	WebSub WebSubConfig
+	// TemplatesFS holds the messages feeds say (messages/feeds.txt), with
+	// any overrides on top (templates.FS) [the built-in ones].
+	TemplatesFS fs.FS
 }
 
 // WebSubConfig configures the built-in WebSub hub.
@@ -85,6 +90,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ArchiveSize <= 0 {
 		c.ArchiveSize = 50
+	}
+	if c.TemplatesFS == nil {
+		c.TemplatesFS = templates.Embedded()
 	}
 	if c.EntryLink == "" {
 		c.EntryLink = EntryLinkHerald
@@ -164,6 +172,8 @@ type Publisher struct {
 	rendered  map[string]*renderedFeed
 	memo      renderMemo
 	sanitizer *text.Sanitizer
+	msgs      *templates.Messages
+	untitled  string // the title of an entry whose release has none
 
 	search   searchCache
 	metrics  *publishMetrics
@@ -193,7 +203,15 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	msgs, err := templates.LoadMessages(cfg.TemplatesFS)
+	if err != nil {
+		return nil, fmt.Errorf("feeds: %w", err)
+	}
+	msgs.OnError(func(name string, err error) {
+		log.Error("feeds: message failed: its built-in words were used", slog.String("message", name), slog.String("error", err.Error()))
+	})
 	p := &Publisher{
+		msgs:       msgs,
 		db:         db,
 		cfg:        cfg,
 		log:        log,
@@ -206,6 +224,7 @@ func NewPublisher(db Store, cfg Config, reg prometheus.Registerer, log *slog.Log
 		archiveHdr: []string{"public, max-age=86400"},
 		sanitizer:  text.NewSanitizer(),
 	}
+	p.untitled = msgs.Say("feed.untitled")
 	p.icons, err = p.renderIconSet(cfg.Icon)
 	if err != nil {
 		return nil, err
