@@ -39,21 +39,24 @@ func valuesList(row string, k int) string {
 }
 
 // multiRow is one statement over many rows at once (INSERT ... VALUES
-// with a row each, or ... IN with a value each) in a transaction. The
-// statement for a full batch is prepared the first time it runs and
-// reused; shorter ones run as they are.
+// with a row each, or ... IN with a value each) in a transaction. Its
+// statements, one text for each batch size, are prepared once for the
+// database and kept (DB.prepared): a transaction takes the connection's
+// prepared copy, so a pull of one release does not compile its few
+// statements again every time, and a pull of thousands compiles none.
 type multiRow struct {
+	db    *DB
 	tx    *sql.Tx
 	width int                // arguments a row
 	build func(k int) string // the statement for k rows
 	lead  []any              // arguments before the rows' in every statement
 	// rows is the size of a full batch: batchRows unless set.
-	rows int
-	full *sql.Stmt
+	rows  int
+	stmts map[int]*sql.Stmt // this transaction's, by batch size
 }
 
-func newMultiRow(tx *sql.Tx, width int, build func(k int) string, lead ...any) *multiRow {
-	return &multiRow{tx: tx, width: width, build: build, lead: lead, rows: batchRows}
+func (db *DB) newMultiRow(tx *sql.Tx, width int, build func(k int) string, lead ...any) *multiRow {
+	return &multiRow{db: db, tx: tx, width: width, build: build, lead: lead, rows: batchRows}
 }
 
 // exec runs the statement for the rows whose arguments args holds, width
@@ -71,28 +74,17 @@ func (m *multiRow) query(ctx context.Context, args []any, scan func(*sql.Rows) e
 		if len(m.lead) > 0 {
 			batch = append(append(make([]any, 0, len(m.lead)+len(batch)), m.lead...), batch...)
 		}
-		var exec func(context.Context, ...any) (sql.Result, error)
-		var query func(context.Context, ...any) (*sql.Rows, error)
-		if k == m.rows {
-			if m.full == nil {
-				var err error
-				if m.full, err = m.tx.PrepareContext(ctx, m.build(k)); err != nil {
-					return err
-				}
-			}
-			exec, query = m.full.ExecContext, m.full.QueryContext
-		} else {
-			q := m.build(k)
-			exec = func(ctx context.Context, args ...any) (sql.Result, error) { return m.tx.ExecContext(ctx, q, args...) }
-			query = func(ctx context.Context, args ...any) (*sql.Rows, error) { return m.tx.QueryContext(ctx, q, args...) }
+		st, err := m.stmt(ctx, k)
+		if err != nil {
+			return err
 		}
 		if scan == nil {
-			if _, err := exec(ctx, batch...); err != nil {
+			if _, err := st.ExecContext(ctx, batch...); err != nil {
 				return err
 			}
 			continue
 		}
-		rows, err := query(ctx, batch...)
+		rows, err := st.QueryContext(ctx, batch...)
 		if err != nil {
 			return err
 		}
@@ -110,8 +102,26 @@ func (m *multiRow) query(ctx context.Context, args []any, scan func(*sql.Rows) e
 	return nil
 }
 
+// stmt is the transaction's statement for batches of k rows. It is closed
+// with the transaction; the database's prepared statement stays.
+func (m *multiRow) stmt(ctx context.Context, k int) (*sql.Stmt, error) {
+	if st := m.stmts[k]; st != nil {
+		return st, nil
+	}
+	ps, err := m.db.prepared(ctx, m.build(k))
+	if err != nil {
+		return nil, err
+	}
+	st := m.tx.StmtContext(ctx, ps)
+	if m.stmts == nil {
+		m.stmts = map[int]*sql.Stmt{}
+	}
+	m.stmts[k] = st
+	return st, nil
+}
+
 func (m *multiRow) close() {
-	if m.full != nil {
-		m.full.Close()
+	for _, st := range m.stmts {
+		st.Close()
 	}
 }

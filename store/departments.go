@@ -106,7 +106,7 @@ func (db *DB) UpdateDepartment(ctx context.Context, slug string, d Department) (
 		if err != nil {
 			return err
 		}
-		return markDirty(ctx, tx, now, "all", "department:"+slug)
+		return db.markDirty(ctx, tx, now, "all", "department:"+slug)
 	})
 	if err != nil {
 		return Department{}, fmt.Errorf("store: update department %q: %w", slug, err)

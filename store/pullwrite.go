@@ -57,13 +57,13 @@ type storedRelease struct {
 
 // storedReleases returns the stored releases of source with the ids of
 // batch, by id.
-func storedReleases(ctx context.Context, tx *sql.Tx, sourceID int64, batch []pullEntry) (map[string]storedRelease, error) {
+func (db *DB) storedReleases(ctx context.Context, tx *sql.Tx, sourceID int64, batch []pullEntry) (map[string]storedRelease, error) {
 	guids := make([]any, len(batch))
 	for i := range batch {
 		guids[i] = batch[i].GUID
 	}
 	out := map[string]storedRelease{}
-	sel := newMultiRow(tx, 1, func(k int) string {
+	sel := db.newMultiRow(tx, 1, func(k int) string {
 		return `SELECT guid, id, content_hash, title, published_at, alertable, major_version_at FROM releases
 			WHERE source_id = ? AND guid IN (` + placeholders(k) + `)`
 	}, sourceID)
@@ -94,7 +94,7 @@ type pullTag struct {
 }
 
 // insertReleases inserts the fresh entries of batch and sets their ids.
-func insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now string, batch []pullEntry,
+func (db *DB) insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now string, batch []pullEntry,
 	fresh []freshRelease, published []string, ids []int64) error {
 	const cols = 19
 	args := make([]any, 0, cols*len(fresh))
@@ -105,7 +105,7 @@ func insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now
 		args = append(args, sourceID, deptID, e.GUID, e.Link, e.Title, e.Summary, e.Body, e.PlainSummary,
 			e.cats, e.keys, e.DocumentType, e.hash, published[f.entry], f.updated, now, now, f.alert, f.alert, fmtTime(e.MajorVersionAt))
 	}
-	ins := newMultiRow(tx, cols, func(k int) string {
+	ins := db.newMultiRow(tx, cols, func(k int) string {
 		return `INSERT INTO releases (source_id, department_id, guid, link, title, summary, body, plain_summary, categories,
 			category_keys, document_type, content_hash, published_at, updated_at, first_seen_at, changed_at, alertable, alert_pending, major_version_at)
 			VALUES ` + valuesList(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k) + ` RETURNING id, guid`
@@ -128,12 +128,12 @@ func insertReleases(ctx context.Context, tx *sql.Tx, sourceID, deptID int64, now
 
 // untagEdited removes the tags of the releases ids of active topics and
 // adds the slugs of every topic they were tagged with to dirty.
-func untagEdited(ctx context.Context, tx *sql.Tx, ids []int64, dirty map[string]bool) error {
+func (db *DB) untagEdited(ctx context.Context, tx *sql.Tx, ids []int64, dirty map[string]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	args := int64Args(ids)
-	old := newMultiRow(tx, 1, func(k int) string {
+	old := db.newMultiRow(tx, 1, func(k int) string {
 		return `SELECT t.slug FROM release_topics rt JOIN topics t ON t.id = rt.topic_id WHERE rt.release_id IN (` + placeholders(k) + `)`
 	})
 	defer old.close()
@@ -148,7 +148,7 @@ func untagEdited(ctx context.Context, tx *sql.Tx, ids []int64, dirty map[string]
 	if err != nil {
 		return err
 	}
-	del := newMultiRow(tx, 1, func(k int) string {
+	del := db.newMultiRow(tx, 1, func(k int) string {
 		return `DELETE FROM release_topics WHERE release_id IN (` + placeholders(k) + `)
 			AND topic_id IN (SELECT id FROM topics WHERE retired_at = '')`
 	})
@@ -156,12 +156,12 @@ func untagEdited(ctx context.Context, tx *sql.Tx, ids []int64, dirty map[string]
 	return del.exec(ctx, args)
 }
 
-func markDirty(ctx context.Context, tx *sql.Tx, now string, keys ...string) error {
+func (db *DB) markDirty(ctx context.Context, tx *sql.Tx, now string, keys ...string) error {
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
 		args = append(args, k, now)
 	}
-	mark := newMultiRow(tx, 2, func(k int) string {
+	mark := db.newMultiRow(tx, 2, func(k int) string {
 		return `INSERT INTO feed_dirty (key, marked_at) VALUES ` + valuesList(`(?, ?)`, k) + `
 			ON CONFLICT (key) DO UPDATE SET marked_at = excluded.marked_at`
 	})

@@ -263,7 +263,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 				return err
 			}
 		}
-		stored, err := storedReleases(ctx, tx, sourceID, batch)
+		stored, err := db.storedReleases(ctx, tx, sourceID, batch)
 		if err != nil {
 			return err
 		}
@@ -353,7 +353,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			}
 		}
 
-		if err := insertReleases(ctx, tx, sourceID, deptID, now, batch, fresh, published, ids); err != nil {
+		if err := db.insertReleases(ctx, tx, sourceID, deptID, now, batch, fresh, published, ids); err != nil {
 			return err
 		}
 		for _, f := range fresh {
@@ -365,14 +365,14 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 		}
 		// An edit is tagged afresh: the feeds of the topics it leaves change
 		// too. Tags of retired topics stay.
-		if err := untagEdited(ctx, tx, editedIDs, dirtyTopics); err != nil {
+		if err := db.untagEdited(ctx, tx, editedIDs, dirtyTopics); err != nil {
 			return err
 		}
 		tagArgs := make([]any, 0, 3*len(tags))
 		for _, t := range tags {
 			tagArgs = append(tagArgs, t.topic, ids[t.entry], published[t.entry])
 		}
-		tagIns := newMultiRow(tx, 3, func(k int) string {
+		tagIns := db.newMultiRow(tx, 3, func(k int) string {
 			return `INSERT INTO release_topics (topic_id, release_id, published_at) VALUES ` + valuesList(`(?, ?, ?)`, k) + ` ON CONFLICT DO NOTHING`
 		})
 		defer tagIns.close()
@@ -434,7 +434,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 			res.Feeds = append(res.Feeds, "topic:"+slug)
 		}
 		slices.Sort(res.Feeds)
-		if err := markDirty(ctx, tx, now, res.Feeds...); err != nil {
+		if err := db.markDirty(ctx, tx, now, res.Feeds...); err != nil {
 			return err
 		}
 		started := opt.StartedAt

@@ -39,8 +39,8 @@ func (db *DB) newSearchIndex(tx *sql.Tx) *searchIndex {
 		`INSERT INTO releases_search (release_id, doc) VALUES `)
 	del := db.pick(`DELETE FROM releases_fts WHERE rowid IN (`, `DELETE FROM releases_search WHERE release_id IN (`)
 	x := &searchIndex{
-		ins:  newMultiRow(tx, 4, func(k int) string { return ins + valuesList(insRow, k) }),
-		del:  newMultiRow(tx, 1, func(k int) string { return del + placeholders(k) + `)` }),
+		ins:  db.newMultiRow(tx, 4, func(k int) string { return ins + valuesList(insRow, k) }),
+		del:  db.newMultiRow(tx, 1, func(k int) string { return del + placeholders(k) + `)` }),
 		fold: db.engine == Postgres,
 	}
 	if db.engine == SQLite {

@@ -124,7 +124,7 @@ func (db *DB) saveTopicTx(ctx context.Context, tx *sql.Tx, t Topic, rule []byte,
 	if err := bumpTopicsRev(ctx, tx); err != nil {
 		return Topic{}, err
 	}
-	return out, markDirty(ctx, tx, now, "topic:"+t.Slug)
+	return out, db.markDirty(ctx, tx, now, "topic:"+t.Slug)
 }
 
 // compileOne compiles the rule of a single topic.
@@ -208,7 +208,7 @@ func (db *DB) RetireTopic(ctx context.Context, slug string) error {
 		if err := bumpTopicsRev(ctx, tx); err != nil {
 			return err
 		}
-		return markDirty(ctx, tx, now, "topic:"+slug)
+		return db.markDirty(ctx, tx, now, "topic:"+slug)
 	})
 	if err != nil {
 		return fmt.Errorf("store: retire topic %q: %w", slug, err)
