@@ -42,6 +42,15 @@ func (s *Sanitizer) Sanitize(fragment string, base *url.URL) string {
 	return out
 }
 
+// SanitizeWithPlain returns what Sanitize returns and the text Plain reads
+// in it, for a caller that keeps both. It reads the text from the
+// sanitised HTML, whose regular form (see readSanitized) needs no
+// tokenizer, so the pair costs little more than Sanitize alone.
+func (s *Sanitizer) SanitizeWithPlain(fragment string, base *url.URL) (out, plainText string) {
+	out = s.Sanitize(fragment, base)
+	return out, plain(out, true)
+}
+
 // absolutize rewrites the relative href, src and cite attributes of
 // sanitised HTML into absolute URLs, dropping any that would not resolve
 // to http(s) or mailto.
