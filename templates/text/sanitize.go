@@ -35,7 +35,16 @@ func (s *Sanitizer) Sanitize(fragment string, base *url.URL) string {
 	if !strings.ContainsAny(fragment, "<>&") {
 		return fragment
 	}
-	out := s.policy.Sanitize(fragment)
+	// Policy.Sanitize writes into a bytes.Buffer that grows from 64 bytes
+	// and then copies it into the string; a builder sized for the fragment
+	// (sanitising mostly keeps it, adding rel="nofollow" to links) is
+	// written once and becomes the string as it is.
+	var b strings.Builder
+	b.Grow(len(fragment) + len(fragment)/8 + 32)
+	if err := s.policy.SanitizeReaderToWriter(strings.NewReader(fragment), &b); err != nil {
+		return "" // as Policy.Sanitize does: the tokenizer failed to read it
+	}
+	out := b.String()
 	if strings.Contains(out, "href=") || strings.Contains(out, "src=") || strings.Contains(out, "cite=") {
 		out = absolutize(out, base)
 	}
