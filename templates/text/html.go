@@ -29,12 +29,34 @@ func plain(fragment string, sanitized bool) string {
 	}
 	var b strings.Builder
 	b.Grow(len(fragment))
-	brk := func(breakKind) { b.WriteByte(' ') }
-	if !sanitized || !readSanitized(fragment, func(t string) { b.WriteString(t) }, brk) {
-		b.Reset()
-		read(fragment, func(t []byte) { b.Write(t) }, brk)
+	// Line folds runs of white space and trims the ends, so a break next
+	// to a break or at either end need not be written; without them the
+	// text of most fragments is a line already, and Line returns it
+	// without a copy.
+	last := byte(' ')
+	brk := func(breakKind) {
+		if last != ' ' {
+			b.WriteByte(' ')
+			last = ' '
+		}
 	}
-	return Line(b.String())
+	text := func(t string) {
+		if t != "" {
+			b.WriteString(t)
+			last = t[len(t)-1]
+		}
+	}
+	if !sanitized || !readSanitized(fragment, text, brk) {
+		b.Reset()
+		last = ' '
+		read(fragment, func(t []byte) {
+			if len(t) > 0 {
+				b.Write(t)
+				last = t[len(t)-1]
+			}
+		}, brk)
+	}
+	return Line(strings.TrimSuffix(b.String(), " "))
 }
 
 // Paragraphs returns the text of an HTML fragment as Plain reads it, split
