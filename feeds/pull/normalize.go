@@ -81,12 +81,11 @@ func (n *Normalizer) Normalize(it RawItem, now time.Time) (store.Entry, bool) {
 	if e.Link != "" {
 		contentBase, _ = url.Parse(e.Link)
 	}
-	e.Summary = n.normHTML(it.Summary, it.SummaryText, contentBase)
-	e.Body = n.normHTML(it.Content, it.ContentText, contentBase)
+	e.Summary, e.PlainSummary = n.normHTML(it.Summary, it.SummaryText, contentBase)
+	e.Body, e.PlainBody = n.normHTML(it.Content, it.ContentText, contentBase)
 	if e.Title == "" && e.Link == "" && e.Summary == "" && e.Body == "" {
 		return store.Entry{}, false
 	}
-	e.PlainSummary, e.PlainBody = text.Plain(e.Summary), text.Plain(e.Body)
 	// Feeds and emails need a headline; an untitled item (legal in RSS)
 	// gets the start of its text, or its link.
 	if e.Title == "" {
@@ -198,16 +197,20 @@ func normText(s string, limit int) string {
 }
 
 // normHTML sanitises an HTML fragment (or escapes plain text) and makes its
-// URLs absolute against base.
-func (n *Normalizer) normHTML(s string, plain bool, base *url.URL) string {
+// URLs absolute against base. It returns the HTML and the text Plain reads
+// in it.
+func (n *Normalizer) normHTML(s string, plain bool, base *url.URL) (html, plainText string) {
 	s = strings.TrimSpace(text.Clean(strings.ToValidUTF8(s, "\uFFFD")))
 	if s == "" {
-		return ""
+		return "", ""
 	}
 	if plain {
-		return normTextToHTML(s)
+		html = normTextToHTML(s)
+		return html, text.Plain(html)
 	}
-	return strings.TrimSpace(n.sanitizer.Sanitize(s, base))
+	// Trimming the HTML leaves its text as Plain reads it: Plain trims too.
+	html, plainText = n.sanitizer.SanitizeWithPlain(s, base)
+	return strings.TrimSpace(html), plainText
 }
 
 // normTextToHTML escapes plain text, keeping its paragraphs.

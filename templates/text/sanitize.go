@@ -35,11 +35,29 @@ func (s *Sanitizer) Sanitize(fragment string, base *url.URL) string {
 	if !strings.ContainsAny(fragment, "<>&") {
 		return fragment
 	}
-	out := s.policy.Sanitize(fragment)
+	// Policy.Sanitize writes into a bytes.Buffer that grows from 64 bytes
+	// and then copies it into the string; a builder sized for the fragment
+	// (sanitising mostly keeps it, adding rel="nofollow" to links) is
+	// written once and becomes the string as it is.
+	var b strings.Builder
+	b.Grow(len(fragment) + len(fragment)/8 + 32)
+	if err := s.policy.SanitizeReaderToWriter(strings.NewReader(fragment), &b); err != nil {
+		return "" // as Policy.Sanitize does: the tokenizer failed to read it
+	}
+	out := b.String()
 	if strings.Contains(out, "href=") || strings.Contains(out, "src=") || strings.Contains(out, "cite=") {
 		out = absolutize(out, base)
 	}
 	return out
+}
+
+// SanitizeWithPlain returns what Sanitize returns and the text Plain reads
+// in it, for a caller that keeps both. It reads the text from the
+// sanitised HTML, whose regular form (see readSanitized) needs no
+// tokenizer, so the pair costs little more than Sanitize alone.
+func (s *Sanitizer) SanitizeWithPlain(fragment string, base *url.URL) (out, plainText string) {
+	out = s.Sanitize(fragment, base)
+	return out, plain(out, true)
 }
 
 // absolutize rewrites the relative href, src and cite attributes of

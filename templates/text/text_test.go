@@ -265,6 +265,30 @@ func FuzzPlain(f *testing.F) {
 	})
 }
 
+// FuzzPlainOfSanitized checks that the plain text SanitizeWithPlain reads
+// from the sanitised HTML is what Plain reads in it, for any input.
+func FuzzPlainOfSanitized(f *testing.F) {
+	for _, s := range []string{
+		"<p>a &amp; b</p>", "<ul><li>x<ol><li>y</ol></ul>", "<table><tr><td>a<td>b</table>", "x<img src=a.png>y",
+		"a<br/>b", "<unknown>u</unknown><script>s</script>", "<p>unclosed <b>", "&lt;b&gt;", `<a title="x>y" href='/p'>l</a>`,
+		"<pre> a\n b</pre>", "<![CDATA[c]]>", "a<!--c-->b", "<textarea><p>t</textarea><title>t</title>", "bad \xff",
+		"</p a=\">\">x", "a\r\nb&#13;",
+	} {
+		f.Add(s)
+	}
+	s := text.NewSanitizer()
+	base, _ := url.Parse("https://news.example.org/ho/ferry-checks")
+	f.Fuzz(func(t *testing.T, in string) {
+		out, p := s.SanitizeWithPlain(in, base)
+		if want := s.Sanitize(in, base); out != want {
+			t.Fatalf("SanitizeWithPlain(%q) HTML = %q, Sanitize = %q", in, out, want)
+		}
+		if want := text.Plain(out); p != want {
+			t.Fatalf("SanitizeWithPlain(%q) = %q, %q; Plain of that HTML = %q", in, out, p, want)
+		}
+	})
+}
+
 func FuzzExcerpt(f *testing.F) {
 	f.Add("The quick brown fox", 10)
 	f.Add("日本語のテキスト", 3)
