@@ -115,6 +115,9 @@ func (p *Publisher) newCacheDoc(d store.FeedDoc) *cacheDoc {
 // plain variant stands in.
 func (d *cacheDoc) gzipped() *cacheVariant {
 	d.gzOnce.Do(func() {
+		if d.plain.body == nil {
+			return // an archive page's copy came with it; there is no other
+		}
 		if gz, err := cacheGzip(d.plain.body); err == nil {
 			d.gzBuild(gz)
 		}
