@@ -132,32 +132,26 @@ func (db *DB) engineTokens(ctx context.Context, tx *sql.Tx, texts []string) ([][
 		}
 		return out, nil
 	}
-	for start := 0; start < len(texts); start += 500 {
-		end := min(start+500, len(texts))
-		var values []string
-		var args []any
-		for i := start; i < end; i++ {
-			values = append(values, `(CAST(? AS BIGINT), CAST(? AS TEXT))`)
-			args = append(args, i, FoldDiacritics(texts[i]))
+	args := make([]any, 0, 2*len(texts))
+	for i, t := range texts {
+		args = append(args, i, FoldDiacritics(t))
+	}
+	lex := db.newMultiRow(tx, 2, func(k int) string {
+		return `SELECT w.i, u.lexeme FROM (VALUES ` + valuesList(`(CAST(? AS BIGINT), CAST(? AS TEXT))`, k) + `) AS w (i, t)
+			CROSS JOIN LATERAL unnest(to_tsvector('simple', w.t)) u`
+	})
+	defer lex.close()
+	err := lex.query(ctx, args, func(rows *sql.Rows) error {
+		var i int
+		var lexeme string
+		if err := rows.Scan(&i, &lexeme); err != nil {
+			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT w.i, u.lexeme FROM (VALUES `+strings.Join(values, ", ")+`) AS w (i, t)
-			CROSS JOIN LATERAL unnest(to_tsvector('simple', w.t)) u`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var i int
-			var lexeme string
-			if err := rows.Scan(&i, &lexeme); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[i] = append(out[i], lexeme)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		out[i] = append(out[i], lexeme)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range out {
 		slices.Sort(out[i])
@@ -178,31 +172,27 @@ func (db *DB) releaseTokens(ctx context.Context, tx *sql.Tx, docs []searchDoc) (
 	}
 	out := make([][]string, len(docs))
 	at := make(map[int64]int, len(docs))
-	for start := 0; start < len(docs); start += 500 {
-		end := min(start+500, len(docs))
-		args := make([]any, 0, end-start)
-		for i := start; i < end; i++ {
-			at[docs[i].id] = i
-			args = append(args, docs[i].id)
+	args := make([]any, len(docs))
+	for i, d := range docs {
+		at[d.id] = i
+		args[i] = d.id
+	}
+	lex := db.newMultiRow(tx, 1, func(k int) string {
+		return `SELECT rs.release_id, u.lexeme FROM releases_search rs CROSS JOIN LATERAL unnest(rs.doc) u
+			WHERE rs.release_id IN (` + placeholders(k) + `)`
+	})
+	defer lex.close()
+	err := lex.query(ctx, args, func(rows *sql.Rows) error {
+		var id int64
+		var lexeme string
+		if err := rows.Scan(&id, &lexeme); err != nil {
+			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT rs.release_id, u.lexeme FROM releases_search rs CROSS JOIN LATERAL unnest(rs.doc) u
-			WHERE rs.release_id IN (`+placeholders(len(args))+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id int64
-			var lexeme string
-			if err := rows.Scan(&id, &lexeme); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[at[id]] = append(out[at[id]], lexeme)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		out[at[id]] = append(out[at[id]], lexeme)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range out {
 		slices.Sort(out[i])
