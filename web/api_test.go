@@ -234,6 +234,11 @@ func TestAPIRejectsBadInput(t *testing.T) {
 		{"erase CRLF address", "POST", "/api/v1/subscribers/erase", map[string]any{"address": "ana@example.org\r\nBcc: x@example.org"}, 400, []string{"address"}},
 		{"lift bad address", "POST", "/api/v1/subscribers/lift-suppression", map[string]any{"address": "@example.org"}, 400, []string{"address"}},
 		{"failed limit", "GET", "/api/v1/outbox/failed?limit=0", nil, 400, []string{"limit"}},
+		{"failed limit too high", "GET", "/api/v1/outbox/failed?limit=501", nil, 400, []string{"limit"}},
+		{"suppressions limit", "GET", "/api/v1/suppressions?limit=1001", nil, 400, []string{"limit"}},
+		{"suppressions limit not a number", "GET", "/api/v1/suppressions?limit=ten", nil, 400, []string{"limit"}},
+		{"searches limit", "GET", "/api/v1/searches?limit=0", nil, 400, []string{"limit"}},
+		{"searches limit not a number", "GET", "/api/v1/searches?limit=1e3", nil, 400, []string{"limit"}},
 		{"text body", "POST", "/api/v1/departments", nil, 415, nil},
 	}
 	for _, tc := range tests {

@@ -122,6 +122,21 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
+// queryLimit reads the limit query parameter of a listing: def when it is
+// absent, else a whole number from 1 to max; anything else is a problem
+// with the field "limit".
+func queryLimit(r *http.Request, def, max int) (int, error) {
+	raw := r.URL.Query().Get("limit")
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > max {
+		return 0, admin.FieldErrors{"limit": admin.LimitProblem(max)}
+	}
+	return n, nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

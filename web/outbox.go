@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"herald/store"
-	"herald/web/admin"
 )
 
 // Email delivery in the admin API and the console: the state of the
@@ -77,14 +76,10 @@ func (s *Server) apiOutbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiFailedMessages(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 500 {
-			s.apiFail(w, r, admin.FieldErrors{"limit": "must be a whole number from 1 to 500"})
-			return
-		}
-		limit = n
+	limit, err := queryLimit(r, 50, 500)
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
 	}
 	msgs, err := s.deps.Outbox.FailedMessages(r.Context(), limit)
 	if err != nil {

@@ -44,24 +44,14 @@ func searchID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// searchLimit reads the limit query parameter of a search listing: 0 when
-// there is none, -1 (which the listing refuses) when it is not a number.
-func searchLimit(r *http.Request) int {
-	raw := r.URL.Query().Get("limit")
-	if raw == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // ---- API ----
 
 func (s *Server) apiSearches(w http.ResponseWriter, r *http.Request) {
-	list, err := s.admin.Searches(r.Context(), searchLimit(r))
+	limit, err := queryLimit(r, 100, admin.SearchesLimit)
+	var list []store.SearchFollowers
+	if err == nil {
+		list, err = s.admin.Searches(r.Context(), limit)
+	}
 	if err != nil {
 		s.apiFail(w, r, err)
 		return

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"herald/store"
 	"herald/web/admin"
@@ -75,14 +74,9 @@ func (s *Server) apiLiftSuppression(w http.ResponseWriter, r *http.Request) {
 // suppressionQuery reads the filters of a suppression list from a URL.
 func suppressionQuery(r *http.Request) (admin.SuppressionQuery, error) {
 	q := admin.SuppressionQuery{Cause: r.URL.Query().Get("cause"), Search: r.URL.Query().Get("q")}
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			return q, admin.FieldErrors{"limit": "must be from 1 to 1000"}
-		}
-		q.Limit = n
-	}
-	return q, nil
+	var err error
+	q.Limit, err = queryLimit(r, 100, 1000)
+	return q, err
 }
 
 func (s *Server) apiSuppressions(w http.ResponseWriter, r *http.Request) {

@@ -72,5 +72,6 @@ func (fe FieldErrors) err() error {
 	return fe
 }
 
-// limitProblem is the problem of a listing's limit outside 1 to max.
-func limitProblem(max int) string { return fmt.Sprintf("must be from 1 to %d", max) }
+// LimitProblem is the problem of a listing's limit that is not a whole
+// number from 1 to max.
+func LimitProblem(max int) string { return fmt.Sprintf("must be from 1 to %d", max) }

@@ -22,7 +22,7 @@ func (s *Service) Searches(ctx context.Context, limit int) ([]store.SearchFollow
 		limit = 100
 	}
 	if limit < 1 || limit > SearchesLimit {
-		return nil, FieldErrors{"limit": limitProblem(SearchesLimit)}
+		return nil, FieldErrors{"limit": LimitProblem(SearchesLimit)}
 	}
 	return s.db.SearchesFollowed(ctx, limit)
 }

@@ -146,7 +146,7 @@ func (s *Service) ListSuppressions(ctx context.Context, q SuppressionQuery) ([]s
 		fe.Add("cause", "must be one of %s", strings.Join(store.Causes(), ", "))
 	}
 	if q.Limit < 0 || q.Limit > 1000 {
-		fe.Add("limit", "%s", limitProblem(1000))
+		fe.Add("limit", "%s", LimitProblem(1000))
 	}
 	if len(q.Search) > 254 {
 		fe.Add("q", "must be at most 254 characters")
