@@ -304,7 +304,7 @@ func (db *DB) CompleteAlertBatch(ctx context.Context, msgs []OutboxMessage, done
 	var n int
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if n, err = insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
+		if n, err = db.insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
 			return err
 		}
 		if done == nil {
@@ -473,7 +473,7 @@ func (db *DB) CompleteDigestBatch(ctx context.Context, msgs []OutboxMessage, p D
 	var n int
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if n, err = insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
+		if n, err = db.insertOutbox(ctx, tx, db.Now(), msgs); err != nil {
 			return err
 		}
 		// SQLite's two-argument max is PostgreSQL's greatest: a CASE is both.

@@ -108,11 +108,10 @@ func (m *multiRow) stmt(ctx context.Context, k int) (*sql.Stmt, error) {
 	if st := m.stmts[k]; st != nil {
 		return st, nil
 	}
-	ps, err := m.db.prepared(ctx, m.build(k))
+	st, err := m.db.txPrepared(ctx, m.tx, m.build(k))
 	if err != nil {
 		return nil, err
 	}
-	st := m.tx.StmtContext(ctx, ps)
 	if m.stmts == nil {
 		m.stmts = map[int]*sql.Stmt{}
 	}

@@ -123,7 +123,7 @@ func (db *DB) UpdateFeedCache(ctx context.Context, u FeedCacheUpdate) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		now := fmtTime(db.Now())
 		if len(u.Save) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO feed_docs (path, feed_key, kind, format, page, body, size, gzip, etag, last_modified, rendered_at)
+			stmt, err := db.txPrepared(ctx, tx, `INSERT INTO feed_docs (path, feed_key, kind, format, page, body, size, gzip, etag, last_modified, rendered_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (path) DO UPDATE SET feed_key = excluded.feed_key, kind = excluded.kind, format = excluded.format,
 					page = excluded.page, body = excluded.body, size = excluded.size, gzip = excluded.gzip, etag = excluded.etag,

@@ -66,7 +66,7 @@ func (db *DB) EnqueueEmails(ctx context.Context, msgs []OutboxMessage) (int, err
 	var n int
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		n, err = insertOutbox(ctx, tx, db.Now(), msgs)
+		n, err = db.insertOutbox(ctx, tx, db.Now(), msgs)
 		return err
 	})
 	if err != nil {
@@ -79,11 +79,11 @@ func (db *DB) EnqueueEmails(ctx context.Context, msgs []OutboxMessage) (int, err
 // many rows were new. Messages to a suppressed address are stored as
 // suppressed so the record shows why nothing was sent, but for a
 // confirmation request to an address that bounced (see mayConfirm).
-func insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxMessage) (int, error) {
+func (db *DB) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, msgs []OutboxMessage) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox (key, kind, subscriber_id, to_addr, subject, text_body, html_body,
+	stmt, err := db.txPrepared(ctx, tx, `INSERT INTO outbox (key, kind, subscriber_id, to_addr, subject, text_body, html_body,
 		unsubscribe_url, message_id, status, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,
 			CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE address = ?

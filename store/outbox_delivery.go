@@ -315,7 +315,7 @@ func (db *DB) RecordDeliveries(ctx context.Context, outcomes []DeliveryOutcome, 
 	now := fmtTime(db.Now())
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		t = DeliveryTally{}
-		settle, err := tx.PrepareContext(ctx, `UPDATE outbox SET status = ?, next_attempt_at = ?, last_error = ?,
+		settle, err := db.txPrepared(ctx, tx, `UPDATE outbox SET status = ?, next_attempt_at = ?, last_error = ?,
 			attempts = attempts + 1, claim_token = '`+noClaim+`' WHERE id = ? AND claim_token = ? AND status = 'sending'`)
 		if err != nil {
 			return err

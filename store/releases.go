@@ -325,7 +325,7 @@ func (db *DB) ApplyPull(ctx context.Context, sourceID int64, entries []Entry, op
 					res.Alerts++
 				}
 				if upd == nil {
-					if upd, err = tx.PrepareContext(ctx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
+					if upd, err = db.txPrepared(ctx, tx, `UPDATE releases SET link = ?, title = ?, summary = ?, body = ?, plain_summary = ?,
 						categories = ?, category_keys = ?, document_type = ?, content_hash = ?, updated_at = ?, changed_at = ?, edit_count = edit_count + 1,
 						major_version_at = ?, alert_version = alert_version + ?, alert_pending = CASE WHEN ? = 1 THEN 1 ELSE alert_pending END
 						WHERE id = ?`); err != nil {

@@ -99,7 +99,7 @@ func (db *DB) ReleasesWithoutPlainText(ctx context.Context, limit int) ([]Releas
 // was listed has come with its own text, and is left alone.
 func (db *DB) SetPlainText(ctx context.Context, texts []PlainText) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		set, err := tx.PrepareContext(ctx, `UPDATE releases SET plain_summary = ? WHERE id = ? AND plain_summary IS NULL
+		set, err := db.txPrepared(ctx, tx, `UPDATE releases SET plain_summary = ? WHERE id = ? AND plain_summary IS NULL
 			RETURNING title`)
 		if err != nil {
 			return err

@@ -61,6 +61,19 @@ func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return s, nil
 }
 
+// txPrepared returns q prepared for the database, as the transaction tx
+// runs it: the connection's prepared copy is reused (tx.StmtContext), so a
+// statement a transaction runs for each of its rows is compiled once per
+// connection, not once per transaction. It is closed with tx; q's text
+// must be one of a bounded few, as the cache keeps each.
+func (db *DB) txPrepared(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	ps, err := db.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, ps), nil
+}
+
 // closeAll closes the prepared statements.
 func (c *stmtCache) closeAll() {
 	c.mu.Lock()

@@ -14,6 +14,7 @@ import (
 // name what they record, not why: the caller decides. A Tx is only valid
 // inside the function given to InTx.
 type Tx struct {
+	db  *DB
 	ctx context.Context
 	tx  *sql.Tx
 	now time.Time
@@ -25,7 +26,7 @@ type Tx struct {
 // nothing that outlives the transaction other than through tx.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return db.tx(ctx, func(stx *sql.Tx) error {
-		return fn(&Tx{ctx: ctx, tx: stx, now: db.Now()})
+		return fn(&Tx{db: db, ctx: ctx, tx: stx, now: db.Now()})
 	})
 }
 
@@ -236,7 +237,7 @@ func (tx *Tx) CountMail(subscriberID int64, kinds []string, since time.Time) (in
 // Enqueue adds msgs to the outbox, as EnqueueEmails does, inside the
 // transaction, and returns how many were new.
 func (tx *Tx) Enqueue(msgs ...OutboxMessage) (int, error) {
-	n, err := insertOutbox(tx.ctx, tx.tx, tx.now, msgs)
+	n, err := tx.db.insertOutbox(tx.ctx, tx.tx, tx.now, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue emails: %w", err)
 	}
